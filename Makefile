@@ -1,0 +1,46 @@
+# The two commands a user needs: `make demo` (run it) and `make test` (test it).
+# Both install what they need first; `make install` is idempotent and quick once done.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+LOCAL := .local
+
+.PHONY: install up down demo test unit integration lint typecheck bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml layers/dependencies/requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+up: install
+	$(PY) -m local.stack up
+
+down:
+	@if [ -x $(PY) ]; then $(PY) -m local.stack down; fi
+
+demo: up
+	$(PY) -m local.demo
+
+lint: install
+	$(VENV)/bin/ruff check shared functions local tests bench
+	$(VENV)/bin/ruff format --check shared functions local tests bench
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+unit: install
+	$(PY) -m pytest tests/unit -q
+
+integration: install
+	$(PY) -m pytest tests/integration -q
+
+# Every test: lint, types, unit and integration (the integration suite starts its own
+# stack on separate ports through local/stack.py and stops it afterwards).
+test: install lint typecheck
+	$(PY) -m pytest tests -q
+
+clean: down
+	rm -rf $(VENV) $(LOCAL) .pytest_cache .mypy_cache .ruff_cache

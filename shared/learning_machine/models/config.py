@@ -1,0 +1,123 @@
+"""The per-tenant configuration document: three levels, as in the reference design.
+
+1. Nothing configured: `TenantConfig()` (profile and session context ALWAYS).
+2. Pick stores: `{"stores": {"session_context": {"enabled": false}}}`.
+3. Full control per store: modes, planning, custom schema, prompts per store and layer, layers on/off.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from .common import MAX_CONTEXT_TOKENS, Layer, Mode
+from .profile import STANDARD_FIELDS
+
+Prompt = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4_000)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LayerConfig(_Strict):
+    enabled: bool = True
+    prompt: Prompt | None = Field(default=None, description="Extra extraction instructions for this layer")
+
+
+def _default_layers() -> dict[Layer, LayerConfig]:
+    return {layer: LayerConfig() for layer in Layer}
+
+
+class UserProfileStoreConfig(_Strict):
+    enabled: bool = True
+    modes: list[Mode] = Field(default_factory=lambda: [Mode.ALWAYS])
+    layers: dict[Layer, LayerConfig] = Field(default_factory=_default_layers)
+    prompt: Prompt | None = None
+    custom_schema: dict[str, Any] | None = Field(
+        default=None, description="JSON Schema (type object) of custom profile fields"
+    )
+    add_to_context: bool = True
+
+    @field_validator("modes")
+    @classmethod
+    def _profile_modes(cls, modes: list[Mode]) -> list[Mode]:
+        if Mode.PROPOSE in modes:
+            raise ValueError("the user profile store supports only 'always' and 'agentic'")
+        return sorted(set(modes))
+
+    @field_validator("layers")
+    @classmethod
+    def _all_layers(cls, layers: dict[Layer, LayerConfig]) -> dict[Layer, LayerConfig]:
+        return {layer: layers.get(layer, LayerConfig()) for layer in Layer}
+
+    @field_validator("custom_schema")
+    @classmethod
+    def _schema_shape(cls, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        if schema is None:
+            return None
+        if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
+            raise ValueError("custom_schema must be a JSON Schema with type 'object' and 'properties'")
+        clashes = set(schema["properties"]) & set(STANDARD_FIELDS)
+        if clashes:
+            raise ValueError(f"custom_schema redefines standard fields: {sorted(clashes)}")
+        return schema
+
+    def enabled_layers(self) -> list[Layer]:
+        return [layer for layer in Layer if self.layers[layer].enabled]
+
+    @property
+    def always(self) -> bool:
+        return self.enabled and Mode.ALWAYS in self.modes
+
+
+class SessionContextStoreConfig(_Strict):
+    enabled: bool = True
+    modes: list[Mode] = Field(default_factory=lambda: [Mode.ALWAYS])
+    planning: bool = False
+    prompt: Prompt | None = None
+    add_to_context: bool = True
+
+    @field_validator("modes")
+    @classmethod
+    def _session_modes(cls, modes: list[Mode]) -> list[Mode]:
+        if set(modes) - {Mode.ALWAYS}:
+            raise ValueError("the session context store supports only 'always'")
+        return sorted(set(modes))
+
+    @property
+    def always(self) -> bool:
+        return self.enabled and Mode.ALWAYS in self.modes
+
+
+class StoresConfig(_Strict):
+    user_profile: UserProfileStoreConfig = Field(default_factory=UserProfileStoreConfig)
+    session_context: SessionContextStoreConfig = Field(default_factory=SessionContextStoreConfig)
+
+
+class ContextConfig(_Strict):
+    max_tokens: int = Field(default=2_000, ge=50, le=MAX_CONTEXT_TOKENS)
+
+
+class ExtractionConfig(_Strict):
+    memory_budget_tokens: int = Field(
+        default=1_500, ge=100, le=16_000, description="Prompt budget for the memories shown to the model"
+    )
+
+
+class TenantConfig(_Strict):
+    """What `PUT /v1/config` accepts. The tenant is never part of the document."""
+
+    stores: StoresConfig = Field(default_factory=StoresConfig)
+    context: ContextConfig = Field(default_factory=ContextConfig)
+    extraction: ExtractionConfig = Field(default_factory=ExtractionConfig)
+
+
+class StoredConfig(BaseModel):
+    """A config document as stored: versioned, with who changed it when."""
+
+    config: TenantConfig
+    version: int = 0
+    updated_at: datetime | None = None

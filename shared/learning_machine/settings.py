@@ -1,0 +1,37 @@
+"""The environment of every function, as one validated settings model."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LM_", extra="ignore")
+
+    data_table: str = "DataTable"
+    keys_table: str = "ApiKeysTable"
+    idempotency_table: str = "IdempotencyTable"
+    transcripts_queue_url: str = ""
+
+    # Model endpoint: any OpenAI-compatible server. Without a key or base URL the offline
+    # rule-based extractor runs instead (and says so).
+    llm_model: str = "gpt-4o-mini"
+    llm_base_url: str | None = None
+    llm_api_key: str | None = Field(default=None, description="Plain key (local use)")
+    llm_api_key_secret: str | None = Field(default=None, description="Secrets Manager name or ARN of the key")
+    llm_timeout_seconds: float = 60.0
+    llm_max_retries: int = 3
+    llm_structured_mode: str = Field(default="auto", pattern="^(auto|json_schema|tools|json_object)$")
+    embedding_dimension: int = 384
+
+    config_cache_seconds: int = 10
+    idempotency_ttl_seconds: int = 7 * 24 * 3600
+    write_retries: int = 6
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,62 @@
+"""The DynamoDB key layout of the data table, in one place.
+
+Every partition key starts with the tenant, so no read or write can cross tenants.
+
+| item                | pk                      | sk                    | gsi1pk (by user)  |
+|---------------------|-------------------------|-----------------------|-------------------|
+| profile             | T#t#U#u                 | PROFILE               |                   |
+| memory              | T#t#U#u                 | MEM#<id>              |                   |
+| memory version      | T#t#U#u#HIST            | <id>#<version:06>     |                   |
+| session context     | T#t#S#s                 | SESSION               | T#t#U#u           |
+| transcript status   | T#t#TR#id               | STATUS                | T#t#U#u           |
+| tenant config       | T#t#CONFIG              | current               |                   |
+| config version      | T#t#CONFIG#HIST         | v#<version:06>        |                   |
+| token usage         | T#t#USAGE               | <yyyy-mm>             |                   |
+
+Profile and memories share a partition so get-context reads both in one query.
+"""
+
+from __future__ import annotations
+
+PROFILE_SK = "PROFILE"
+MEMORY_PREFIX = "MEM#"
+SESSION_SK = "SESSION"
+STATUS_SK = "STATUS"
+CONFIG_SK = "current"
+USER_INDEX = "gsi1"
+
+
+def user_pk(tenant: str, user: str) -> str:
+    return f"T#{tenant}#U#{user}"
+
+
+def history_pk(tenant: str, user: str) -> str:
+    return f"T#{tenant}#U#{user}#HIST"
+
+
+def memory_sk(memory_id: str) -> str:
+    return f"{MEMORY_PREFIX}{memory_id}"
+
+
+def history_sk(memory_id: str, version: int) -> str:
+    return f"{memory_id}#{version:06d}"
+
+
+def session_pk(tenant: str, session: str) -> str:
+    return f"T#{tenant}#S#{session}"
+
+
+def transcript_pk(tenant: str, transcript_id: str) -> str:
+    return f"T#{tenant}#TR#{transcript_id}"
+
+
+def config_pk(tenant: str) -> str:
+    return f"T#{tenant}#CONFIG"
+
+
+def config_history_pk(tenant: str) -> str:
+    return f"T#{tenant}#CONFIG#HIST"
+
+
+def usage_pk(tenant: str) -> str:
+    return f"T#{tenant}#USAGE"

@@ -1,0 +1,59 @@
+"""Reads of a user's profile and memories (one partition, one query) and memory history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from boto3.dynamodb.conditions import Key
+
+from ..adapters import dynamodb
+from ..models.memories import Memory, MemoryVersion
+from ..models.profile import UserProfile
+from .keys import MEMORY_PREFIX, PROFILE_SK, history_pk, memory_sk, user_pk
+
+
+@dataclass
+class UserState:
+    """Everything held about one user's profile store, as read in one query."""
+
+    profile: UserProfile
+    memories: list[Memory] = field(default_factory=list)
+
+    @property
+    def exists(self) -> bool:
+        return self.profile.version > 0 or bool(self.memories)
+
+    def memory(self, memory_id: str) -> Memory | None:
+        return next((m for m in self.memories if m.memory_id == memory_id), None)
+
+
+class UserMemoryStore:
+    def __init__(self, table_name: str) -> None:
+        self._table = table_name
+
+    def load(self, tenant: str, user: str) -> UserState:
+        items = dynamodb.query_all(self._table, KeyConditionExpression=Key("pk").eq(user_pk(tenant, user)))
+        profile = UserProfile(user_id=user)
+        memories: list[Memory] = []
+        for raw in items:
+            sk = str(raw["sk"])
+            if sk == PROFILE_SK:
+                profile = dynamodb.load(UserProfile, raw)
+            elif sk.startswith(MEMORY_PREFIX):
+                memories.append(dynamodb.load(Memory, raw))
+        return UserState(profile=profile, memories=memories)
+
+    def get_memory(self, tenant: str, user: str, memory_id: str) -> Memory | None:
+        raw = dynamodb.table(self._table).get_item(Key={"pk": user_pk(tenant, user), "sk": memory_sk(memory_id)})
+        return dynamodb.load(Memory, raw["Item"]) if "Item" in raw else None
+
+    def history(self, tenant: str, user: str, memory_id: str) -> list[MemoryVersion]:
+        """Every version, oldest first; a version is valid until the next one starts."""
+        items = dynamodb.query_all(
+            self._table,
+            KeyConditionExpression=Key("pk").eq(history_pk(tenant, user)) & Key("sk").begins_with(f"{memory_id}#"),
+        )
+        versions = [dynamodb.load(MemoryVersion, raw) for raw in items]
+        for older, newer in zip(versions, versions[1:], strict=False):
+            older.valid_to = newer.valid_from
+        return versions
