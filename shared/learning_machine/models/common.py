@@ -13,7 +13,8 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=128)]
 
 # Documented input limits (README, "Limits").
-MAX_BODY_BYTES = 256_000
+# The queue message (the body plus a small envelope) must stay under the SQS limit of 256 KiB.
+MAX_BODY_BYTES = 200_000
 MAX_MESSAGES = 200
 MAX_MESSAGE_CHARS = 20_000
 MAX_MEMORY_CHARS = 2_000

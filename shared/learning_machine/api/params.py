@@ -1,0 +1,18 @@
+"""Path and query parameters with the documented patterns and ranges."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+from ..models.common import ID_PATTERN, MAX_CONTEXT_TOKENS
+
+UserId = Annotated[str, Path(pattern=ID_PATTERN, max_length=128, description="Your id for the user")]
+SessionId = Annotated[str, Path(pattern=ID_PATTERN, max_length=128)]
+MemoryId = Annotated[str, Path(pattern=ID_PATTERN, max_length=128)]
+TranscriptId = Annotated[str, Path(pattern=ID_PATTERN, max_length=128)]
+UserIdQuery = Annotated[str, Query(pattern=ID_PATTERN, max_length=128)]
+SessionIdQuery = Annotated[str | None, Query(pattern=ID_PATTERN, max_length=128)]
+SearchQuery = Annotated[str | None, Query(max_length=2_000, description="What the next turn is about")]
+MaxTokens = Annotated[int | None, Query(ge=50, le=MAX_CONTEXT_TOKENS)]

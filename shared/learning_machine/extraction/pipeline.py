@@ -1,0 +1,209 @@
+"""Learn from one transcript: one model call for every ALWAYS store, applied atomically.
+
+The model is called once; if the write then meets a concurrent writer, only the state is
+reloaded and the same operations are re-applied, so a conflict never costs a second call.
+The transcript's status becomes `done` in the same transaction as its effects, so a second
+delivery can never apply it twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..adapters.llm.base import ExtractionModel, ModelError
+from ..models.common import utc_now
+from ..models.config import TenantConfig
+from ..models.extraction import ExtractionRequest, ModelReply, NumberedMessage
+from ..models.memories import Memory
+from ..models.sessions import SessionContext
+from ..models.transcripts import TranscriptEnvelope, TranscriptStatus
+from ..ranking import estimate_tokens, rank_memories, take_within_budget
+from ..stores.changes import AlreadyAppliedError, ChangeSet, commit_with_retry
+from ..stores.config import ConfigStore
+from ..stores.sessions import SessionStore
+from ..stores.transcripts import TranscriptStore
+from ..stores.user_memory import UserMemoryStore, UserState
+from .apply import Origin, plan_extraction, profile_schema
+
+logger = logging.getLogger(__name__)
+
+# Tokens per memory line in the prompt beyond its text (id, layer, category).
+MEMORY_LINE_OVERHEAD = 12
+
+
+class MetricsSink(Protocol):
+    """What the pipeline reports; Powertools' Metrics satisfies it."""
+
+    def add_metric(self, name: str, unit: str, value: float) -> None: ...
+
+
+class NullMetrics:
+    def add_metric(self, name: str, unit: str, value: float) -> None:
+        return None
+
+
+class SessionOwnershipError(Exception):
+    """The session id already belongs to another user of the tenant: refuse rather than mix them."""
+
+
+@dataclass
+class Stores:
+    table: str
+    config: ConfigStore
+    users: UserMemoryStore
+    sessions: SessionStore
+    transcripts: TranscriptStore
+
+
+class ExtractionPipeline:
+    def __init__(
+        self, stores: Stores, model: ExtractionModel, write_retries: int, metrics: MetricsSink | None = None
+    ) -> None:
+        self.stores = stores
+        self.model = model
+        self.write_retries = write_retries
+        self.metrics = metrics or NullMetrics()
+
+    def process(self, envelope: TranscriptEnvelope) -> TranscriptStatus:
+        tenant = envelope.tenant_id
+        transcript = envelope.transcript
+        existing = self.stores.transcripts.get(tenant, envelope.transcript_id)
+        if existing and existing.status == "done":
+            logger.info("transcript already learned", extra={"transcript_id": envelope.transcript_id})
+            return existing
+        status = (existing or self._queued(envelope)).model_copy(
+            update={"status": "processing", "attempts": (existing.attempts if existing else 0) + 1, "error": None}
+        )
+        self.stores.transcripts.mark(tenant, status)
+
+        config = self.stores.config.get(tenant).config
+        if not (config.stores.user_profile.always or config.stores.session_context.always):
+            return self._finish(envelope, status, config, reply=None)
+
+        state = self.stores.users.load(tenant, transcript.user_id)
+        session = self._session(tenant, envelope)
+        request = build_request(envelope, config, state, session)
+        try:
+            reply = self.model.extract(request)
+        except ModelError as error:
+            self.stores.transcripts.mark(tenant, self.stores.transcripts.touch(status, status="failed",
+                                                                               error=str(error)[:500]))
+            self.metrics.add_metric("ModelFailures", "Count", 1)
+            raise
+        self.metrics.add_metric("ModelCalls", "Count", 1)
+        self.metrics.add_metric("PromptTokens", "Count", reply.usage.prompt_tokens)
+        return self._finish(envelope, status, config, reply, state, session)
+
+    def _finish(
+        self,
+        envelope: TranscriptEnvelope,
+        status: TranscriptStatus,
+        config: TenantConfig,
+        reply: ModelReply | None,
+        state: UserState | None = None,
+        session: SessionContext | None = None,
+    ) -> TranscriptStatus:
+        tenant = envelope.tenant_id
+        transcript = envelope.transcript
+        now = utc_now()
+        origin = Origin(source="extraction", transcript_id=envelope.transcript_id,
+                        model=reply.model if reply else None, at=now)
+        first = [True]
+        done = status
+
+        def build() -> ChangeSet:
+            nonlocal done
+            # The first attempt reuses what was read before the model call; retries reload.
+            current_state = state if first[0] and state else self.stores.users.load(tenant, transcript.user_id)
+            current_session = session if first[0] else self._session(tenant, envelope)
+            first[0] = False
+            changes = ChangeSet(self.stores.table, tenant, transcript.user_id)
+            skipped: list[str] = []
+            if reply is not None:
+                skipped = plan_extraction(
+                    reply.result, changes=changes, state=current_state, session=current_session,
+                    session_id=transcript.session_id, config=config, origin=origin,
+                ).skipped
+            done = status.model_copy(
+                update={
+                    "status": "done",
+                    "completed_at": now,
+                    "model": reply.model if reply else None,
+                    "usage": reply.usage if reply else status.usage,
+                    "operations": list(changes.applied),
+                    "skipped": skipped,
+                }
+            )
+            changes.complete_transcript(done)
+            if reply is not None:
+                changes.add_usage(reply.usage, now.strftime("%Y-%m"))
+            return changes
+
+        def on_retry(attempt: int) -> None:
+            self.metrics.add_metric("WriteConflictRetries", "Count", 1)
+            logger.info("write conflict, re-applying", extra={"attempt": attempt})
+
+        try:
+            commit_with_retry(build, self.write_retries, on_retry)
+        except AlreadyAppliedError:
+            return self.stores.transcripts.get(tenant, envelope.transcript_id) or done
+        self.metrics.add_metric("TranscriptsLearned", "Count", 1)
+        return done
+
+    def _session(self, tenant: str, envelope: TranscriptEnvelope) -> SessionContext | None:
+        session = self.stores.sessions.get(tenant, envelope.transcript.session_id)
+        if session and session.user_id != envelope.transcript.user_id:
+            raise SessionOwnershipError(f"session {session.session_id} belongs to another user")
+        return session
+
+    @staticmethod
+    def _queued(envelope: TranscriptEnvelope) -> TranscriptStatus:
+        return TranscriptStatus(
+            transcript_id=envelope.transcript_id,
+            user_id=envelope.transcript.user_id,
+            session_id=envelope.transcript.session_id,
+            status="queued",
+            received_at=envelope.received_at,
+        )
+
+
+def build_request(
+    envelope: TranscriptEnvelope, config: TenantConfig, state: UserState, session: SessionContext | None
+) -> ExtractionRequest:
+    """The model's input: the transcript, the profile, the relevant memories under a budget."""
+    transcript = envelope.transcript
+    profile_store = config.stores.user_profile
+    session_store = config.stores.session_context
+    layers = profile_store.enabled_layers() if profile_store.always else []
+    text = "\n".join(m.content for m in transcript.messages)
+    candidates = [m for m in state.memories if m.layer in layers]
+    relevant, _ = take_within_budget(
+        rank_memories(candidates, text),
+        config.extraction.memory_budget_tokens,
+        lambda m: memory_prompt_tokens(m),
+    )
+    return ExtractionRequest(
+        transcript_id=envelope.transcript_id,
+        occurred_at=transcript.occurred_at or envelope.received_at,
+        messages=[
+            NumberedMessage(turn_index=i, **m.model_dump()) for i, m in enumerate(transcript.messages)
+        ],
+        profile_fields=state.profile.fields,
+        profile_schema=profile_schema(config),
+        memories=relevant,
+        memories_total=len(state.memories),
+        previous_session=session if session_store.always else None,
+        learn_profile=profile_store.always,
+        layers=layers,
+        layer_prompts={layer: c.prompt for layer, c in profile_store.layers.items() if c.prompt and c.enabled},
+        profile_prompt=profile_store.prompt,
+        learn_session=session_store.always,
+        planning=session_store.planning,
+        session_prompt=session_store.prompt,
+    )
+
+
+def memory_prompt_tokens(memory: Memory) -> int:
+    return estimate_tokens(memory.content) + MEMORY_LINE_OVERHEAD
