@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     config_cache_seconds: int = 10
     idempotency_ttl_seconds: int = 7 * 24 * 3600
     write_retries: int = 6
+
+    @field_validator("llm_base_url", "llm_api_key", "llm_api_key_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # CloudFormation parameters cannot be null: an empty string means "not configured".
+        return None if value == "" else value
 
 
 @lru_cache(maxsize=1)

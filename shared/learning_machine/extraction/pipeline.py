@@ -68,7 +68,6 @@ class ExtractionPipeline:
 
     def process(self, envelope: TranscriptEnvelope) -> TranscriptStatus:
         tenant = envelope.tenant_id
-        transcript = envelope.transcript
         existing = self.stores.transcripts.get(tenant, envelope.transcript_id)
         if existing and existing.status == "done":
             logger.info("transcript already learned", extra={"transcript_id": envelope.transcript_id})
@@ -78,20 +77,24 @@ class ExtractionPipeline:
         )
         self.stores.transcripts.mark(tenant, status)
 
+        try:
+            return self._learn(envelope, status)
+        except Exception as error:
+            # The record fails (and is retried, then dead-lettered); the status says why.
+            self.stores.transcripts.mark(tenant, self.stores.transcripts.failed(status, error))
+            if isinstance(error, ModelError):
+                self.metrics.add_metric("ModelFailures", "Count", 1)
+            raise
+
+    def _learn(self, envelope: TranscriptEnvelope, status: TranscriptStatus) -> TranscriptStatus:
+        tenant = envelope.tenant_id
         config = self.stores.config.get(tenant).config
         if not (config.stores.user_profile.always or config.stores.session_context.always):
             return self._finish(envelope, status, config, reply=None)
 
-        state = self.stores.users.load(tenant, transcript.user_id)
+        state = self.stores.users.load(tenant, envelope.transcript.user_id)
         session = self._session(tenant, envelope)
-        request = build_request(envelope, config, state, session)
-        try:
-            reply = self.model.extract(request)
-        except ModelError as error:
-            self.stores.transcripts.mark(tenant, self.stores.transcripts.touch(status, status="failed",
-                                                                               error=str(error)[:500]))
-            self.metrics.add_metric("ModelFailures", "Count", 1)
-            raise
+        reply = self.model.extract(build_request(envelope, config, state, session))
         self.metrics.add_metric("ModelCalls", "Count", 1)
         self.metrics.add_metric("PromptTokens", "Count", reply.usage.prompt_tokens)
         return self._finish(envelope, status, config, reply, state, session)

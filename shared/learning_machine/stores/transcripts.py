@@ -60,5 +60,6 @@ class TranscriptStore:
                 raise
 
     @staticmethod
-    def touch(status: TranscriptStatus, **changes: object) -> TranscriptStatus:
-        return status.model_copy(update={**changes, "completed_at": utc_now()})
+    def failed(record: TranscriptStatus, error: Exception) -> TranscriptStatus:
+        reason = f"{type(error).__name__}: {error}"[:500]
+        return record.model_copy(update={"status": "failed", "error": reason, "completed_at": utc_now()})

@@ -1,0 +1,149 @@
+"""`lm`: manage keys, send transcripts, read context, forget users.
+
+Talks to LM_API_URL with LM_API_KEY (read from `.local/env` after `make up` when unset);
+`lm keys` writes to the keys table directly, with the AWS credentials of the shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .http import Api, ApiError, load_local_env
+
+
+def read_transcripts(path: Path) -> Iterator[dict[str, Any]]:
+    """A JSON object, a JSON array of objects, or JSON Lines."""
+    text = path.read_text()
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise SystemExit(f"{path}:{number}: not JSON ({error.msg})") from None
+        return
+    yield from document if isinstance(document, list) else [document]
+
+
+def progress(done: int, total: int, label: str) -> None:
+    width = 30
+    filled = int(width * done / total) if total else width
+    sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    load_local_env()
+    from ..settings import get_settings
+    from ..stores.api_keys import ApiKeyStore
+
+    store = ApiKeyStore(get_settings().keys_table)
+    if args.action == "create":
+        print(store.create(args.tenant, label=args.label or ""))
+        return 0
+    if store.revoke(args.key):
+        print("revoked")
+        return 0
+    print("no such key", file=sys.stderr)
+    return 1
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    api = Api.from_env()
+    transcripts = list(read_transcripts(Path(args.file)))
+    failures = 0
+    for index, transcript in enumerate(transcripts, 1):
+        try:
+            reply = api.request("POST", "/v1/transcripts", transcript)
+            if args.verbose:
+                print(json.dumps(reply))
+        except ApiError as error:
+            failures += 1
+            print(f"\ntranscript {index}: {error}", file=sys.stderr)
+        progress(index, len(transcripts), "ingest")
+    print(f"sent {len(transcripts) - failures} of {len(transcripts)} transcripts")
+    return 1 if failures else 0
+
+
+def cmd_context(args: argparse.Namespace) -> int:
+    api = Api.from_env()
+    reply = api.request(
+        "GET",
+        "/v1/context",
+        query={"user_id": args.user, "session_id": args.session, "query": args.query, "max_tokens": args.max_tokens},
+    )
+    print(json.dumps(reply, indent=2) if args.json else reply["xml"])
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    print(json.dumps(Api.from_env().request("GET", f"/v1/transcripts/{args.transcript_id}"), indent=2))
+    return 0
+
+
+def cmd_forget_user(args: argparse.Namespace) -> int:
+    if not args.yes:
+        print(f"this removes everything held about {args.user}; add --yes to confirm", file=sys.stderr)
+        return 2
+    Api.from_env().request("DELETE", f"/v1/users/{args.user}")
+    print(f"forgot {args.user}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="lm", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = root.add_subparsers(dest="command", required=True)
+
+    keys = sub.add_parser("keys", help="create or revoke API keys")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    create = keys_sub.add_parser("create", help="print a new API key for a tenant (shown once)")
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--label")
+    revoke = keys_sub.add_parser("revoke", help="revoke an API key")
+    revoke.add_argument("key")
+    keys.set_defaults(func=cmd_keys)
+
+    ingest = sub.add_parser("ingest", help="send transcripts from a JSON or JSONL file")
+    ingest.add_argument("file")
+    ingest.add_argument("-v", "--verbose", action="store_true")
+    ingest.set_defaults(func=cmd_ingest)
+
+    context = sub.add_parser("context", help="print the context block for a user")
+    context.add_argument("--user", required=True)
+    context.add_argument("--session")
+    context.add_argument("--query")
+    context.add_argument("--max-tokens", type=int)
+    context.add_argument("--json", action="store_true", help="the whole JSON answer")
+    context.set_defaults(func=cmd_context)
+
+    status = sub.add_parser("status", help="status, operations and tokens of a transcript")
+    status.add_argument("transcript_id")
+    status.set_defaults(func=cmd_status)
+
+    forget = sub.add_parser("forget-user", help="remove everything held about a user")
+    forget.add_argument("user")
+    forget.add_argument("--yes", action="store_true")
+    forget.set_defaults(func=cmd_forget_user)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ApiError as error:
+        print(error, file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,229 @@
+"""The learning loop against moto: one model call, operations applied, history and status kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from learning_machine.adapters.llm.base import ModelError, ModelOutputError
+from learning_machine.adapters.llm.scripted import ScriptedModel
+from learning_machine.extraction.pipeline import ExtractionPipeline
+from learning_machine.extraction.service import build_pipeline
+from learning_machine.models.common import Layer
+from learning_machine.models.config import TenantConfig
+from learning_machine.models.extraction import ExtractionRequest
+from learning_machine.stores.changes import ChangeSet
+from tests.conftest import Aws
+from tests.support.builders import envelope, op, result
+
+
+def make(aws: Aws, *replies: object) -> tuple[ExtractionPipeline, ScriptedModel]:
+    model = ScriptedModel(replies=list(replies))  # type: ignore[arg-type]
+    return build_pipeline(aws.settings, model=model), model
+
+
+def test_one_model_call_learns_every_always_store(aws: Aws) -> None:
+    pipeline, model = make(
+        aws,
+        result(
+            op("add", "Prefers concise answers.", layer=Layer.POLICIES),
+            op("add", "Works on the billing service.", layer=Layer.KNOWLEDGE, category="work/projects"),
+            fields={"name": "Ada Lovelace", "role": "Engineer"},
+            summary="Ada introduced herself.",
+        ),
+    )
+    status = pipeline.process(envelope(text="I'm Ada, an engineer; keep it short."))
+    assert model.calls == 1
+    assert status.status == "done"
+    assert {(o.store, o.action) for o in status.operations} == {
+        ("memories", "add"), ("user_profile", "set"), ("session_context", "replace"),
+    }
+    state = pipeline.stores.users.load("acme", "u1")
+    assert state.profile.fields == {"name": "Ada Lovelace", "role": "Engineer"}
+    assert state.profile.field_provenance["name"].transcript_id == "t1"
+    assert sorted(m.content for m in state.memories) == ["Prefers concise answers.", "Works on the billing service."]
+    assert all(m.provenance.transcript_id == "t1" and m.provenance.model == "scripted" for m in state.memories)
+    session = pipeline.stores.sessions.get("acme", "s1")
+    assert session is not None and session.summary == "Ada introduced herself." and session.version == 1
+    assert pipeline.stores.transcripts.get("acme", "t1").usage.prompt_tokens > 0  # type: ignore[union-attr]
+
+
+def test_the_prompt_holds_current_memories_and_previous_session(aws: Aws) -> None:
+    pipeline, model = make(aws, result(op("add", "Uses Python.", layer=Layer.KNOWLEDGE), summary="First."),
+                           result(summary="Second, built on first."))
+    pipeline.process(envelope(transcript_id="t1"))
+    pipeline.process(envelope(transcript_id="t2", text="more about python"))
+    second: ExtractionRequest = model.requests[1]
+    assert [m.content for m in second.memories] == ["Uses Python."]
+    assert second.previous_session is not None and second.previous_session.summary == "First."
+    assert pipeline.stores.sessions.get("acme", "s1").summary == "Second, built on first."  # type: ignore[union-attr]
+
+
+def test_update_keeps_the_superseded_value_in_history(aws: Aws) -> None:
+    pipeline, model = make(aws, result(op("add", "Lives in Paris.", layer=Layer.PROFILE)))
+    pipeline.process(envelope(transcript_id="t1"))
+    memory = pipeline.stores.users.load("acme", "u1").memories[0]
+    model.replies.append(result(op("update", "Lives in Berlin.", memory_id=memory.memory_id)))
+    pipeline.process(envelope(transcript_id="t2"))
+    versions = pipeline.stores.users.history("acme", "u1", memory.memory_id)
+    assert [(v.version, v.change, v.content) for v in versions] == [
+        (1, "created", "Lives in Paris."), (2, "updated", "Lives in Berlin."),
+    ]
+    assert versions[1].superseded_value == "Lives in Paris."
+    assert versions[0].valid_to == versions[1].valid_from
+    assert versions[1].provenance.transcript_id == "t2"
+
+
+def test_delete_removes_the_memory_and_records_it(aws: Aws) -> None:
+    pipeline, model = make(aws, result(op("add", "Has a cat.", layer=Layer.KNOWLEDGE)))
+    pipeline.process(envelope(transcript_id="t1"))
+    memory = pipeline.stores.users.load("acme", "u1").memories[0]
+    model.replies.append(result(op("delete", memory_id=memory.memory_id)))
+    pipeline.process(envelope(transcript_id="t2"))
+    assert pipeline.stores.users.load("acme", "u1").memories == []
+    assert pipeline.stores.users.history("acme", "u1", memory.memory_id)[-1].change == "deleted"
+
+
+def test_a_duplicate_delivery_calls_the_model_once_and_changes_nothing(aws: Aws) -> None:
+    pipeline, model = make(aws, result(op("add", "Likes tea.", layer=Layer.POLICIES)))
+    first = pipeline.process(envelope())
+    again = pipeline.process(envelope())
+    assert model.calls == 1
+    assert again.status == first.status == "done"
+    assert len(pipeline.stores.users.load("acme", "u1").memories) == 1
+
+
+def test_operations_the_rules_refuse_are_skipped_and_reported(aws: Aws) -> None:
+    config = TenantConfig.model_validate({"stores": {"user_profile": {"layers": {"feedback": {"enabled": False}}}}})
+    pipeline, _ = make(
+        aws,
+        result(
+            op("add", "That answer was great.", layer=Layer.FEEDBACK, polarity="positive"),
+            op("update", "Nope.", memory_id="m-does-not-exist"),
+            op("add", "Keeps notes in Obsidian.", layer=Layer.KNOWLEDGE),
+            fields={"favourite_colour": "blue"},
+        ),
+    )
+    pipeline.stores.config.put("acme", config)
+    status = pipeline.process(envelope())
+    contents = [m.content for m in pipeline.stores.users.load("acme", "u1").memories]
+    assert contents == ["Keeps notes in Obsidian."]
+    assert len(status.skipped) == 3
+    assert any("favourite_colour" in note for note in status.skipped)
+
+
+def test_custom_schema_fields_are_validated(aws: Aws) -> None:
+    config = TenantConfig.model_validate(
+        {"stores": {"user_profile": {"custom_schema": {"type": "object", "properties": {
+            "plan_tier": {"type": "string", "enum": ["free", "pro"], "description": "Subscription tier"},
+            "seats": {"type": "integer", "minimum": 1},
+        }}}}}
+    )
+    pipeline, model = make(aws, result(fields={"plan_tier": "pro", "seats": "12"}),
+                           result(fields={"plan_tier": "platinum", "seats": "0"}))
+    pipeline.stores.config.put("acme", config)
+    pipeline.process(envelope(transcript_id="t1"))
+    status = pipeline.process(envelope(transcript_id="t2"))
+    assert pipeline.stores.users.load("acme", "u1").profile.fields == {"plan_tier": "pro", "seats": 12}
+    assert len(status.skipped) == 2
+    assert model.requests[0].profile_schema["plan_tier"] == "Subscription tier"
+
+
+def test_disabled_stores_and_layers_shape_the_request(aws: Aws) -> None:
+    config = TenantConfig.model_validate({
+        "stores": {
+            "user_profile": {"prompt": "Track programming languages.",
+                             "layers": {"knowledge": {"prompt": "Only work facts."}, "feedback": {"enabled": False}}},
+            "session_context": {"planning": True, "prompt": "Note deadlines."},
+        }
+    })
+    pipeline, model = make(aws, result(summary="S.", goal="Ship v2", plan=["a", "b"], progress=["a"]))
+    pipeline.stores.config.put("acme", config)
+    pipeline.process(envelope())
+    request = model.requests[0]
+    assert Layer.FEEDBACK not in request.layers
+    assert request.layer_prompts == {Layer.KNOWLEDGE: "Only work facts."}
+    assert request.profile_prompt == "Track programming languages."
+    assert request.planning and request.session_prompt == "Note deadlines."
+    session = pipeline.stores.sessions.get("acme", "s1")
+    assert session is not None and (session.goal, session.plan, session.progress) == ("Ship v2", ["a", "b"], ["a"])
+
+
+def test_nothing_on_means_no_model_call(aws: Aws) -> None:
+    config = TenantConfig.model_validate(
+        {"stores": {"user_profile": {"enabled": False}, "session_context": {"enabled": False}}}
+    )
+    pipeline, model = make(aws)
+    pipeline.stores.config.put("acme", config)
+    assert pipeline.process(envelope()).status == "done"
+    assert model.calls == 0
+
+
+def test_prompt_memories_stay_within_the_budget_as_history_grows(aws: Aws) -> None:
+    pipeline, model = make(aws, result(summary="x"))
+    table = pipeline.stores.table
+    for batch in range(10):
+        changes = ChangeSet(table, "acme", "u1")
+        for i in range(40):
+            changes.add_memory(
+                _memory(f"Fact {batch}-{i}: the user mentioned topic number {batch * 40 + i} once.")
+            )
+        changes.commit()
+    pipeline.process(envelope(text="tell me about topic number 123"))
+    request = model.requests[0]
+    budget = TenantConfig().extraction.memory_budget_tokens
+    from learning_machine.extraction.pipeline import memory_prompt_tokens
+
+    assert request.memories_total == 400
+    assert 0 < len(request.memories) < 400
+    assert sum(memory_prompt_tokens(m) for m in request.memories) <= budget
+    assert any("topic number 123 " in m.content for m in request.memories)
+
+
+def _memory(content: str):  # type: ignore[no-untyped-def]
+    from learning_machine.extraction.apply import new_memory_id
+    from learning_machine.models.memories import Memory, Provenance
+
+    return Memory(memory_id=new_memory_id(), user_id="u1", layer=Layer.KNOWLEDGE, content=content,
+                  provenance=Provenance(source="import"))
+
+
+@pytest.mark.parametrize("failure", [ModelError("timeout"), ModelOutputError("not JSON")])
+def test_a_model_failure_marks_the_transcript_failed_and_raises(aws: Aws, failure: Exception) -> None:
+    pipeline, model = make(aws, failure, result(op("add", "Second try works.", layer=Layer.KNOWLEDGE)))
+    with pytest.raises(ModelError):
+        pipeline.process(envelope())
+    status = pipeline.stores.transcripts.get("acme", "t1")
+    assert status is not None and status.status == "failed" and status.error
+    assert pipeline.stores.users.load("acme", "u1").memories == []
+    retried = pipeline.process(envelope())
+    assert retried.status == "done" and retried.attempts == 2
+    assert model.calls == 2
+
+
+def test_a_concurrent_write_is_not_lost(aws: Aws) -> None:
+    """Another writer changes the profile between the read and the commit: both updates survive."""
+    pipeline, model = make(aws)
+
+    def reply_after_a_concurrent_edit(request: ExtractionRequest):  # type: ignore[no-untyped-def]
+        from learning_machine.memory_admin import MemoryAdmin
+
+        admin = MemoryAdmin(pipeline.stores.table, pipeline.stores.users)
+        admin.patch_profile("acme", "u1", {"company": "Initech"}, TenantConfig())
+        return result(op("add", "Drinks coffee.", layer=Layer.KNOWLEDGE), fields={"name": "Peter"})
+
+    model.replies.append(reply_after_a_concurrent_edit)
+    status = pipeline.process(envelope())
+    assert status.status == "done"
+    state = pipeline.stores.users.load("acme", "u1")
+    assert state.profile.fields == {"company": "Initech", "name": "Peter"}
+    assert state.profile.version == 2
+    assert [m.content for m in state.memories] == ["Drinks coffee."]
+    assert model.calls == 1
+
+
+def test_tenants_never_share_a_user(aws: Aws) -> None:
+    pipeline, _ = make(aws, result(fields={"name": "Alice"}), result(fields={"name": "Mallory"}))
+    pipeline.process(envelope(tenant="acme"))
+    pipeline.process(envelope(tenant="globex"))
+    assert pipeline.stores.users.load("acme", "u1").profile.fields == {"name": "Alice"}
+    assert pipeline.stores.users.load("globex", "u1").profile.fields == {"name": "Mallory"}
