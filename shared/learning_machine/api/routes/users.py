@@ -41,9 +41,9 @@ def patch_profile(user_id: UserId, patch: ProfilePatch) -> UserProfile:
                        "value_error") from error
 
 
-@router.get("/v1/users/<user_id>/memories", tags=["memories"])
+@router.get("/v1/users/<user_id>/memories", tags=["memories"], summary="Current memories (empty for unknown users)")
 def list_memories(user_id: UserId) -> MemoryList:
-    state = _existing_user(tenant_of(router), user_id)
+    state = deps.user_store().load(tenant_of(router), user_id)
     memories = sorted(state.memories, key=lambda m: (m.layer.value, m.created_at))
     return MemoryList(user_id=user_id, memories=memories)
 

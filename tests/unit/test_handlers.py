@@ -1,0 +1,113 @@
+"""Every file under events/ invoked with its function's real handler (what `sam local invoke` does)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from learning_machine.extraction.apply import Origin
+from learning_machine.models.common import Layer
+from learning_machine.models.memories import Memory
+from learning_machine.models.sessions import SessionContext
+from learning_machine.stores.api_keys import ApiKeyRecord, hash_key
+from learning_machine.stores.changes import ChangeSet
+from tests.conftest import Aws
+from tests.support.handlers import ROOT, FakeContext, event, load_handler
+
+TENANT = "demo-tenant"
+MEMORY_ID = "m0000000000000example"
+
+EXPECTED_STATUS = {
+    "transcripts_post.json": 202,
+    "transcripts_get.json": 200,
+    "profile_get.json": 200,
+    "profile_patch.json": 200,
+    "memories_list.json": 200,
+    "memories_create.json": 201,
+    "memory_patch.json": 200,
+    "memory_delete.json": 204,
+    "memory_history.json": 200,
+    "user_delete.json": 204,
+    "session_context_get.json": 200,
+    "config_get.json": 200,
+    "config_put.json": 200,
+    "openapi_get.json": 200,
+}
+
+
+def seed(aws: Aws, post_transcript: bool = True) -> None:
+    """The user, memory, session and transcript the example events refer to."""
+    changes = ChangeSet(aws.settings.data_table, TENANT, "ada")
+    changes.add_memory(
+        Memory(memory_id=MEMORY_ID, user_id="ada", layer=Layer.POLICIES, content="Prefers code samples.",
+               provenance=Origin(source="api").provenance())
+    )
+    changes.put_session(None, SessionContext(session_id="sess-1", user_id="ada", summary="Setting up.", version=1))
+    changes.commit()
+    if post_transcript:
+        load_handler("api").lambda_handler(event("api/transcripts_post.json"), FakeContext())
+
+
+def test_every_api_route_has_an_event_file() -> None:
+    assert sorted(p.name for p in (ROOT / "events" / "api").glob("*.json")) == sorted(EXPECTED_STATUS)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_STATUS))
+def test_api_events(aws: Aws, name: str) -> None:
+    seed(aws, post_transcript=name != "transcripts_post.json")
+    handler = load_handler("api")
+    reply = handler.lambda_handler(event(f"api/{name}"), FakeContext())
+    assert reply["statusCode"] == EXPECTED_STATUS[name], reply["body"]
+    if reply["body"]:
+        json.loads(reply["body"])
+
+
+def test_get_context_event(aws: Aws) -> None:
+    seed(aws)
+    reply = load_handler("get_context").lambda_handler(event("get_context/context_get.json"), FakeContext())
+    assert reply["statusCode"] == 200
+    body = json.loads(reply["body"])
+    assert "<user_policies>\n- Prefers code samples.\n</user_policies>" in body["xml"]
+    assert body["session"]["summary"] == "Setting up."
+
+
+def test_authorizer_event(aws: Aws) -> None:
+    import boto3
+
+    record = ApiKeyRecord(key_hash=hash_key("lm_example-key"), tenant_id=TENANT)
+    boto3.resource("dynamodb").Table(aws.settings.keys_table).put_item(Item=record.model_dump(mode="json"))
+    policy = load_handler("authorizer").lambda_handler(event("authorizer/token.json"), FakeContext())
+    assert policy["principalId"] == TENANT
+    assert policy["context"] == {"tenant_id": TENANT}
+    assert policy["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+
+
+def test_authorizer_refuses_an_unknown_key(aws: Aws) -> None:
+    with pytest.raises(Exception, match="^Unauthorized$"):
+        load_handler("authorizer").lambda_handler(event("authorizer/token.json"), FakeContext())
+
+
+def test_extract_event_learns_once(aws: Aws) -> None:
+    handler = load_handler("extract")
+    sqs_event = event("extract/sqs_transcripts.json")
+    first = handler.lambda_handler(sqs_event, FakeContext())
+    again = handler.lambda_handler(sqs_event, FakeContext())
+    assert first == again == {"batchItemFailures": []}
+    status = handler.pipeline.stores.transcripts.get(TENANT, "tr-example-1")
+    assert status is not None and status.status == "done" and status.attempts == 1
+
+
+def test_extract_reports_a_bad_record_alone(aws: Aws) -> None:
+    handler = load_handler("extract")
+    sqs_event = event("extract/sqs_transcripts.json")
+    bad = dict(sqs_event["Records"][0], messageId="bad-one", body='{"tenant_id": "x"}')
+    sqs_event["Records"].append(bad)
+    reply = handler.lambda_handler(sqs_event, FakeContext())
+    assert reply == {"batchItemFailures": [{"itemIdentifier": "bad-one"}]}
+
+
+def test_event_files_are_valid_json() -> None:
+    for path in Path(ROOT / "events").rglob("*.json"):
+        json.loads(path.read_text())
