@@ -1,0 +1,100 @@
+"""`make demo`: three users talk to an agent; the service learns; we print what it learned.
+
+Runs against the local stack (`make up` wrote `.local/env`), over HTTP, with the dev key.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from learning_machine.cli.http import Api
+
+TRANSCRIPTS = Path(__file__).with_name("demo_data") / "transcripts.json"
+USERS = {"priya": "a developer", "marco": "a support customer", "lena": "a student (planning session)"}
+LAYERS = ["profile", "policies", "knowledge", "feedback"]
+OFFLINE_MODEL = "offline-rules"
+
+
+def wait_until_learned(api: Api, ids: list[str], timeout: float = 60.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        statuses = [api.request("GET", f"/v1/transcripts/{i}") for i in ids]
+        pending = [s for s in statuses if s["status"] not in ("done", "failed")]
+        if not pending:
+            return statuses
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{len(pending)} transcripts still not learned after {timeout:.0f}s: is the poller up?")
+        time.sleep(0.5)
+
+
+def show_user(api: Api, user: str, role: str, session: str) -> None:
+    print(f"\n=== {user}: {role} " + "=" * max(0, 60 - len(user) - len(role)))
+    profile = api.request("GET", f"/v1/users/{user}/profile")
+    print("profile fields:")
+    for name, value in sorted(profile["fields"].items()):
+        print(f"  {name}: {value}")
+    memories = api.request("GET", f"/v1/users/{user}/memories")["memories"]
+    for layer in LAYERS:
+        print(f"{layer}:")
+        for memory in (m for m in memories if m["layer"] == layer):
+            polarity = f" ({memory['polarity']})" if memory.get("polarity") else ""
+            print(f"  - {memory['content']}{polarity}   [from {memory['provenance'].get('transcript_id')}]")
+    context = api.request("GET", f"/v1/sessions/{session}/context")
+    print(f"session {session}: {context['summary']}")
+    if context.get("goal") or context.get("plan"):
+        print(f"  goal: {context.get('goal')}")
+        print(f"  plan: {context.get('plan')}")
+        print(f"  progress: {context.get('progress')}")
+    block = api.request("GET", "/v1/context", query={"user_id": user, "session_id": session, "max_tokens": 600})
+    print(f"context block for the system prompt ({block['tokens']} tokens):")
+    print("  " + block["xml"].replace("\n", "\n  "))
+
+
+def main() -> int:
+    api = Api.from_env()
+    run = uuid.uuid4().hex[:6]
+    api.request("PUT", "/v1/config", {"stores": {"session_context": {"planning": True}}})
+    transcripts = json.loads(TRANSCRIPTS.read_text())
+    ids = []
+    sessions: dict[str, str] = {}
+    # Fresh users per run, so running the demo twice shows the same story.
+    for transcript in transcripts:
+        user = transcript["user_id"]
+        transcript = {
+            **transcript,
+            "transcript_id": f"{transcript['transcript_id']}-{run}",
+            "user_id": f"{user}-{run}",
+            "session_id": f"{transcript['session_id']}-{run}",
+        }
+        sessions[user] = transcript["session_id"]
+        reply = api.request("POST", "/v1/transcripts", transcript)
+        ids.append(reply["transcript_id"])
+        # One at a time per user: each extraction builds on what the previous one learned.
+        wait_until_learned(api, [reply["transcript_id"]])
+    statuses = wait_until_learned(api, ids)
+    failed = [s for s in statuses if s["status"] == "failed"]
+    models = {s.get("model") for s in statuses}
+    print(f"sent {len(ids)} transcripts over HTTP; learned by: {', '.join(sorted(m or '-' for m in models))}")
+    if OFFLINE_MODEL in models:
+        print(
+            "NOTE: no model endpoint is configured (OPENAI_API_KEY or LM_LLM_BASE_URL), so the offline\n"
+            "rule-based extractor learned these: English patterns only, no real language understanding.\n"
+            "Set a key and run `make down demo` to learn with a real model."
+        )
+    tokens = sum(s["usage"]["prompt_tokens"] + s["usage"]["completion_tokens"] for s in statuses)
+    print(f"model tokens used: {tokens}")
+    for user, role in USERS.items():
+        show_user(api, f"{user}-{run}", role, sessions[user])
+    if failed:
+        print(f"\n{len(failed)} transcripts failed: {[s['error'] for s in failed]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
