@@ -28,7 +28,9 @@ def wait_until_learned(api: Api, ids: list[str], timeout: float = 60.0) -> list[
         if not pending:
             return statuses
         if time.monotonic() > deadline:
-            raise SystemExit(f"{len(pending)} transcripts still not learned after {timeout:.0f}s: is the poller up?")
+            raise SystemExit(
+                f"{len(pending)} transcripts still not learned after {timeout:.0f}s: is the poller up?"
+            )
         time.sleep(0.5)
 
 
@@ -50,7 +52,9 @@ def show_user(api: Api, user: str, role: str, session: str) -> None:
         print(f"  goal: {context.get('goal')}")
         print(f"  plan: {context.get('plan')}")
         print(f"  progress: {context.get('progress')}")
-    block = api.request("GET", "/v1/context", query={"user_id": user, "session_id": session, "max_tokens": 600})
+    block = api.request(
+        "GET", "/v1/context", query={"user_id": user, "session_id": session, "max_tokens": 600}
+    )
     print(f"context block for the system prompt ({block['tokens']} tokens):")
     print("  " + block["xml"].replace("\n", "\n  "))
 

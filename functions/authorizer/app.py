@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerTokenEvent,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from learning_machine.auth import authorize
 from learning_machine.settings import get_settings
 from learning_machine.stores.api_keys import ApiKeyStore

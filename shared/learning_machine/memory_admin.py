@@ -12,7 +12,14 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from .adapters import dynamodb
-from .extraction.apply import FieldValueError, Origin, apply_profile_changes, coerce_field, new_memory_id, revise
+from .extraction.apply import (
+    FieldValueError,
+    Origin,
+    apply_profile_changes,
+    coerce_field,
+    new_memory_id,
+    revise,
+)
 from .models.common import utc_now
 from .models.config import TenantConfig
 from .models.memories import Memory, MemoryCreate, MemoryPatch
@@ -40,9 +47,13 @@ class MemoryAdmin:
 
         return commit_with_retry(attempt, self.write_retries, lambda _: None)
 
-    def patch_profile(self, tenant: str, user: str, fields: dict[str, Any], config: TenantConfig) -> UserProfile:
+    def patch_profile(
+        self, tenant: str, user: str, fields: dict[str, Any], config: TenantConfig
+    ) -> UserProfile:
         """Validate every field first (FieldValueError names the first bad one), then write."""
-        values = {name: (coerce_field(config, name, value), None) for name, value in fields.items()}
+        values: dict[str, tuple[Any, int | None]] = {
+            name: (coerce_field(config, name, value), None) for name, value in fields.items()
+        }
         result: list[UserProfile] = []
 
         def build(changes: ChangeSet) -> None:
@@ -74,8 +85,11 @@ class MemoryAdmin:
             current = self.users.get_memory(tenant, user, memory_id)
             if current is None:
                 raise UnknownMemoryError(memory_id)
-            updated = revise(current, Origin(source="api", at=utc_now()).provenance(),
-                             **patch.model_dump(exclude_none=True))
+            updated = revise(
+                current,
+                Origin(source="api", at=utc_now()).provenance(),
+                **patch.model_dump(exclude_none=True),
+            )
             result[:] = [updated]
             changes.update_memory(current, updated)
 
@@ -97,13 +111,17 @@ class MemoryAdmin:
         for pk in (user_pk(tenant, user), history_pk(tenant, user)):
             keys += [
                 {"pk": i["pk"], "sk": i["sk"]}
-                for i in dynamodb.query_all(self.table, KeyConditionExpression=Key("pk").eq(pk),
-                                            ProjectionExpression="pk, sk")
+                for i in dynamodb.query_all(
+                    self.table, KeyConditionExpression=Key("pk").eq(pk), ProjectionExpression="pk, sk"
+                )
             ]
         keys += [
             {"pk": i["pk"], "sk": i["sk"]}
-            for i in dynamodb.query_all(self.table, IndexName=USER_INDEX,
-                                        KeyConditionExpression=Key("gsi1pk").eq(user_pk(tenant, user)))
+            for i in dynamodb.query_all(
+                self.table,
+                IndexName=USER_INDEX,
+                KeyConditionExpression=Key("gsi1pk").eq(user_pk(tenant, user)),
+            )
         ]
         return dynamodb.delete_keys(self.table, keys)
 

@@ -15,7 +15,12 @@ from learning_machine.models.transcripts import TranscriptEnvelope, TranscriptIn
 
 
 def transcript(
-    text: str = "hello", *, user: str = "u1", session: str = "s1", transcript_id: str | None = "t1", **extra: Any
+    text: str = "hello",
+    *,
+    user: str = "u1",
+    session: str = "s1",
+    transcript_id: str | None = "t1",
+    **extra: Any,
 ) -> TranscriptIn:
     return TranscriptIn(
         transcript_id=transcript_id,
@@ -31,8 +36,15 @@ def envelope(tenant: str = "acme", **kwargs: Any) -> TranscriptEnvelope:
     return TranscriptEnvelope(tenant_id=tenant, transcript_id=t.transcript_id or "t1", transcript=t)
 
 
-def op(kind: str, content: str | None = None, *, layer: Layer | None = None, memory_id: str | None = None,
-       category: str | None = None, polarity: str | None = None) -> MemoryOperation:
+def op(
+    kind: str,
+    content: str | None = None,
+    *,
+    layer: Layer | None = None,
+    memory_id: str | None = None,
+    category: str | None = None,
+    polarity: str | None = None,
+) -> MemoryOperation:
     return MemoryOperation(
         op=kind,  # type: ignore[arg-type]
         memory_id=memory_id,
@@ -54,8 +66,10 @@ def result(
 ) -> ExtractionResult:
     return ExtractionResult(
         memory_operations=list(operations),
-        profile_updates=[ProfileFieldUpdate(field=k, value=v, turn_index=0) for k, v in (fields or {}).items()],
-        session=None if summary is None else SessionUpdate(
-            summary=summary, goal=goal, plan=plan or [], progress=progress or []
-        ),
+        profile_updates=[
+            ProfileFieldUpdate(field=k, value=v, turn_index=0) for k, v in (fields or {}).items()
+        ],
+        session=None
+        if summary is None
+        else SessionUpdate(summary=summary, goal=goal, plan=plan or [], progress=progress or []),
     )

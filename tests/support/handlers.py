@@ -37,7 +37,12 @@ def event(path: str) -> dict[str, Any]:
 
 
 def rest_event(
-    method: str, path: str, *, tenant: str | None = "acme", body: Any = None, query: dict[str, str] | None = None
+    method: str,
+    path: str,
+    *,
+    tenant: str | None = "acme",
+    body: Any = None,
+    query: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An API Gateway REST proxy event as the authorizer would let it through."""
     context: dict[str, Any] = {"httpMethod": method, "path": path, "stage": "live", "requestId": "r"}

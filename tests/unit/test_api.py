@@ -21,10 +21,17 @@ def call(aws: Aws) -> Call:
     api = load_handler("api")
     context = load_handler("get_context")
 
-    def invoke(method: str, path: str, body: Any = None, tenant: str | None = "acme",
-               query: dict[str, str] | None = None) -> tuple[int, Any]:
+    def invoke(
+        method: str,
+        path: str,
+        body: Any = None,
+        tenant: str | None = "acme",
+        query: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         handler = context if path == "/v1/context" else api
-        reply = handler.lambda_handler(rest_event(method, path, tenant=tenant, body=body, query=query), FakeContext())
+        reply = handler.lambda_handler(
+            rest_event(method, path, tenant=tenant, body=body, query=query), FakeContext()
+        )
         return reply["statusCode"], json.loads(reply["body"]) if reply["body"] else None
 
     return invoke
@@ -73,7 +80,10 @@ def test_bad_transcripts_get_422_naming_the_field(aws: Aws, call: Call, body: An
 
 
 def test_oversize_body_gets_413_naming_the_body(aws: Aws, call: Call) -> None:
-    big = {**TRANSCRIPT, "messages": [{"role": "user", "content": "x" * 15_000}] * (MAX_BODY_BYTES // 15_000 + 1)}
+    big = {
+        **TRANSCRIPT,
+        "messages": [{"role": "user", "content": "x" * 15_000}] * (MAX_BODY_BYTES // 15_000 + 1),
+    }
     status, reply = call("POST", "/v1/transcripts", big)
     assert status == 413 and locs(reply) == [["body"]]
     assert aws.queue_messages() == []
@@ -81,7 +91,12 @@ def test_oversize_body_gets_413_naming_the_body(aws: Aws, call: Call) -> None:
 
 def test_unknown_ids_get_404(aws: Aws, call: Call) -> None:
     assert call("GET", "/v1/users/nobody/memories") == (200, {"user_id": "nobody", "memories": []})
-    for path in ("/v1/transcripts/nope", "/v1/users/nobody/profile", "/v1/sessions/nope/context", "/v1/users/nobody/memories/m1/history"):
+    for path in (
+        "/v1/transcripts/nope",
+        "/v1/users/nobody/profile",
+        "/v1/sessions/nope/context",
+        "/v1/users/nobody/memories/m1/history",
+    ):
         status, reply = call("GET", path)
         assert status == 404, path
         assert reply["detail"][0]["type"] == "not_found"
@@ -100,7 +115,9 @@ def test_bad_path_and_query_parameters_name_the_field(aws: Aws, call: Call) -> N
 
 
 def test_memories_lifecycle_with_history(aws: Aws, call: Call) -> None:
-    status, memory = call("POST", "/v1/users/ada/memories", {"layer": "policies", "content": "Answer in French."})
+    status, memory = call(
+        "POST", "/v1/users/ada/memories", {"layer": "policies", "content": "Answer in French."}
+    )
     assert status == 201 and memory["provenance"]["source"] == "api"
     memory_id = memory["memory_id"]
     status, updated = call("PATCH", f"/v1/users/ada/memories/{memory_id}", {"content": "Answer in German."})
@@ -120,7 +137,9 @@ def test_bad_memory_bodies_name_the_field(aws: Aws, call: Call) -> None:
     assert status == 422 and ["body", "layer"] in locs(reply)
     status, reply = call("POST", "/v1/users/ada/memories", {"layer": "policies", "content": "x" * 5_000})
     assert status == 422 and ["body", "content"] in locs(reply)
-    status, reply = call("POST", "/v1/users/ada/memories", {"layer": "policies", "content": "x", "owner": "t2"})
+    status, reply = call(
+        "POST", "/v1/users/ada/memories", {"layer": "policies", "content": "x", "owner": "t2"}
+    )
     assert status == 422 and ["body", "owner"] in locs(reply)
 
 

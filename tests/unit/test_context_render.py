@@ -49,8 +49,12 @@ def test_stored_markup_comes_back_inert() -> None:
 
 def test_session_with_planning_is_rendered() -> None:
     session = SessionContext(
-        session_id="s", user_id="u", summary="Learning SQL joins.", goal="Pass the exam",
-        plan=["Read chapter 3", "Do exercises"], progress=["Read chapter 3"],
+        session_id="s",
+        user_id="u",
+        summary="Learning SQL joins.",
+        goal="Pass the exam",
+        plan=["Read chapter 3", "Do exercises"],
+        progress=["Read chapter 3"],
     )
     rendered = render({}, [], session, 2_000)
     assert "goal: Pass the exam" in rendered.xml

@@ -41,10 +41,17 @@ def seed(aws: Aws, post_transcript: bool = True) -> None:
     """The user, memory, session and transcript the example events refer to."""
     changes = ChangeSet(aws.settings.data_table, TENANT, "ada")
     changes.add_memory(
-        Memory(memory_id=MEMORY_ID, user_id="ada", layer=Layer.POLICIES, content="Prefers code samples.",
-               provenance=Origin(source="api").provenance())
+        Memory(
+            memory_id=MEMORY_ID,
+            user_id="ada",
+            layer=Layer.POLICIES,
+            content="Prefers code samples.",
+            provenance=Origin(source="api").provenance(),
+        )
     )
-    changes.put_session(None, SessionContext(session_id="sess-1", user_id="ada", summary="Setting up.", version=1))
+    changes.put_session(
+        None, SessionContext(session_id="sess-1", user_id="ada", summary="Setting up.", version=1)
+    )
     changes.commit()
     if post_transcript:
         load_handler("api").lambda_handler(event("api/transcripts_post.json"), FakeContext())
@@ -85,7 +92,7 @@ def test_authorizer_event(aws: Aws) -> None:
 
 
 def test_authorizer_refuses_an_unknown_key(aws: Aws) -> None:
-    with pytest.raises(Exception, match="^Unauthorized$"):
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
         load_handler("authorizer").lambda_handler(event("authorizer/token.json"), FakeContext())
 
 

@@ -47,7 +47,10 @@ def test_config_defaults_are_level_one() -> None:
     assert config.stores.user_profile.always and config.stores.session_context.always
     assert not config.stores.session_context.planning
     assert [layer.value for layer in config.stores.user_profile.enabled_layers()] == [
-        "policies", "profile", "knowledge", "feedback",
+        "policies",
+        "profile",
+        "knowledge",
+        "feedback",
     ]
 
 
@@ -68,7 +71,14 @@ def test_invalid_config_is_refused(document: dict) -> None:
 
 
 def test_memory_operations_need_their_fields() -> None:
-    base = {"memory_id": None, "layer": None, "category": None, "content": None, "polarity": None, "turn_index": None}
+    base = {
+        "memory_id": None,
+        "layer": None,
+        "category": None,
+        "content": None,
+        "polarity": None,
+        "turn_index": None,
+    }
     with pytest.raises(ValidationError):
         MemoryOperation.model_validate({**base, "op": "add", "content": "x"})
     with pytest.raises(ValidationError):

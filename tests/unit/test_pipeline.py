@@ -35,21 +35,31 @@ def test_one_model_call_learns_every_always_store(aws: Aws) -> None:
     assert model.calls == 1
     assert status.status == "done"
     assert {(o.store, o.action) for o in status.operations} == {
-        ("memories", "add"), ("user_profile", "set"), ("session_context", "replace"),
+        ("memories", "add"),
+        ("user_profile", "set"),
+        ("session_context", "replace"),
     }
     state = pipeline.stores.users.load("acme", "u1")
     assert state.profile.fields == {"name": "Ada Lovelace", "role": "Engineer"}
     assert state.profile.field_provenance["name"].transcript_id == "t1"
-    assert sorted(m.content for m in state.memories) == ["Prefers concise answers.", "Works on the billing service."]
-    assert all(m.provenance.transcript_id == "t1" and m.provenance.model == "scripted" for m in state.memories)
+    assert sorted(m.content for m in state.memories) == [
+        "Prefers concise answers.",
+        "Works on the billing service.",
+    ]
+    assert all(
+        m.provenance.transcript_id == "t1" and m.provenance.model == "scripted" for m in state.memories
+    )
     session = pipeline.stores.sessions.get("acme", "s1")
     assert session is not None and session.summary == "Ada introduced herself." and session.version == 1
     assert pipeline.stores.transcripts.get("acme", "t1").usage.prompt_tokens > 0  # type: ignore[union-attr]
 
 
 def test_the_prompt_holds_current_memories_and_previous_session(aws: Aws) -> None:
-    pipeline, model = make(aws, result(op("add", "Uses Python.", layer=Layer.KNOWLEDGE), summary="First."),
-                           result(summary="Second, built on first."))
+    pipeline, model = make(
+        aws,
+        result(op("add", "Uses Python.", layer=Layer.KNOWLEDGE), summary="First."),
+        result(summary="Second, built on first."),
+    )
     pipeline.process(envelope(transcript_id="t1"))
     pipeline.process(envelope(transcript_id="t2", text="more about python"))
     second: ExtractionRequest = model.requests[1]
@@ -66,7 +76,8 @@ def test_update_keeps_the_superseded_value_in_history(aws: Aws) -> None:
     pipeline.process(envelope(transcript_id="t2"))
     versions = pipeline.stores.users.history("acme", "u1", memory.memory_id)
     assert [(v.version, v.change, v.content) for v in versions] == [
-        (1, "created", "Lives in Paris."), (2, "updated", "Lives in Berlin."),
+        (1, "created", "Lives in Paris."),
+        (2, "updated", "Lives in Berlin."),
     ]
     assert versions[1].superseded_value == "Lives in Paris."
     assert versions[0].valid_to == versions[1].valid_from
@@ -93,7 +104,9 @@ def test_a_duplicate_delivery_calls_the_model_once_and_changes_nothing(aws: Aws)
 
 
 def test_operations_the_rules_refuse_are_skipped_and_reported(aws: Aws) -> None:
-    config = TenantConfig.model_validate({"stores": {"user_profile": {"layers": {"feedback": {"enabled": False}}}}})
+    config = TenantConfig.model_validate(
+        {"stores": {"user_profile": {"layers": {"feedback": {"enabled": False}}}}}
+    )
     pipeline, _ = make(
         aws,
         result(
@@ -113,13 +126,29 @@ def test_operations_the_rules_refuse_are_skipped_and_reported(aws: Aws) -> None:
 
 def test_custom_schema_fields_are_validated(aws: Aws) -> None:
     config = TenantConfig.model_validate(
-        {"stores": {"user_profile": {"custom_schema": {"type": "object", "properties": {
-            "plan_tier": {"type": "string", "enum": ["free", "pro"], "description": "Subscription tier"},
-            "seats": {"type": "integer", "minimum": 1},
-        }}}}}
+        {
+            "stores": {
+                "user_profile": {
+                    "custom_schema": {
+                        "type": "object",
+                        "properties": {
+                            "plan_tier": {
+                                "type": "string",
+                                "enum": ["free", "pro"],
+                                "description": "Subscription tier",
+                            },
+                            "seats": {"type": "integer", "minimum": 1},
+                        },
+                    }
+                }
+            }
+        }
     )
-    pipeline, model = make(aws, result(fields={"plan_tier": "pro", "seats": "12"}),
-                           result(fields={"plan_tier": "platinum", "seats": "0"}))
+    pipeline, model = make(
+        aws,
+        result(fields={"plan_tier": "pro", "seats": "12"}),
+        result(fields={"plan_tier": "platinum", "seats": "0"}),
+    )
     pipeline.stores.config.put("acme", config)
     pipeline.process(envelope(transcript_id="t1"))
     status = pipeline.process(envelope(transcript_id="t2"))
@@ -129,13 +158,17 @@ def test_custom_schema_fields_are_validated(aws: Aws) -> None:
 
 
 def test_disabled_stores_and_layers_shape_the_request(aws: Aws) -> None:
-    config = TenantConfig.model_validate({
-        "stores": {
-            "user_profile": {"prompt": "Track programming languages.",
-                             "layers": {"knowledge": {"prompt": "Only work facts."}, "feedback": {"enabled": False}}},
-            "session_context": {"planning": True, "prompt": "Note deadlines."},
+    config = TenantConfig.model_validate(
+        {
+            "stores": {
+                "user_profile": {
+                    "prompt": "Track programming languages.",
+                    "layers": {"knowledge": {"prompt": "Only work facts."}, "feedback": {"enabled": False}},
+                },
+                "session_context": {"planning": True, "prompt": "Note deadlines."},
+            }
         }
-    })
+    )
     pipeline, model = make(aws, result(summary="S.", goal="Ship v2", plan=["a", "b"], progress=["a"]))
     pipeline.stores.config.put("acme", config)
     pipeline.process(envelope())
@@ -145,7 +178,11 @@ def test_disabled_stores_and_layers_shape_the_request(aws: Aws) -> None:
     assert request.profile_prompt == "Track programming languages."
     assert request.planning and request.session_prompt == "Note deadlines."
     session = pipeline.stores.sessions.get("acme", "s1")
-    assert session is not None and (session.goal, session.plan, session.progress) == ("Ship v2", ["a", "b"], ["a"])
+    assert session is not None and (session.goal, session.plan, session.progress) == (
+        "Ship v2",
+        ["a", "b"],
+        ["a"],
+    )
 
 
 def test_nothing_on_means_no_model_call(aws: Aws) -> None:
@@ -183,8 +220,13 @@ def _memory(content: str):  # type: ignore[no-untyped-def]
     from learning_machine.extraction.apply import new_memory_id
     from learning_machine.models.memories import Memory, Provenance
 
-    return Memory(memory_id=new_memory_id(), user_id="u1", layer=Layer.KNOWLEDGE, content=content,
-                  provenance=Provenance(source="import"))
+    return Memory(
+        memory_id=new_memory_id(),
+        user_id="u1",
+        layer=Layer.KNOWLEDGE,
+        content=content,
+        provenance=Provenance(source="import"),
+    )
 
 
 @pytest.mark.parametrize("failure", [ModelError("timeout"), ModelOutputError("not JSON")])

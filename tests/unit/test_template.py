@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_cfn_lint_reports_nothing() -> None:
     lint = Path(sys.executable).with_name("cfn-lint")
-    result = subprocess.run([str(lint), str(ROOT / "template.yaml")], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [str(lint), str(ROOT / "template.yaml")], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == ""
 
@@ -28,7 +30,9 @@ def test_tables_have_pitr_and_encryption_and_the_queue_a_dlq_with_an_alarm() -> 
         assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
         assert props["SSESpecification"]["SSEEnabled"] is True
     queue = resources["TranscriptsQueue"]["Properties"]
-    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["TranscriptsDeadLetterQueue", "Arn"]}
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["TranscriptsDeadLetterQueue", "Arn"]
+    }
     alarm = resources["DeadLetterDepthAlarm"]["Properties"]
     assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["TranscriptsDeadLetterQueue", "QueueName"]}
     extract = resources["ExtractFunction"]["Properties"]["Events"]["Transcripts"]["Properties"]
@@ -43,7 +47,9 @@ def test_no_function_gets_wildcard_permissions() -> None:
         for policy in resource["Properties"].get("Policies", []):
             statements = policy.get("Statement", []) if isinstance(policy, dict) else []
             for statement in statements:
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                actions = (
+                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                )
                 assert not [a for a in actions if a.endswith("*")], name
                 assert statement.get("Resource") != "*", name
 

@@ -19,17 +19,23 @@ class FieldDetail(BaseModel):
 class ErrorBody(BaseModel):
     """Body of every error the API answers."""
 
-    statusCode: int  # noqa: N815 - the name Powertools uses
+    statusCode: int
     message: str
     detail: list[FieldDetail] = []
 
 
 class ApiError(Exception):
-    def __init__(self, status: HTTPStatus, message: str, loc: list[str | int] | None = None, kind: str = "") -> None:
+    def __init__(
+        self, status: HTTPStatus, message: str, loc: list[str | int] | None = None, kind: str = ""
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
-        self.detail = [FieldDetail(loc=loc, type=kind or status.phrase.lower().replace(" ", "_"), msg=message)] if loc else []
+        self.detail = (
+            [FieldDetail(loc=loc, type=kind or status.phrase.lower().replace(" ", "_"), msg=message)]
+            if loc
+            else []
+        )
 
 
 def not_found(what: str, loc: list[str | int]) -> ApiError:

@@ -18,6 +18,8 @@ def limit_body_size(app: APIGatewayRestResolver, next_middleware: NextMiddleware
     if size > MAX_BODY_BYTES:
         message = f"request body is {size} bytes; the limit is {MAX_BODY_BYTES}"
         return error_response(
-            HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message, [FieldDetail(loc=["body"], type="too_large", msg=message)]
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            message,
+            [FieldDetail(loc=["body"], type="too_large", msg=message)],
         )
     return next_middleware(app)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from ..auth import TENANT_CONTEXT_KEY
 from .errors import ApiError
 
 
-def tenant_of(router: BaseRouter) -> str:
+def tenant_of(router: APIGatewayRouter) -> str:
     authorizer = router.current_event.request_context.authorizer
     tenant = authorizer.raw_event.get(TENANT_CONTEXT_KEY) if authorizer else None
     if not tenant:

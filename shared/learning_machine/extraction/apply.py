@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.validation import SchemaValidationError, va
 from ..models.common import MAX_MEMORY_CHARS, Layer
 from ..models.config import TenantConfig
 from ..models.extraction import ExtractionResult, MemoryOperation, ProfileFieldUpdate
-from ..models.memories import Memory, Provenance
+from ..models.memories import Memory, Provenance, Source
 from ..models.profile import STANDARD_FIELDS, UserProfile
 from ..models.sessions import SessionContext
 from ..stores.changes import ChangeSet
@@ -81,7 +81,7 @@ def coerce_field(config: TenantConfig, name: str, value: Any) -> Any:
 class Origin:
     """Where the changes come from, stamped on every memory version as provenance."""
 
-    source: str
+    source: Source
     transcript_id: str | None = None
     model: str | None = None
     at: datetime | None = None
@@ -89,7 +89,7 @@ class Origin:
     def provenance(self, turn_index: int | None = None) -> Provenance:
         extra = {"recorded_at": self.at} if self.at else {}
         return Provenance(
-            source=self.source,  # type: ignore[arg-type]
+            source=self.source,
             transcript_id=self.transcript_id,
             turn_index=turn_index,
             model=self.model,
@@ -171,8 +171,14 @@ def _plan_memories(
         if op.op == "delete":
             plan.changes.delete_memory(current, origin.provenance(op.turn_index))
             continue
-        updated = revise(current, origin.provenance(op.turn_index), content=op.content, layer=op.layer,
-                         category=op.category, polarity=op.polarity)
+        updated = revise(
+            current,
+            origin.provenance(op.turn_index),
+            content=op.content,
+            layer=op.layer,
+            category=op.category,
+            polarity=op.polarity,
+        )
         if updated.layer not in layers:
             plan.skipped.append(f"update into disabled layer {updated.layer.value}")
         elif updated.content == current.content and updated.layer == current.layer:
@@ -190,8 +196,13 @@ def revise(current: Memory, provenance: Provenance, **changes: Any) -> Memory:
         values["category"] = _category(values["category"])
     now = provenance.recorded_at
     return current.model_copy(
-        update={**values, "version": current.version + 1, "updated_at": now, "valid_from": now,
-                "provenance": provenance}
+        update={
+            **values,
+            "version": current.version + 1,
+            "updated_at": now,
+            "valid_from": now,
+            "provenance": provenance,
+        }
     )
 
 
@@ -226,8 +237,12 @@ def apply_profile_changes(
     if not actions:
         return None
     updated = profile.model_copy(
-        update={"fields": fields, "field_provenance": sources, "version": profile.version + 1,
-                "updated_at": origin.provenance().recorded_at}
+        update={
+            "fields": fields,
+            "field_provenance": sources,
+            "version": profile.version + 1,
+            "updated_at": origin.provenance().recorded_at,
+        }
     )
     changes.put_profile(profile, updated, actions)
     return updated

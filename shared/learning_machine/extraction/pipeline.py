@@ -73,7 +73,11 @@ class ExtractionPipeline:
             logger.info("transcript already learned", extra={"transcript_id": envelope.transcript_id})
             return existing
         status = (existing or self._queued(envelope)).model_copy(
-            update={"status": "processing", "attempts": (existing.attempts if existing else 0) + 1, "error": None}
+            update={
+                "status": "processing",
+                "attempts": (existing.attempts if existing else 0) + 1,
+                "error": None,
+            }
         )
         self.stores.transcripts.mark(tenant, status)
 
@@ -111,23 +115,34 @@ class ExtractionPipeline:
         tenant = envelope.tenant_id
         transcript = envelope.transcript
         now = utc_now()
-        origin = Origin(source="extraction", transcript_id=envelope.transcript_id,
-                        model=reply.model if reply else None, at=now)
+        origin = Origin(
+            source="extraction",
+            transcript_id=envelope.transcript_id,
+            model=reply.model if reply else None,
+            at=now,
+        )
         first = [True]
         done = status
 
         def build() -> ChangeSet:
             nonlocal done
             # The first attempt reuses what was read before the model call; retries reload.
-            current_state = state if first[0] and state else self.stores.users.load(tenant, transcript.user_id)
+            current_state = (
+                state if first[0] and state else self.stores.users.load(tenant, transcript.user_id)
+            )
             current_session = session if first[0] else self._session(tenant, envelope)
             first[0] = False
             changes = ChangeSet(self.stores.table, tenant, transcript.user_id)
             skipped: list[str] = []
             if reply is not None:
                 skipped = plan_extraction(
-                    reply.result, changes=changes, state=current_state, session=current_session,
-                    session_id=transcript.session_id, config=config, origin=origin,
+                    reply.result,
+                    changes=changes,
+                    state=current_state,
+                    session=current_session,
+                    session_id=transcript.session_id,
+                    config=config,
+                    origin=origin,
                 ).skipped
             done = status.model_copy(
                 update={
@@ -190,9 +205,7 @@ def build_request(
     return ExtractionRequest(
         transcript_id=envelope.transcript_id,
         occurred_at=transcript.occurred_at or envelope.received_at,
-        messages=[
-            NumberedMessage(turn_index=i, **m.model_dump()) for i, m in enumerate(transcript.messages)
-        ],
+        messages=[NumberedMessage(turn_index=i, **m.model_dump()) for i, m in enumerate(transcript.messages)],
         profile_fields=state.profile.fields,
         profile_schema=profile_schema(config),
         memories=relevant,
@@ -200,7 +213,9 @@ def build_request(
         previous_session=session if session_store.always else None,
         learn_profile=profile_store.always,
         layers=layers,
-        layer_prompts={layer: c.prompt for layer, c in profile_store.layers.items() if c.prompt and c.enabled},
+        layer_prompts={
+            layer: c.prompt for layer, c in profile_store.layers.items() if c.prompt and c.enabled
+        },
         profile_prompt=profile_store.prompt,
         learn_session=session_store.always,
         planning=session_store.planning,

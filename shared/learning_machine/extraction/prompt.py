@@ -36,7 +36,8 @@ LAYER_MEANINGS: dict[Layer, str] = {
     "things to always or never do); highest authority: when memories conflict, policies win",
     Layer.PROFILE: "identity and background (who the user is, role, experience, circumstances)",
     Layer.KNOWLEDGE: "context and facts the assistant should know (project details, tools, people, dates)",
-    Layer.FEEDBACK: "what worked and what did not in the assistant's help; set polarity to positive or negative",
+    Layer.FEEDBACK: "what worked and what did not in the assistant's help; "
+    "set polarity to positive or negative",
 }
 
 _INTRO = """You maintain the long-term memory an AI assistant keeps about one user. Read the transcript \
@@ -72,7 +73,14 @@ def build_messages(request: ExtractionRequest) -> list[dict[str, str]]:
 
 
 def _system_message(request: ExtractionRequest) -> str:
-    parts = [_INTRO, _memory_rules(request), _profile_rules(request), _session_rules(request), _SECRETS]
+    parts = [
+        _INTRO,
+        _memory_rules(request),
+        _profile_rules(request),
+        _profile_prompt(request),
+        _session_rules(request),
+        _SECRETS,
+    ]
     return "\n\n".join(part for part in parts if part)
 
 
@@ -82,20 +90,22 @@ def _memory_rules(request: ExtractionRequest) -> str:
     lines = [_OPERATIONS, "", "Layers (use only these; category is optional, like 'work/projects'):"]
     lines += [f"- {layer.value}: {LAYER_MEANINGS[layer]}" for layer in request.layers]
     lines.append(LAYERS_LINE_PREFIX + ", ".join(layer.value for layer in request.layers) + ".")
-    lines += _custom_prompts(request)
+    for layer in request.layers:
+        if prompt := request.layer_prompts.get(layer):
+            lines += ["", _operator_heading(f"the {layer.value} layer"), prompt]
     return "\n".join(lines)
 
 
-def _custom_prompts(request: ExtractionRequest) -> list[str]:
-    """The tenant's own instructions, under headings that say what they apply to."""
-    lines = []
-    if request.profile_prompt and (request.layers or request.learn_profile):
-        lines += ["", "## Operator instructions for the user profile", request.profile_prompt]
-    for layer in request.layers:
-        prompt = request.layer_prompts.get(layer)
-        if prompt:
-            lines += ["", f"## Operator instructions for the {layer.value} layer", prompt]
-    return lines
+def _operator_heading(subject: str) -> str:
+    """The tenant's own instructions go under headings that say what they apply to."""
+    return f"## Operator instructions for {subject}"
+
+
+def _profile_prompt(request: ExtractionRequest) -> str:
+    """The user profile store's prompt covers its fields and its memory layers alike."""
+    if not request.profile_prompt or not (request.learn_profile or request.layers):
+        return ""
+    return f"{_operator_heading('the user profile')}\n{request.profile_prompt}"
 
 
 def _profile_rules(request: ExtractionRequest) -> str:
@@ -105,7 +115,8 @@ def _profile_rules(request: ExtractionRequest) -> str:
         "Profile fields\n"
         "- Set a field only when the user states it about themselves, and only fields listed in "
         "<profile_schema>; leave unchanged fields out.\n"
-        "- value is text; for a non-string field give JSON text (3, true, [\"a\",\"b\"]); null removes the field.\n"
+        '- value is text; for a non-string field give JSON text (3, true, ["a","b"]); '
+        "null removes the field.\n"
         "- Do not repeat a profile field as a memory."
     )
 
@@ -120,7 +131,7 @@ def _session_rules(request: ExtractionRequest) -> str:
         "- " + (PLANNING_LINE if request.planning else NO_PLANNING_LINE),
     ]
     if request.session_prompt:
-        lines += ["", "## Operator instructions for the session context", request.session_prompt]
+        lines += ["", _operator_heading("the session context"), request.session_prompt]
     return "\n".join(lines)
 
 
@@ -145,7 +156,9 @@ def _section(tag: str, body: str) -> str:
 
 
 def _schema_lines(schema: dict[str, str]) -> str:
-    return "\n".join(f"{name}: {_escape_tags(_one_line(description))}" for name, description in schema.items())
+    return "\n".join(
+        f"{name}: {_escape_tags(_one_line(description))}" for name, description in schema.items()
+    )
 
 
 def _known_fields(request: ExtractionRequest) -> dict[str, object]:

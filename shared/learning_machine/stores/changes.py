@@ -18,7 +18,7 @@ from ..adapters import dynamodb
 from ..models.memories import Change, Memory, MemoryVersion, Provenance
 from ..models.profile import UserProfile
 from ..models.sessions import SessionContext
-from ..models.transcripts import AppliedOperation, TranscriptStatus, TokenUsage
+from ..models.transcripts import AppliedOperation, TokenUsage, TranscriptStatus
 from .keys import (
     PROFILE_SK,
     SESSION_SK,
@@ -55,7 +55,9 @@ class ChangeSet:
 
     # -- memories -------------------------------------------------------------------------
     def add_memory(self, memory: Memory) -> None:
-        self._put(user_pk(self.tenant, self.user), memory_sk(memory.memory_id), memory, memory.version, new=True)
+        self._put(
+            user_pk(self.tenant, self.user), memory_sk(memory.memory_id), memory, memory.version, new=True
+        )
         self._record_version(memory, "created", None)
         self.applied.append(AppliedOperation(store="memories", action="add", target=memory.memory_id))
 
@@ -112,7 +114,7 @@ class ChangeSet:
             user_pk(self.tenant, self.user), PROFILE_SK, updated, updated.version, expected=current.version
         )
         for name, action in changed.items():
-            self.applied.append(AppliedOperation(store="user_profile", action=action, target=name))  # type: ignore[arg-type]
+            self.applied.append(AppliedOperation(store="user_profile", action=action, target=name))
 
     def put_session(self, current: SessionContext | None, updated: SessionContext) -> None:
         self._put(
@@ -179,10 +181,14 @@ class ChangeSet:
         except ClientError as error:
             if not dynamodb.is_conditional_failure(error):
                 raise
-            reasons = error.response.get("CancellationReasons", [])  # type: ignore[typeddict-item]
-            if self._status_index is not None and self._status_index < len(reasons):
-                if reasons[self._status_index].get("Code") == "ConditionalCheckFailed":
-                    raise AlreadyAppliedError(self.user) from error
+            reasons = error.response.get("CancellationReasons", [])
+            index = self._status_index
+            if (
+                index is not None
+                and index < len(reasons)
+                and reasons[index].get("Code") == "ConditionalCheckFailed"
+            ):
+                raise AlreadyAppliedError(self.user) from error
             raise WriteConflictError(self.user) from error
 
     def _put(
@@ -205,7 +211,9 @@ class ChangeSet:
         self.items.append({"Put": put})
 
 
-def commit_with_retry(build: Callable[[], ChangeSet], attempts: int, on_retry: Callable[[int], None]) -> ChangeSet:
+def commit_with_retry(
+    build: Callable[[], ChangeSet], attempts: int, on_retry: Callable[[int], None]
+) -> ChangeSet:
     """Build a change set from fresh state and commit it; on a conflict, rebuild and retry.
 
     Backoff is exponential with full jitter, so concurrent writers spread out.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
 
 from ..adapters import dynamodb
@@ -39,34 +41,22 @@ class ConfigStore:
         """Replace the document; every version is kept under the history partition."""
         current = self.get(tenant, fresh=True)
         stored = StoredConfig(config=config, version=current.version + 1, updated_at=utc_now())
-        condition = (
-            {"ConditionExpression": "attribute_not_exists(pk)"}
-            if current.version == 0
-            else {
-                "ConditionExpression": "version = :v",
-                "ExpressionAttributeValues": {":v": current.version},
-            }
-        )
+        current_put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": dynamodb.item(config_pk(tenant), CONFIG_SK, stored, stored.version),
+        }
+        if current.version == 0:
+            current_put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            current_put["ConditionExpression"] = "version = :v"
+            current_put["ExpressionAttributeValues"] = {":v": current.version}
+        history_put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": dynamodb.item(config_history_pk(tenant), f"v#{stored.version:06d}", stored, stored.version),
+        }
+        items: list[dict[str, Any]] = [{"Put": current_put}, {"Put": history_put}]
         try:
-            dynamodb.client().transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": dynamodb.item(config_pk(tenant), CONFIG_SK, stored, stored.version),
-                            **condition,
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": dynamodb.item(
-                                config_history_pk(tenant), f"v#{stored.version:06d}", stored, stored.version
-                            ),
-                        }
-                    },
-                ]
-            )
+            dynamodb.client().transact_write_items(TransactItems=items)  # type: ignore[arg-type]
         except dynamodb.client().exceptions.TransactionCanceledException as error:
             raise ConfigConflictError("the configuration changed meanwhile; read it again") from error
         return stored

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from botocore.exceptions import ClientError
 
 from ..adapters import dynamodb
@@ -14,7 +16,7 @@ class TranscriptStore:
     def __init__(self, table_name: str) -> None:
         self._table = table_name
 
-    def _item(self, tenant: str, status: TranscriptStatus) -> dict[str, object]:
+    def _item(self, tenant: str, status: TranscriptStatus) -> dict[str, Any]:
         return dynamodb.item(
             transcript_pk(tenant, status.transcript_id),
             STATUS_SK,
@@ -44,7 +46,9 @@ class TranscriptStore:
         return dynamodb.load(TranscriptStatus, raw["Item"]) if "Item" in raw else None
 
     def delete(self, tenant: str, transcript_id: str) -> None:
-        dynamodb.table(self._table).delete_item(Key={"pk": transcript_pk(tenant, transcript_id), "sk": STATUS_SK})
+        dynamodb.table(self._table).delete_item(
+            Key={"pk": transcript_pk(tenant, transcript_id), "sk": STATUS_SK}
+        )
 
     def mark(self, tenant: str, status: TranscriptStatus) -> None:
         """Save a non-final state (processing, failed) unless the transcript is already done."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from boto3.dynamodb.conditions import Key
 
@@ -44,16 +45,19 @@ class UserMemoryStore:
         return UserState(profile=profile, memories=memories)
 
     def get_memory(self, tenant: str, user: str, memory_id: str) -> Memory | None:
-        raw = dynamodb.table(self._table).get_item(Key={"pk": user_pk(tenant, user), "sk": memory_sk(memory_id)})
+        raw = dynamodb.table(self._table).get_item(
+            Key={"pk": user_pk(tenant, user), "sk": memory_sk(memory_id)}
+        )
         return dynamodb.load(Memory, raw["Item"]) if "Item" in raw else None
 
     def history(self, tenant: str, user: str, memory_id: str) -> list[MemoryVersion]:
         """Every version, oldest first; a version is valid until the next one starts."""
         items = dynamodb.query_all(
             self._table,
-            KeyConditionExpression=Key("pk").eq(history_pk(tenant, user)) & Key("sk").begins_with(f"{memory_id}#"),
+            KeyConditionExpression=Key("pk").eq(history_pk(tenant, user))
+            & Key("sk").begins_with(f"{memory_id}#"),
         )
         versions = [dynamodb.load(MemoryVersion, raw) for raw in items]
-        for older, newer in zip(versions, versions[1:], strict=False):
+        for older, newer in pairwise(versions):
             older.valid_to = newer.valid_from
         return versions

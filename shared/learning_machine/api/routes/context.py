@@ -14,6 +14,9 @@ router = APIGatewayRouter()
 
 @router.get("/v1/context", tags=["context"], summary="XML block and JSON of what was learned")
 def get_context(
-    user_id: UserIdQuery, session_id: SessionIdQuery = None, query: SearchQuery = None, max_tokens: MaxTokens = None
+    user_id: UserIdQuery,
+    session_id: SessionIdQuery = None,
+    query: SearchQuery = None,
+    max_tokens: MaxTokens = None,
 ) -> ContextResponse:
     return deps.context_service().build(tenant_of(router), user_id, session_id, query, max_tokens)

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from ...memory_admin import FieldValueError, UnknownMemoryError
 from ...models.memories import Memory, MemoryCreate, MemoryHistory, MemoryList, MemoryPatch
 from ...models.profile import ProfilePatch, UserProfile
+from ...stores.user_memory import UserState
 from .. import deps
 from ..errors import ApiError, not_found
 from ..params import MemoryId, UserId
@@ -18,7 +19,7 @@ from ..tenancy import tenant_of
 router = APIGatewayRouter()
 
 
-def _existing_user(tenant: str, user_id: str):  # type: ignore[no-untyped-def]
+def _existing_user(tenant: str, user_id: str) -> UserState:
     state = deps.user_store().load(tenant, user_id)
     if not state.exists:
         raise not_found("user", ["path", "user_id"])
@@ -37,11 +38,14 @@ def patch_profile(user_id: UserId, patch: ProfilePatch) -> UserProfile:
     try:
         return deps.memory_admin().patch_profile(tenant, user_id, patch.fields, config)
     except FieldValueError as error:
-        raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, str(error), ["body", "fields", error.field_name],
-                       "value_error") from error
+        raise ApiError(
+            HTTPStatus.UNPROCESSABLE_ENTITY, str(error), ["body", "fields", error.field_name], "value_error"
+        ) from error
 
 
-@router.get("/v1/users/<user_id>/memories", tags=["memories"], summary="Current memories (empty for unknown users)")
+@router.get(
+    "/v1/users/<user_id>/memories", tags=["memories"], summary="Current memories (empty for unknown users)"
+)
 def list_memories(user_id: UserId) -> MemoryList:
     state = deps.user_store().load(tenant_of(router), user_id)
     memories = sorted(state.memories, key=lambda m: (m.layer.value, m.created_at))
@@ -71,8 +75,11 @@ def delete_memory(user_id: UserId, memory_id: MemoryId) -> Response[None]:
     return Response(status_code=HTTPStatus.NO_CONTENT.value)
 
 
-@router.get("/v1/users/<user_id>/memories/<memory_id>/history", tags=["memories"],
-            summary="Every version, with provenance and validity")
+@router.get(
+    "/v1/users/<user_id>/memories/<memory_id>/history",
+    tags=["memories"],
+    summary="Every version, with provenance and validity",
+)
 def memory_history(user_id: UserId, memory_id: MemoryId) -> MemoryHistory:
     versions = deps.user_store().history(tenant_of(router), user_id, memory_id)
     if not versions:

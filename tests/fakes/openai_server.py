@@ -1,0 +1,541 @@
+"""A fake OpenAI-compatible chat-completions server on 127.0.0.1, for tests and the local stack.
+
+In a test:
+
+    with FakeOpenAIServer() as server:              # port 0: a free port
+        server.enqueue(HttpError(429, headers={"Retry-After": "0"}), result)
+        client = openai.OpenAI(base_url=server.base_url, api_key="x")   # base_url ends in /v1
+        ...
+        server.requests                              # the JSON bodies received, in order
+
+Each HTTP request (retries included) takes the next scripted behaviour from the queue:
+- an `ExtractionResult`: answered in the request's mode (a forced tool call when the request has
+  tools, message content otherwise);
+- `Reply(content=... | tool_arguments=..., refusal=..., finish_reason=..., usage=...)`: exactly that;
+- `HttpError(status, body=None, headers={})`: e.g. 429 with Retry-After, 500, or 400 "response_format
+  json_schema not supported";
+- `Delay(seconds, then=None)`: wait, then answer with `then` (default responder when None);
+  provokes client timeouts; closing the server cuts the wait short;
+- `Malformed(where="content" | "body")`: a reply whose content (or tool arguments) is not JSON, or
+  an HTTP body that is not JSON at all.
+When the queue is empty the default responder decides: a callable `(request_body) -> ExtractionResult
+| behaviour`; `rule_based_responder` unless another is given. `reject_json_schema=STATUS` makes the
+server refuse `json_schema` response formats like a server without them (llama.cpp answers 500).
+`transcript_from_body(body)` reads the transcript back from the prompt (the JSON array between the
+`<transcript>` tags written by learning_machine.extraction.prompt).
+
+As a process (integration tests point LM_LLM_BASE_URL at it):
+
+    python -m tests.fakes.openai_server --port 8765 [--host 127.0.0.1] [--reject-json-schema 500]
+
+prints `fake-openai listening on http://127.0.0.1:8765/v1` and serves until killed (SIGTERM/SIGINT).
+
+Fault markers: put one in the content of any message of a transcript, and every request carrying
+that transcript fails the same way, retries included:
+- `[[fail:500]]`        -> HTTP 500;
+- `[[fail:429]]`        -> HTTP 429 with `Retry-After: 0`;
+- `[[fail:malformed]]`  -> a 200 reply whose content (or tool arguments) is not valid JSON.
+Both error statuses also carry `retry-after-ms: 10` so that the SDK's retries stay fast.
+
+Rules of `rule_based_responder` (deterministic; only user messages are read, one rule per message,
+each operation's turn_index is the message's):
+- `remember <layer>: <text>` or `remember feedback (positive|negative): <text>` -> add <text> in that
+  layer (feedback defaults to positive), or noop on a shown memory of that layer with the same text
+  (case and punctuation ignored). Layers the prompt does not allow are ignored.
+- `forget: <text>` -> delete every shown memory whose text contains <text> (case-insensitive).
+- `replace: <old> => <new>` -> update every shown memory containing <old>, with <old> replaced by <new>.
+- `set <field>: <value>` -> profile update when <field> is in the prompt's profile schema
+  (`null` removes the field).
+- session (unless the prompt says it is off): summary = the previous summary, then
+  `User: <message 1>; <message 2>; ...` (each message cut to 100 characters, the whole to 2000);
+  with planning on, `goal: <text>` sets the goal, `plan: a; b; c` the plan, and each `done: <step>`
+  appends to the progress (otherwise the previous values are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType, TracebackType
+from typing import Any, Literal, Self, TypeAlias
+
+from learning_machine.extraction.prompt import (
+    LAYERS_LINE_PREFIX,
+    NO_PROFILE_LINE,
+    PLANNING_LINE,
+    SESSION_OFF_LINE,
+    TRANSCRIPT_CLOSE,
+    TRANSCRIPT_OPEN,
+)
+from learning_machine.models.extraction import (
+    ExtractionResult,
+    MemoryOperation,
+    ProfileFieldUpdate,
+    SessionUpdate,
+)
+from learning_machine.ranking import estimate_tokens
+
+JsonBody = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Reply:
+    content: str | None = None
+    tool_arguments: str | None = None
+    tool_name: str | None = None  # None: the function the request forces, else its first tool
+    refusal: str | None = None
+    finish_reason: str | None = None  # None: "tool_calls" for tool calls, "stop" otherwise
+    usage: tuple[int, int] | None = None  # (prompt, completion); None: estimated from the texts
+    include_usage: bool = True
+
+
+@dataclass(frozen=True)
+class HttpError:
+    status: int
+    body: JsonBody | str | None = None  # None: an OpenAI-style error object
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Malformed:
+    where: Literal["content", "body"] = "content"
+
+
+@dataclass(frozen=True)
+class Delay:
+    seconds: float
+    then: Behaviour | None = None
+
+
+Behaviour: TypeAlias = ExtractionResult | Reply | HttpError | Malformed | Delay
+Responder: TypeAlias = Callable[[JsonBody], Behaviour]
+
+FAULT_HEADERS = {"retry-after-ms": "10"}
+FAULTS: dict[str, Behaviour] = {
+    "[[fail:500]]": HttpError(500, headers=FAULT_HEADERS),
+    "[[fail:429]]": HttpError(429, headers={"Retry-After": "0", **FAULT_HEADERS}),
+    "[[fail:malformed]]": Malformed(),
+}
+_BROKEN_JSON = '{"memory_operations": [{"op": "add", "content": "unterminated'
+
+
+# --- reading the prompt ---------------------------------------------------------------------
+
+
+def message_text(body: JsonBody, role: str) -> str:
+    """All text of the request's messages with that role."""
+    return "\n".join(
+        str(message.get("content") or "")
+        for message in body.get("messages", [])
+        if message.get("role") == role
+    )
+
+
+def section(text: str, tag: str) -> str | None:
+    """The body of `<tag ...>...</tag>` in the prompt, or None."""
+    match = re.search(rf"<{tag}(?: [^>]*)?>\n(.*?)\n</{tag}>", text, re.DOTALL)
+    return match.group(1) if match else None
+
+
+def transcript_from_body(body: JsonBody) -> list[dict[str, Any]]:
+    """The transcript the prompt carries: dicts with turn_index, role and content."""
+    user = message_text(body, "user")
+    start = user.find(TRANSCRIPT_OPEN)
+    end = user.find(TRANSCRIPT_CLOSE, start)
+    if start < 0 or end < 0:
+        return []
+    messages: list[dict[str, Any]] = json.loads(user[start + len(TRANSCRIPT_OPEN) : end])
+    return messages
+
+
+@dataclass(frozen=True)
+class ShownMemory:
+    memory_id: str
+    layer: str
+    content: str
+
+
+def shown_memories(body: JsonBody) -> list[ShownMemory]:
+    """The memories listed in the prompt, as `[id] layer/category (polarity): text` lines."""
+    lines = (section(message_text(body, "user"), "memories") or "").splitlines()
+    pattern = re.compile(r"^\[(?P<id>[^\]]+)\] (?P<layer>[a-z]+)[^:]*: (?P<content>.*)$")
+    found = [pattern.match(line) for line in lines]
+    return [
+        ShownMemory(m["id"], m["layer"], m["content"].replace("&lt;", "<").replace("&gt;", ">"))
+        for m in found
+        if m
+    ]
+
+
+def allowed_layers(body: JsonBody) -> list[str]:
+    for line in message_text(body, "system").splitlines():
+        if line.startswith(LAYERS_LINE_PREFIX):
+            return [name.strip(" .") for name in line.removeprefix(LAYERS_LINE_PREFIX).split(",")]
+    return []
+
+
+def profile_fields(body: JsonBody) -> list[str]:
+    if NO_PROFILE_LINE in message_text(body, "system"):
+        return []
+    schema = section(message_text(body, "user"), "profile_schema") or ""
+    return [line.split(":", 1)[0] for line in schema.splitlines() if ":" in line]
+
+
+# --- the rule-based responder ---------------------------------------------------------------
+
+
+def rule_based_responder(body: JsonBody) -> Behaviour:
+    """Deterministic replies from the transcript, with fault markers; see the module docstring."""
+    transcript = transcript_from_body(body)
+    for message in transcript:
+        for marker, fault in FAULTS.items():
+            if marker in str(message.get("content", "")):
+                return fault
+    user_messages = [m for m in transcript if m.get("role") == "user"]
+    operations: list[MemoryOperation] = []
+    updates: list[ProfileFieldUpdate] = []
+    for message in user_messages:
+        text, turn = str(message["content"]).strip(), int(message["turn_index"])
+        operations += _memory_operations(body, text, turn)
+        updates += _profile_updates(body, text, turn)
+    return ExtractionResult(
+        memory_operations=operations[:30], profile_updates=updates[:20], session=_session(body, user_messages)
+    )
+
+
+_REMEMBER = re.compile(
+    r"^remember (?P<layer>[a-z]+)(?: \((?P<polarity>positive|negative)\))?:\s*(?P<text>.+)$", re.I | re.S
+)
+_FORGET = re.compile(r"^forget:\s*(?P<text>.+)$", re.I | re.S)
+_REPLACE = re.compile(r"^replace:\s*(?P<old>.+?)\s*=>\s*(?P<new>.+)$", re.I | re.S)
+_SET = re.compile(r"^set (?P<field>[a-z][a-z0-9_]*):\s*(?P<value>.+)$", re.I | re.S)
+
+
+def _memory_operations(body: JsonBody, text: str, turn: int) -> list[MemoryOperation]:
+    memories = shown_memories(body)
+    if match := _REMEMBER.match(text):
+        return _remember(body, memories, match, turn)
+    if match := _FORGET.match(text):
+        needle = match["text"].strip().lower()
+        return [_op("delete", turn, memory_id=m.memory_id) for m in memories if needle in m.content.lower()]
+    if match := _REPLACE.match(text):
+        old = re.compile(re.escape(match["old"].strip()), re.I)
+        return [
+            _op("update", turn, memory_id=m.memory_id, content=old.sub(match["new"].strip(), m.content))
+            for m in memories
+            if old.search(m.content)
+        ]
+    return []
+
+
+def _remember(
+    body: JsonBody, memories: list[ShownMemory], match: re.Match[str], turn: int
+) -> list[MemoryOperation]:
+    layer, content = match["layer"].lower(), match["text"].strip()
+    if layer not in allowed_layers(body):
+        return []
+    for memory in memories:
+        if memory.layer == layer and _normalized(memory.content) == _normalized(content):
+            return [_op("noop", turn, memory_id=memory.memory_id)]
+    polarity = (match["polarity"] or "positive").lower() if layer == "feedback" else None
+    return [_op("add", turn, layer=layer, content=content, polarity=polarity)]
+
+
+def _op(op: str, turn: int, **fields: Any) -> MemoryOperation:
+    values: dict[str, Any] = dict.fromkeys(("memory_id", "layer", "category", "content", "polarity"))
+    return MemoryOperation.model_validate({**values, **fields, "op": op, "turn_index": turn})
+
+
+def _profile_updates(body: JsonBody, text: str, turn: int) -> list[ProfileFieldUpdate]:
+    match = _SET.match(text)
+    if not match or match["field"].lower() not in profile_fields(body):
+        return []
+    value = match["value"].strip()
+    return [
+        ProfileFieldUpdate(
+            field=match["field"].lower(), value=None if value == "null" else value, turn_index=turn
+        )
+    ]
+
+
+def _session(body: JsonBody, user_messages: list[dict[str, Any]]) -> SessionUpdate | None:
+    system = message_text(body, "system")
+    if SESSION_OFF_LINE in system:
+        return None
+    previous = json.loads(section(message_text(body, "user"), "previous_session") or "{}")
+    texts = [" ".join(str(m["content"]).split())[:100] for m in user_messages]
+    parts = [previous.get("summary") or "", "User: " + "; ".join(texts) if texts else ""]
+    summary = " ".join(part for part in parts if part)[:2000] or "Nothing yet."
+    goal, plan, progress = (
+        previous.get("goal"),
+        list(previous.get("plan", [])),
+        list(previous.get("progress", [])),
+    )
+    if PLANNING_LINE not in system:
+        return SessionUpdate(summary=summary, goal=None, plan=[], progress=[])
+    for text in texts:
+        key, _, value = text.partition(":")
+        if key.lower() == "goal":
+            goal = value.strip()
+        elif key.lower() == "plan":
+            plan = [step.strip() for step in value.split(";") if step.strip()]
+        elif key.lower() == "done":
+            progress.append(value.strip())
+    return SessionUpdate(summary=summary, goal=goal, plan=plan, progress=progress)
+
+
+def _normalized(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+# --- the server -----------------------------------------------------------------------------
+
+
+class FakeOpenAIServer:
+    """A chat-completions endpoint on 127.0.0.1 that answers from a script, then a responder."""
+
+    def __init__(
+        self,
+        responder: Responder | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        reject_json_schema: int | None = None,
+    ) -> None:
+        self.responder = responder or rule_based_responder
+        self.reject_json_schema = reject_json_schema
+        self.requests: list[JsonBody] = []
+        self.script: deque[Behaviour] = deque()
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._httpd = _HTTPServer((host, port), _Handler, self)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def enqueue(self, *behaviours: Behaviour) -> None:
+        with self._lock:
+            self.script.extend(behaviours)
+
+    def start(self) -> Self:
+        # A short poll interval makes close() quick: shutdown() waits for the next poll.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-openai", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._httpd.serve_forever()
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+        self._httpd.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def next_behaviour(self, body: JsonBody) -> Behaviour:
+        """Record the request and decide how to answer it."""
+        with self._lock:
+            self.requests.append(body)
+            if self.reject_json_schema and _response_format(body) == "json_schema":
+                return HttpError(
+                    self.reject_json_schema, body=_error_body("response_format json_schema not supported")
+                )
+            if self.script:
+                return self.script.popleft()
+        return self.responder(body)
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep unless the server closes first; True when it did."""
+        return self._closing.wait(seconds)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], fake: FakeOpenAIServer
+    ) -> None:
+        super().__init__(address, handler)
+        self.fake = fake
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that time out close their socket mid-answer; that is expected here.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send_json(404, _error_body(f"no route {self.path}"))
+            return
+        try:
+            body = json.loads(raw)
+        except json.JSONDecodeError:
+            self._send_json(400, _error_body("the request body is not JSON"))
+            return
+        self._answer(body, self.server.fake.next_behaviour(body))
+
+    def _answer(self, body: JsonBody, behaviour: Behaviour) -> None:
+        fake = self.server.fake
+        if isinstance(behaviour, Delay):
+            if fake.wait(behaviour.seconds):
+                return
+            self._answer(body, behaviour.then if behaviour.then is not None else fake.responder(body))
+        elif isinstance(behaviour, HttpError):
+            payload = (
+                behaviour.body if behaviour.body is not None else _error_body(f"scripted {behaviour.status}")
+            )
+            self._send_json(behaviour.status, payload, behaviour.headers)
+        elif isinstance(behaviour, Malformed) and behaviour.where == "body":
+            self._send_bytes(
+                200, b'{"id": "chatcmpl-broken", "choices": [', {"Content-Type": "application/json"}
+            )
+        else:
+            self._send_json(200, completion(body, behaviour))
+
+    def _send_json(self, status: int, payload: JsonBody | str, headers: dict[str, str] | None = None) -> None:
+        data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+        self._send_bytes(status, data, {"Content-Type": "application/json", **(headers or {})})
+
+    def _send_bytes(self, status: int, data: bytes, headers: dict[str, str]) -> None:
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except ConnectionError:
+            pass  # the client gave up (timeout) before the answer
+
+
+# --- building replies -----------------------------------------------------------------------
+
+
+def completion(body: JsonBody, behaviour: ExtractionResult | Reply | Malformed) -> JsonBody:
+    """A chat.completion object answering `body`."""
+    reply = _as_reply(body, behaviour)
+    message: JsonBody = {"role": "assistant", "content": reply.content, "refusal": reply.refusal}
+    if reply.tool_arguments is not None:
+        name = reply.tool_name or _forced_tool(body) or "tool"
+        call = {
+            "id": "call_fake",
+            "type": "function",
+            "function": {"name": name, "arguments": reply.tool_arguments},
+        }
+        message["tool_calls"] = [call]
+    finish = reply.finish_reason or ("tool_calls" if reply.tool_arguments is not None else "stop")
+    answer: JsonBody = {
+        "id": f"chatcmpl-fake-{time.monotonic_ns()}",
+        "object": "chat.completion",
+        "created": 0,
+        "model": str(body.get("model", "fake-model")),
+        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+    }
+    if reply.include_usage:
+        answer["usage"] = _usage(body, reply)
+    return answer
+
+
+def _as_reply(body: JsonBody, behaviour: ExtractionResult | Reply | Malformed) -> Reply:
+    if isinstance(behaviour, Reply):
+        return behaviour
+    text = _BROKEN_JSON if isinstance(behaviour, Malformed) else behaviour.model_dump_json()
+    return Reply(tool_arguments=text) if _forced_tool(body) else Reply(content=text)
+
+
+def _forced_tool(body: JsonBody) -> str | None:
+    """The function the request asks for: the one `tool_choice` names, else the first tool."""
+    tools = body.get("tools") or []
+    if not tools:
+        return None
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("function", {}).get("name"):
+        return str(choice["function"]["name"])
+    return str(tools[0].get("function", {}).get("name", "tool"))
+
+
+def _usage(body: JsonBody, reply: Reply) -> dict[str, int]:
+    if reply.usage is not None:
+        prompt, completion_tokens = reply.usage
+    else:
+        prompt = sum(estimate_tokens(str(m.get("content") or "")) for m in body.get("messages", []))
+        completion_tokens = estimate_tokens((reply.content or "") + (reply.tool_arguments or ""))
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt + completion_tokens,
+    }
+
+
+def _response_format(body: JsonBody) -> str | None:
+    response_format = body.get("response_format")
+    return str(response_format.get("type")) if isinstance(response_format, dict) else None
+
+
+def _error_body(message: str) -> JsonBody:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
+
+
+# --- as a process ---------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Fake OpenAI-compatible chat-completions server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--reject-json-schema",
+        type=int,
+        default=None,
+        metavar="STATUS",
+        help="answer json_schema requests with this status (llama.cpp: 500)",
+    )
+    args = parser.parse_args(argv)
+    server = FakeOpenAIServer(host=args.host, port=args.port, reject_json_schema=args.reject_json_schema)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"fake-openai listening on {server.base_url}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
+if __name__ == "__main__":
+    main()
