@@ -17,6 +17,7 @@ from typing import Any
 
 import openai
 import pytest
+
 from learning_machine.adapters.llm import factory
 from learning_machine.adapters.llm.base import ModelError, ModelOutputError
 from learning_machine.adapters.llm.openai_model import TOOL_NAME, OpenAIExtractionModel, build_openai_client
@@ -32,7 +33,6 @@ from learning_machine.models.extraction import (
 )
 from learning_machine.models.transcripts import TokenUsage
 from learning_machine.settings import Settings
-
 from tests.fakes.openai_server import Delay, FakeOpenAIServer, HttpError, Malformed, Reply
 
 RESULT = ExtractionResult(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from learning_machine.extraction.prompt import (
     LAYERS_LINE_PREFIX,
     NO_LAYERS_LINE,
@@ -21,7 +22,6 @@ from learning_machine.models.extraction import ExtractionRequest, NumberedMessag
 from learning_machine.models.memories import Memory, Provenance
 from learning_machine.models.profile import STANDARD_FIELDS
 from learning_machine.models.sessions import SessionContext
-
 from tests.fakes.openai_server import section, shown_memories, transcript_from_body
 
 

@@ -79,7 +79,12 @@ def cmd_context(args: argparse.Namespace) -> int:
     reply = api.request(
         "GET",
         "/v1/context",
-        query={"user_id": args.user, "session_id": args.session, "query": args.query, "max_tokens": args.max_tokens},
+        query={
+            "user_id": args.user,
+            "session_id": args.session,
+            "query": args.query,
+            "max_tokens": args.max_tokens,
+        },
     )
     print(json.dumps(reply, indent=2) if args.json else reply["xml"])
     return 0
@@ -100,7 +105,9 @@ def cmd_forget_user(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="lm", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    root = argparse.ArgumentParser(
+        prog="lm", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     sub = root.add_subparsers(dest="command", required=True)
 
     keys = sub.add_parser("keys", help="create or revoke API keys")

@@ -91,14 +91,21 @@ def render(
     max_tokens: int,
 ) -> Rendered:
     """Fit profile fields, session and ranked memories into `max_tokens`, then render sections."""
-    candidates = [*profile_lines(fields), *(session_lines(session) if session else []),
-                  *(memory_line(m) for m in ranked_memories)]
+    candidates = [
+        *profile_lines(fields),
+        *(session_lines(session) if session else []),
+        *(memory_line(m) for m in ranked_memories),
+    ]
     budget = max_tokens - SECTION_OVERHEAD * len({line.section for line in candidates})
     kept, dropped = take_within_budget(candidates, max(budget, 0), lambda line: line.tokens)
     sections: dict[str, list[str]] = {}
     for line in kept:
         sections.setdefault(line.section, []).append(line.text)
-    blocks = [f"<{name}>\n" + "\n".join(sections[name]) + f"\n</{name}>" for name in SECTION_ORDER if name in sections]
+    blocks = [
+        f"<{name}>\n" + "\n".join(sections[name]) + f"\n</{name}>"
+        for name in SECTION_ORDER
+        if name in sections
+    ]
     xml = "\n".join(blocks)
     return Rendered(
         xml=xml,

@@ -20,7 +20,9 @@ MAX_MESSAGE_CHARS = 20_000
 MAX_MEMORY_CHARS = 2_000
 MAX_CONTEXT_TOKENS = 32_000
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MEMORY_CHARS)]
+ShortText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MEMORY_CHARS)
+]
 Category = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+(/[a-z0-9_]+){0,3}$", max_length=120)]
 FieldName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Tokens = Annotated[int, Field(ge=0)]

@@ -25,7 +25,9 @@ class MemoryOperation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     op: Literal["add", "update", "delete", "noop"]
-    memory_id: str | None = Field(description="Id of the existing memory for update/delete/noop; null for add")
+    memory_id: str | None = Field(
+        description="Id of the existing memory for update/delete/noop; null for add"
+    )
     layer: Layer | None = Field(description="Layer for add (and update when it changes)")
     category: str | None = Field(description="Optional nested category such as 'work/projects'")
     content: str | None = Field(description="The memory, one self-contained sentence; null for delete/noop")

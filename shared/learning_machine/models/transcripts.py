@@ -89,5 +89,7 @@ class TranscriptStatus(BaseModel):
     model: str | None = None
     usage: TokenUsage = Field(default_factory=TokenUsage)
     operations: list[AppliedOperation] = Field(default_factory=list)
-    skipped: list[str] = Field(default_factory=list, description="Operations the model proposed but the rules refused")
+    skipped: list[str] = Field(
+        default_factory=list, description="Operations the model proposed but the rules refused"
+    )
     error: str | None = None

@@ -52,7 +52,9 @@ class ConfigStore:
             current_put["ExpressionAttributeValues"] = {":v": current.version}
         history_put: dict[str, Any] = {
             "TableName": self._table,
-            "Item": dynamodb.item(config_history_pk(tenant), f"v#{stored.version:06d}", stored, stored.version),
+            "Item": dynamodb.item(
+                config_history_pk(tenant), f"v#{stored.version:06d}", stored, stored.version
+            ),
         }
         items: list[dict[str, Any]] = [{"Put": current_put}, {"Put": history_put}]
         try:

@@ -36,5 +36,7 @@ class ScriptedModel:
             raise script
         result = script(request) if callable(script) else script
         prompt_tokens = estimate_tokens(request.model_dump_json())
-        usage = TokenUsage(prompt_tokens=prompt_tokens, completion_tokens=estimate_tokens(result.model_dump_json()))
+        usage = TokenUsage(
+            prompt_tokens=prompt_tokens, completion_tokens=estimate_tokens(result.model_dump_json())
+        )
         return ModelReply(result=result, usage=usage, model=self.name)
