@@ -1,0 +1,265 @@
+"""The learning loop end to end: HTTP -> local API -> SQS (moto) -> poller -> extract -> context.
+
+The stack's model is the project's OpenAI adapter talking to a fake chat-completions server
+over HTTP (tests/fakes/openai_server.py): its default responder turns "remember <layer>: x"
+and "set <field>: x" into operations, and `[[fail:malformed]]` makes every reply invalid.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from learning_machine.models.common import MAX_BODY_BYTES
+from tests.fakes.openai_server import FakeOpenAIServer, transcript_from_body
+from tests.integration.conftest import Stack
+
+pytestmark = pytest.mark.integration
+DEADLINE_SECONDS = 60  # generous: a failure here means "never", not "slow"
+
+
+@pytest.fixture(scope="module")
+def fake_model() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def stack_extra_env(fake_model: FakeOpenAIServer) -> dict[str, str]:
+    return {
+        "LM_LLM_BASE_URL": fake_model.base_url,
+        "LM_LLM_MODEL": "fake-model",
+        "LM_LLM_STRUCTURED_MODE": "json_schema",
+        "LM_LLM_MAX_RETRIES": "1",
+        "LM_LLM_TIMEOUT_SECONDS": "10",
+    }
+
+
+@pytest.fixture(scope="module")
+def client(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.api_url, timeout=30) as http:
+        yield http
+
+
+Api = Callable[..., httpx.Response]
+
+
+@pytest.fixture(scope="module")
+def tenant(stack: Stack, client: httpx.Client) -> Callable[[str], Api]:
+    """A fresh tenant with its own key: `tenant(name)(method, path, **kwargs)`."""
+
+    def make(name: str) -> Api:
+        key = stack.new_tenant_key(f"{name}-{uuid.uuid4().hex[:6]}")
+
+        def call(method: str, path: str, **kwargs: Any) -> httpx.Response:
+            headers = {"Authorization": f"Bearer {key}", **kwargs.pop("headers", {})}
+            return client.request(method, path, headers=headers, **kwargs)
+
+        return call
+
+    return make
+
+
+def transcript(*lines: str, user: str = "ada", session: str = "s1", transcript_id: str | None = None) -> dict:
+    body: dict[str, Any] = {
+        "user_id": user,
+        "session_id": session,
+        "messages": [{"role": "user", "content": line} for line in lines],
+    }
+    if transcript_id:
+        body["transcript_id"] = transcript_id
+    return body
+
+
+def wait_for(check: Callable[[], Any], what: str) -> Any:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.25)
+    pytest.fail(f"gave up waiting for {what}")
+
+
+def learned(api: Api, transcript_id: str) -> dict:
+    def done() -> dict | None:
+        status = api("GET", f"/v1/transcripts/{transcript_id}").json()
+        return status if status["status"] in ("done", "failed") else None
+
+    return wait_for(done, f"transcript {transcript_id} to be learned")
+
+
+def model_calls_for(fake: FakeOpenAIServer, marker: str) -> int:
+    return sum(
+        1 for body in list(fake.requests) if any(marker in m["content"] for m in transcript_from_body(body))
+    )
+
+
+def test_a_transcript_shows_up_in_its_tenants_context_and_no_other(tenant: Callable[[str], Api]) -> None:
+    acme, globex = tenant("acme"), tenant("globex")
+    posted = acme(
+        "POST", "/v1/transcripts", json=transcript("remember policies: Answer in haiku.", "set name: Ada")
+    )
+    assert posted.status_code == 202
+    status = learned(acme, posted.json()["transcript_id"])
+    assert status["status"] == "done" and status["model"] == "fake-model"
+    assert {(o["store"], o["action"]) for o in status["operations"]} >= {
+        ("memories", "add"),
+        ("user_profile", "set"),
+    }
+    assert status["usage"]["prompt_tokens"] > 0
+
+    context = acme("GET", "/v1/context", params={"user_id": "ada", "session_id": "s1"}).json()
+    assert "- Answer in haiku." in context["xml"] and "name: Ada" in context["xml"]
+    assert context["session"]["summary"]
+    assert acme("GET", "/v1/sessions/s1/context").json()["user_id"] == "ada"
+
+    other = globex("GET", "/v1/context", params={"user_id": "ada", "session_id": "s1"}).json()
+    assert other["xml"] == "" and other["profile"] == {} and other["session"] is None
+    assert globex("GET", "/v1/users/ada/profile").status_code == 404
+    assert globex("GET", "/v1/sessions/s1/context").status_code == 404
+    assert globex("GET", f"/v1/transcripts/{posted.json()['transcript_id']}").status_code == 404
+
+
+def test_the_same_transcript_id_twice_is_learned_once(
+    tenant: Callable[[str], Api], fake_model: FakeOpenAIServer
+) -> None:
+    api = tenant("dupes")
+    body = transcript("remember knowledge: Uses a standing desk. dup-marker-1", transcript_id="dup-1")
+    first = api("POST", "/v1/transcripts", json=body)
+    second = api("POST", "/v1/transcripts", json=body)
+    assert (first.status_code, second.status_code) == (202, 200)
+    assert second.json()["duplicate"] is True
+    learned(api, "dup-1")
+    third = api("POST", "/v1/transcripts", json=body)
+    assert third.status_code == 200 and third.json()["status"] == "done"
+    memories = api("GET", "/v1/users/ada/memories").json()["memories"]
+    assert [m["content"] for m in memories] == ["Uses a standing desk. dup-marker-1"]
+    assert model_calls_for(fake_model, "dup-marker-1") == 1
+
+
+def test_exactly_one_model_call_per_transcript(
+    tenant: Callable[[str], Api], fake_model: FakeOpenAIServer
+) -> None:
+    api = tenant("calls")
+    marker = f"count-{uuid.uuid4().hex[:8]}"
+    ids = [
+        api(
+            "POST",
+            "/v1/transcripts",
+            json=transcript(
+                f"remember knowledge: fact {i} {marker}", user=f"u{i % 2}", session=f"s-u{i % 2}"
+            ),
+        ).json()["transcript_id"]
+        for i in range(6)
+    ]
+    statuses = [learned(api, i) for i in ids]
+    assert all(s["status"] == "done" for s in statuses)
+    assert model_calls_for(fake_model, marker) == 6
+
+
+def test_a_failing_extraction_lands_in_the_dlq_intact(
+    stack: Stack, tenant: Callable[[str], Api], fake_model: FakeOpenAIServer
+) -> None:
+    api = tenant("failing")
+    body = transcript(
+        "remember knowledge: this reply will be broken [[fail:malformed]]", transcript_id="bad-1"
+    )
+    assert api("POST", "/v1/transcripts", json=body).status_code == 202
+
+    def in_dlq() -> dict | None:
+        reply = stack.sqs.receive_message(QueueUrl=stack.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        for message in reply.get("Messages", []):
+            envelope = json.loads(message["Body"])
+            if envelope["transcript_id"] == "bad-1":
+                return envelope
+        return None
+
+    envelope = wait_for(in_dlq, "the failing transcript to reach the DLQ")
+    assert envelope["transcript"]["messages"] == [{**body["messages"][0], "created_at": None}]
+    status = api("GET", "/v1/transcripts/bad-1").json()
+    assert status["status"] == "failed" and "ModelOutputError" in status["error"]
+    assert status["attempts"] == 3  # maxReceiveCount of the template's redrive policy
+    assert api("GET", "/v1/users/ada/memories").json()["memories"] == []
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "loc"),
+    [
+        (b"{not json", 422, ["body"]),
+        (
+            json.dumps(transcript("x")).replace('"role": "user"', '"role": "robot"').encode(),
+            422,
+            ["body", "messages", 0, "role"],
+        ),
+        (json.dumps({**transcript("x"), "messages": []}).encode(), 422, ["body", "messages"]),
+        (json.dumps({**transcript("x"), "user_id": "a b"}).encode(), 422, ["body", "user_id"]),
+        (
+            json.dumps(
+                transcript("x" * 19_000) | {"messages": [{"role": "user", "content": "x" * 19_000}] * 11}
+            ).encode(),
+            413,
+            ["body"],
+        ),
+    ],
+)
+def test_bad_input_over_http_names_the_field(
+    tenant: Callable[[str], Api], content: bytes, status: int, loc: list
+) -> None:
+    assert status != 413 or len(content) > MAX_BODY_BYTES
+    reply = tenant("bad")(
+        "POST", "/v1/transcripts", content=content, headers={"Content-Type": "application/json"}
+    )
+    assert reply.status_code == status
+    assert any(d["loc"][: len(loc)] == loc for d in reply.json()["detail"]), reply.text
+
+
+def test_forget_user_removes_what_was_learned(tenant: Callable[[str], Api]) -> None:
+    api = tenant("forget")
+    posted = api(
+        "POST", "/v1/transcripts", json=transcript("remember profile: Grew up in Lisbon.", user="zoe")
+    )
+    learned(api, posted.json()["transcript_id"])
+    assert "Lisbon" in api("GET", "/v1/context", params={"user_id": "zoe"}).json()["xml"]
+    assert api("DELETE", "/v1/users/zoe").status_code == 204
+    assert api("GET", "/v1/context", params={"user_id": "zoe"}).json()["xml"] == ""
+    assert api("GET", "/v1/users/zoe/profile").status_code == 404
+
+
+def test_lm_cli_ingests_a_jsonl_file_and_prints_the_context(stack: Stack, tmp_path: Path) -> None:
+    key = stack.new_tenant_key(f"cli-{uuid.uuid4().hex[:6]}")
+    lines = [
+        transcript("remember policies: Prefers tabs.", user="cli", transcript_id="cli-1"),
+        transcript("set role: Librarian", user="cli", transcript_id="cli-2"),
+    ]
+    path = tmp_path / "transcripts.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines))
+    env = {"PATH": str(Path(sys.executable).parent), "LM_API_URL": stack.api_url, "LM_API_KEY": key}
+    lm = str(Path(sys.executable).with_name("lm"))
+    ingest = subprocess.run(
+        [lm, "ingest", str(path)], env=env, capture_output=True, text=True, check=False, cwd=tmp_path
+    )
+    assert ingest.returncode == 0, ingest.stderr
+    assert "sent 2 of 2 transcripts" in ingest.stdout
+
+    def context() -> str | None:
+        shown = subprocess.run(
+            [lm, "context", "--user", "cli"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=tmp_path,
+        ).stdout
+        return shown if "Prefers tabs." in shown and "role: Librarian" in shown else None
+
+    wait_for(context, "the CLI to show what was learned")
