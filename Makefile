@@ -42,5 +42,10 @@ integration: install
 test: install lint typecheck
 	$(PY) -m pytest tests -q
 
+# Benchmarks write bench/results/*.json and exit non-zero when a budget is missed.
+bench: up
+	$(PY) -m bench.prompt_growth
+	$(PY) -m bench.learning_latency
+
 clean: down
 	rm -rf $(VENV) $(LOCAL) .pytest_cache .mypy_cache .ruff_cache

@@ -24,7 +24,16 @@ from werkzeug.serving import run_simple
 from werkzeug.wrappers import Request, Response
 
 from .lambda_runtime import LambdaRuntime
-from .template import ACCOUNT_ID, DEFAULT_TEMPLATE, REGION, Authorizer, LocalTemplate, Route
+from .template import (
+    ACCOUNT_ID,
+    DEFAULT_TEMPLATE,
+    REGION,
+    Authorizer,
+    LocalTemplate,
+    Route,
+    TemplateError,
+    load_for_process,
+)
 
 log = logging.getLogger("local.api")
 HEALTH_PATH = "/__health"
@@ -276,10 +285,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    if not endpoint:
-        parser.error("AWS_ENDPOINT_URL must point at the moto server (`python -m local.stack up` sets it)")
-    template = LocalTemplate.load(args.template, endpoint_url=endpoint, env=os.environ)
+    try:
+        template, _ = load_for_process(args.template)
+    except TemplateError as error:
+        parser.error(str(error))
     app = LocalApi(template, LambdaRuntime(template))
     app.preload()
 

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from .lambda_runtime import LambdaRuntime
 from .provision import aws_client
-from .template import DEFAULT_TEMPLATE, REGION, LocalTemplate, Queue, SqsEventSource
+from .template import (
+    DEFAULT_TEMPLATE,
+    REGION,
+    Queue,
+    SqsEventSource,
+    TemplateError,
+    load_for_process,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -205,10 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-file", type=Path, help="written once every handler is loaded")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    if not endpoint:
-        parser.error("AWS_ENDPOINT_URL must point at the moto server (`python -m local.stack up` sets it)")
-    template = LocalTemplate.load(args.template, endpoint_url=endpoint, env=os.environ)
+    try:
+        template, endpoint = load_for_process(args.template)
+    except TemplateError as error:
+        parser.error(str(error))
     runtime = LambdaRuntime(template)
     sqs: SQSClient = aws_client("sqs", endpoint)
     stop = threading.Event()

@@ -37,7 +37,6 @@ COMPONENTS = ("poller", "api", "moto")
 # A recorded pid is only ours if its command line still carries this (pids get reused).
 CMDLINE_MARKERS = {"moto": "moto", "api": "local.api_server", "poller": "local.poller"}
 # Function settings `up` copies into the env file, beside the API URL/key and the AWS settings.
-# to the env file, beside the API URL/key and the AWS settings.
 ENV_FILE_FUNCTION_KEYS = (
     "LM_DATA_TABLE",
     "LM_KEYS_TABLE",

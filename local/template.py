@@ -8,6 +8,7 @@ setting (LM_LLM_*) overrides them.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -474,3 +475,13 @@ def _sqs_source(function: str, queue: Queue, props: Mapping[str, Any]) -> SqsEve
         function_response_types=tuple(props.get("FunctionResponseTypes") or ()),
         batching_window_seconds=int(props.get("MaximumBatchingWindowInSeconds", 0)),
     )
+
+
+def load_for_process(path: Path) -> tuple[LocalTemplate, str]:
+    """The template as a stack process sees it: resolved against the moto server it was given."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        raise TemplateError(
+            "AWS_ENDPOINT_URL must point at the moto server (`python -m local.stack up` sets it)"
+        )
+    return LocalTemplate.load(path, endpoint_url=endpoint, env=os.environ), endpoint

@@ -1,21 +1,7 @@
 """API function: transcripts intake and status, profile, memories, sessions, config."""
 
-from __future__ import annotations
-
-from typing import Any
-
-from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from learning_machine.api.app import api_resolver
+from learning_machine.api.handler import rest_handler
 
-logger = Logger()
-tracer = Tracer()
 app = api_resolver()
-
-
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+lambda_handler = rest_handler(app)
