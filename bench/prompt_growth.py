@@ -1,4 +1,4 @@
-"""Prompt tokens per transcript as a user's history grows (in-process moto, scripted model).
+"""Prompt tokens per transcript as a user's history grows (local stack's moto, scripted model).
 
 Each transcript adds memories through the real pipeline; we record the prompt the openai
 adapter would send (`build_messages`) at 10, 100 and 1,000 prior transcripts, and the number
@@ -10,26 +10,23 @@ from __future__ import annotations
 
 import os
 import sys
-
-import boto3
-from moto import mock_aws
+import uuid
 
 from bench.common import write_result
 from learning_machine.adapters.llm.scripted import ScriptedModel
+from learning_machine.cli.http import load_local_env
 from learning_machine.extraction.prompt import build_messages
 from learning_machine.extraction.service import build_pipeline
-from learning_machine.models.common import Layer
+from learning_machine.models.common import Layer, Role
 from learning_machine.models.extraction import (
     ExtractionRequest,
     ExtractionResult,
     MemoryOperation,
     SessionUpdate,
 )
-from learning_machine.models.transcripts import TranscriptEnvelope, TranscriptIn
+from learning_machine.models.transcripts import Message, TranscriptEnvelope, TranscriptIn
 from learning_machine.ranking import estimate_tokens
 from learning_machine.settings import get_settings
-from local.provision import dead_letter_queues_first, ensure_queue, ensure_table
-from local.template import LocalTemplate
 
 CHECKPOINTS = (10, 100, 1_000)
 TOPICS = [
@@ -71,43 +68,27 @@ def reply_for(request: ExtractionRequest) -> ExtractionResult:
 
 
 def main() -> int:
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
-        LM_CONFIG_CACHE_SECONDS="0",
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    with mock_aws():
-        template = LocalTemplate.load(endpoint_url="https://sqs.us-east-1.amazonaws.com")
-        for table in template.tables.values():
-            ensure_table(boto3.client("dynamodb"), table)
-        for queue in dead_letter_queues_first(template):
-            ensure_queue(boto3.client("sqs"), queue)
-        os.environ.update(template.function_environment())
-        model = ScriptedModel(default=reply_for)
-        pipeline = build_pipeline(get_settings(), model=model)
-        prompt_tokens: dict[str, int] = {}
-        for n in range(1, CHECKPOINTS[-1] + 1):
-            topic = TOPICS[n % len(TOPICS)]
-            transcript = TranscriptIn(
-                transcript_id=f"t{n}",
-                user_id="heavy-user",
-                session_id=f"s{n // 50}",
-                messages=[
-                    {
-                        "role": "user",
-                        "content": f"Question {n} about {topic}: how do we handle {topic} case {n}?",
-                    }
-                ],  # type: ignore[list-item]
-            )
-            pipeline.process(
-                TranscriptEnvelope(tenant_id="bench", transcript_id=f"t{n}", transcript=transcript)
-            )
-            if n in CHECKPOINTS:
-                request = model.requests[-1]
-                prompt = "\n".join(m["content"] for m in build_messages(request))
-                prompt_tokens[str(n)] = estimate_tokens(prompt)
+    load_local_env()  # `make up` wrote the moto endpoint and table names here
+    if not os.environ.get("AWS_ENDPOINT_URL"):
+        print("run `make up` first: this benchmark writes to the local stack's moto server", file=sys.stderr)
+        return 2
+    model = ScriptedModel(default=reply_for)
+    pipeline = build_pipeline(get_settings(), model=model)
+    tenant = f"bench-{uuid.uuid4().hex[:8]}"
+    prompt_tokens: dict[str, int] = {}
+    for n in range(1, CHECKPOINTS[-1] + 1):
+        topic = TOPICS[n % len(TOPICS)]
+        question = f"Question {n} about {topic}: how do we handle {topic} case {n}?"
+        transcript = TranscriptIn(
+            transcript_id=f"t{n}",
+            user_id="heavy-user",
+            session_id=f"s{n // 50}",
+            messages=[Message(role=Role.USER, content=question)],
+        )
+        pipeline.process(TranscriptEnvelope(tenant_id=tenant, transcript_id=f"t{n}", transcript=transcript))
+        if n in CHECKPOINTS:
+            prompt = "\n".join(m["content"] for m in build_messages(model.requests[-1]))
+            prompt_tokens[str(n)] = estimate_tokens(prompt)
     calls_per_transcript = model.calls / CHECKPOINTS[-1]
     ratio = prompt_tokens[str(CHECKPOINTS[-1])] / prompt_tokens[str(CHECKPOINTS[0])]
     ok = calls_per_transcript == 1 and ratio <= 1.2

@@ -204,3 +204,20 @@ def test_openapi_documents_every_route_of_the_template(aws: Aws, call: Call) -> 
     documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
     declared = {(r.path, r.method.lower()) for r in aws.template.routes if r.path != "/v1/openapi.json"}
     assert declared == documented
+
+
+def test_a_transcript_the_queue_refuses_is_not_half_accepted(
+    aws: Aws, call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from learning_machine.adapters.queue import TranscriptQueue
+
+    def refuse(self: TranscriptQueue, envelope: object) -> str:
+        raise ConnectionError("queue down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(TranscriptQueue, "send", refuse)
+        status, reply = call("POST", "/v1/transcripts", {**TRANSCRIPT, "transcript_id": "retry-me"})
+    assert status == 503 and reply["message"].startswith("the queue is unavailable")
+    assert call("GET", "/v1/transcripts/retry-me")[0] == 404
+    assert call("POST", "/v1/transcripts", {**TRANSCRIPT, "transcript_id": "retry-me"})[0] == 202
+    assert len(aws.queue_messages()) == 1

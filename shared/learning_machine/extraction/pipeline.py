@@ -121,17 +121,17 @@ class ExtractionPipeline:
             model=reply.model if reply else None,
             at=now,
         )
-        first = [True]
+        fresh_read = True
         done = status
 
         def build() -> ChangeSet:
-            nonlocal done
+            nonlocal done, fresh_read
             # The first attempt reuses what was read before the model call; retries reload.
             current_state = (
-                state if first[0] and state else self.stores.users.load(tenant, transcript.user_id)
+                state if fresh_read and state else self.stores.users.load(tenant, transcript.user_id)
             )
-            current_session = session if first[0] else self._session(tenant, envelope)
-            first[0] = False
+            current_session = session if fresh_read else self._session(tenant, envelope)
+            fresh_read = False
             changes = ChangeSet(self.stores.table, tenant, transcript.user_id)
             skipped: list[str] = []
             if reply is not None:
