@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,13 +26,32 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = 60.0
     llm_max_retries: int = 3
     llm_structured_mode: str = Field(default="auto", pattern="^(auto|json_schema|tools|json_object)$")
+    # Embeddings: an OpenAI-compatible endpoint, else the local sentence model when installed,
+    # else a deterministic hashing fallback (named as such wherever it is used).
+    embedding_backend: Literal["auto", "openai", "local", "hashing"] = "auto"
+    embedding_model: str = "text-embedding-3-small"
+    embedding_base_url: str | None = None
     embedding_dimension: int = 384
+
+    # Knowledge index: the embedded engine on disk (local, tests) or OpenSearch (AWS).
+    index_engine: Literal["embedded", "opensearch"] = "embedded"
+    index_path: str = ".local/index.db"
+    opensearch_endpoint: str | None = None
+    opensearch_service: Literal["aoss", "es"] = "aoss"
+    opensearch_index: str = "learning-machine"
 
     config_cache_seconds: int = 10
     idempotency_ttl_seconds: int = 7 * 24 * 3600
     write_retries: int = 6
 
-    @field_validator("llm_base_url", "llm_api_key", "llm_api_key_secret", mode="before")
+    @field_validator(
+        "llm_base_url",
+        "llm_api_key",
+        "llm_api_key_secret",
+        "embedding_base_url",
+        "opensearch_endpoint",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # CloudFormation parameters cannot be null: an empty string means "not configured".

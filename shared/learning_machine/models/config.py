@@ -1,6 +1,7 @@
 """The per-tenant configuration document: three levels, as in the reference design.
 
-1. Nothing configured: `TenantConfig()` (profile and session context ALWAYS).
+1. Nothing configured: `TenantConfig()` (profile, session context and entities ALWAYS; entities and
+   knowledge AGENTIC).
 2. Pick stores: `{"stores": {"session_context": {"enabled": false}}}`.
 3. Full control per store: modes, planning, custom schema, prompts per store and layer, layers on/off.
 """
@@ -92,9 +93,69 @@ class SessionContextStoreConfig(_Strict):
         return self.enabled and Mode.ALWAYS in self.modes
 
 
+NamespaceSetting = Annotated[str, StringConstraints(pattern=r"^(global|user|[a-z0-9][a-z0-9_-]{0,63})$")]
+
+
+class EntityMemoryStoreConfig(_Strict):
+    enabled: bool = True
+    modes: list[Mode] = Field(default_factory=lambda: [Mode.ALWAYS, Mode.AGENTIC])
+    namespace: NamespaceSetting = Field(
+        default="user", description="'user' (private to each user), 'global', or a named namespace"
+    )
+    prompt: Prompt | None = None
+    add_to_context: bool = True
+    max_in_context: int = Field(default=5, ge=0, le=50)
+
+    @field_validator("modes")
+    @classmethod
+    def _entity_modes(cls, modes: list[Mode]) -> list[Mode]:
+        if Mode.PROPOSE in modes:
+            raise ValueError("the entity memory store supports only 'always' and 'agentic'")
+        return sorted(set(modes))
+
+    @property
+    def always(self) -> bool:
+        return self.enabled and Mode.ALWAYS in self.modes
+
+    @property
+    def agentic(self) -> bool:
+        return self.enabled and Mode.AGENTIC in self.modes
+
+
+class LearnedKnowledgeStoreConfig(_Strict):
+    enabled: bool = True
+    modes: list[Mode] = Field(default_factory=lambda: [Mode.AGENTIC])
+    namespace: NamespaceSetting = "global"
+    prompt: Prompt | None = None
+    add_to_context: bool = True
+    max_in_context: int = Field(default=5, ge=0, le=50)
+    duplicate_similarity: float = Field(
+        default=0.9, ge=0.5, le=1.0, description="Cosine similarity above which a save updates an insight"
+    )
+
+    @field_validator("modes")
+    @classmethod
+    def _knowledge_modes(cls, modes: list[Mode]) -> list[Mode]:
+        return sorted(set(modes))
+
+    @property
+    def always(self) -> bool:
+        return self.enabled and Mode.ALWAYS in self.modes
+
+    @property
+    def agentic(self) -> bool:
+        return self.enabled and Mode.AGENTIC in self.modes
+
+    @property
+    def propose(self) -> bool:
+        return self.enabled and Mode.PROPOSE in self.modes
+
+
 class StoresConfig(_Strict):
     user_profile: UserProfileStoreConfig = Field(default_factory=UserProfileStoreConfig)
     session_context: SessionContextStoreConfig = Field(default_factory=SessionContextStoreConfig)
+    entity_memory: EntityMemoryStoreConfig = Field(default_factory=EntityMemoryStoreConfig)
+    learned_knowledge: LearnedKnowledgeStoreConfig = Field(default_factory=LearnedKnowledgeStoreConfig)
 
 
 class ContextConfig(_Strict):

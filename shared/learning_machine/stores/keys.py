@@ -12,6 +12,10 @@ Every partition key starts with the tenant, so no read or write can cross tenant
 | tenant config       | T#t#CONFIG              | current               |                   |
 | config version      | T#t#CONFIG#HIST         | v#<version:06>        |                   |
 | token usage         | T#t#USAGE               | <yyyy-mm>             |                   |
+| entity              | T#t#NS#n#E              | <entity id>           |                   |
+| entity name / alias | T#t#NS#n#N              | <normalized name>     |                   |
+| relationship end    | T#t#NS#n#G#<entity id>  | <out|in>#<rel>#<id>   |                   |
+| insight             | T#t#NS#n#K              | <insight id>          |                   |
 
 Profile and memories share a partition so get-context reads both in one query.
 """
@@ -60,3 +64,19 @@ def config_history_pk(tenant: str) -> str:
 
 def usage_pk(tenant: str) -> str:
     return f"T#{tenant}#USAGE"
+
+
+def entity_pk(tenant: str, namespace: str) -> str:
+    return f"T#{tenant}#NS#{namespace}#E"
+
+
+def entity_name_pk(tenant: str, namespace: str) -> str:
+    return f"T#{tenant}#NS#{namespace}#N"
+
+
+def edge_pk(tenant: str, namespace: str, entity_id: str) -> str:
+    return f"T#{tenant}#NS#{namespace}#G#{entity_id}"
+
+
+def insight_pk(tenant: str, namespace: str) -> str:
+    return f"T#{tenant}#NS#{namespace}#K"

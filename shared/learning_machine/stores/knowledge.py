@@ -1,0 +1,56 @@
+"""Learned knowledge in DynamoDB: insights per namespace (active, pending proposals, rejected)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from ..adapters import dynamodb
+from ..models.knowledge import Insight
+from .changes import WriteConflictError
+from .keys import insight_pk
+
+
+class KnowledgeStore:
+    def __init__(self, table_name: str) -> None:
+        self._table = table_name
+
+    def get(self, tenant: str, namespace: str, insight_id: str) -> Insight | None:
+        raw = dynamodb.table(self._table).get_item(
+            Key={"pk": insight_pk(tenant, namespace), "sk": insight_id}
+        )
+        return dynamodb.load(Insight, raw["Item"]) if "Item" in raw else None
+
+    def in_namespace(self, tenant: str, namespace: str, status: str | None = None) -> list[Insight]:
+        items = dynamodb.query_all(
+            self._table, KeyConditionExpression=Key("pk").eq(insight_pk(tenant, namespace))
+        )
+        insights = [dynamodb.load(Insight, raw) for raw in items]
+        return [i for i in insights if status is None or i.status == status]
+
+    def save(self, tenant: str, insight: Insight, expected_version: int) -> None:
+        put: dict[str, Any] = {
+            "Item": dynamodb.item(
+                insight_pk(tenant, insight.namespace),
+                insight.insight_id,
+                insight,
+                insight.version,
+                state=insight.status,
+            )
+        }
+        if expected_version == 0:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "version = :v"
+            put["ExpressionAttributeValues"] = {":v": expected_version}
+        try:
+            dynamodb.table(self._table).put_item(**put)
+        except ClientError as error:
+            if dynamodb.is_conditional_failure(error):
+                raise WriteConflictError(insight.insight_id) from error
+            raise
+
+    def delete(self, tenant: str, namespace: str, insight_id: str) -> None:
+        dynamodb.delete_keys(self._table, [{"pk": insight_pk(tenant, namespace), "sk": insight_id}])
