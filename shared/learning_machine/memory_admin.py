@@ -22,7 +22,7 @@ from .extraction.apply import (
 )
 from .models.common import utc_now
 from .models.config import TenantConfig
-from .models.memories import Memory, MemoryCreate, MemoryPatch
+from .models.memories import Memory, MemoryCreate, MemoryPatch, Source
 from .models.profile import UserProfile
 from .stores.changes import ChangeSet, commit_with_retry
 from .stores.keys import USER_INDEX, history_pk, user_pk
@@ -65,7 +65,7 @@ class MemoryAdmin:
         self._commit(tenant, user, build)
         return result[0]
 
-    def create_memory(self, tenant: str, user: str, body: MemoryCreate) -> Memory:
+    def create_memory(self, tenant: str, user: str, body: MemoryCreate, source: Source = "api") -> Memory:
         memory = Memory(
             memory_id=new_memory_id(),
             user_id=user,
@@ -73,12 +73,14 @@ class MemoryAdmin:
             category=body.category,
             content=body.content,
             polarity=body.polarity,
-            provenance=Origin(source="api").provenance(),
+            provenance=Origin(source=source).provenance(),
         )
         self._commit(tenant, user, lambda changes: changes.add_memory(memory))
         return memory
 
-    def update_memory(self, tenant: str, user: str, memory_id: str, patch: MemoryPatch) -> Memory:
+    def update_memory(
+        self, tenant: str, user: str, memory_id: str, patch: MemoryPatch, source: Source = "api"
+    ) -> Memory:
         result: list[Memory] = []
 
         def build(changes: ChangeSet) -> None:
@@ -87,7 +89,7 @@ class MemoryAdmin:
                 raise UnknownMemoryError(memory_id)
             updated = revise(
                 current,
-                Origin(source="api", at=utc_now()).provenance(),
+                Origin(source=source, at=utc_now()).provenance(),
                 **patch.model_dump(exclude_none=True),
             )
             result[:] = [updated]
@@ -96,12 +98,12 @@ class MemoryAdmin:
         self._commit(tenant, user, build)
         return result[0]
 
-    def delete_memory(self, tenant: str, user: str, memory_id: str) -> None:
+    def delete_memory(self, tenant: str, user: str, memory_id: str, source: Source = "api") -> None:
         def build(changes: ChangeSet) -> None:
             current = self.users.get_memory(tenant, user, memory_id)
             if current is None:
                 raise UnknownMemoryError(memory_id)
-            changes.delete_memory(current, Origin(source="api", at=utc_now()).provenance())
+            changes.delete_memory(current, Origin(source=source, at=utc_now()).provenance())
 
         self._commit(tenant, user, build)
 

@@ -21,7 +21,7 @@ from .models.memories import Memory
 T = TypeVar("T")
 
 _WORD = re.compile(r"[a-z0-9]+(?:['.-][a-z0-9]+)*")
-_STOPWORDS = frozenset(
+STOPWORDS = frozenset(
     "a an and are as at be but by do does for from has have i i'm im in is it its me my of on or so that the "
     "this to was we were what when where which who will with you your our us can could would should".split()
 )
@@ -33,7 +33,7 @@ def estimate_tokens(text: str) -> int:
 
 
 def terms(text: str) -> list[str]:
-    return [t for t in _WORD.findall(text.lower()) if t not in _STOPWORDS]
+    return [t for t in _WORD.findall(text.lower()) if t not in STOPWORDS]
 
 
 def bm25_scores(query: str, documents: Sequence[str], k1: float = 1.2, b: float = 0.75) -> list[float]:

@@ -1,4 +1,4 @@
-"""A fake OpenAI-compatible chat-completions server on 127.0.0.1, for tests and the local stack.
+"""A fake OpenAI-compatible server (chat completions, embeddings) on 127.0.0.1, for tests and the local stack.
 
 In a test:
 
@@ -24,9 +24,28 @@ server refuse `json_schema` response formats like a server without them (llama.c
 `transcript_from_body(body)` reads the transcript back from the prompt (the JSON array between the
 `<transcript>` tags written by learning_machine.extraction.prompt).
 
+Embeddings (`POST /v1/embeddings`) have their own record and script, so that a test scripting
+chat failures never sees them consumed by an embeddings call, and the other way round:
+
+    server.enqueue_embeddings(HttpError(429, headers={"Retry-After": "0"}), EmbeddingReply(reverse=True))
+    server.embedding_requests                        # the JSON bodies received, in order
+
+- `EmbeddingReply(dimension=None, reverse=False, vectors=None, count=None)`: the documented
+  response (`object: list`, `data: [{object: embedding, index, embedding}]`, `model`, `usage`)
+  with one deterministic vector per input (learning_machine's HashingEmbedder) of the request's
+  `dimensions`, else `embedding_dimension` (384); `reverse` lists `data` backwards (each item keeps
+  its index), `vectors` answers exactly those, `count` answers only that many items;
+  `encoding_format: base64` is honoured (little-endian float32), like OpenAI;
+- `HttpError`, `Delay(seconds, then=None)` and `Malformed()` (a body that is not JSON) as above.
+When that queue is empty, `embedding_responder` decides (`hashed_embeddings_responder` unless
+another is given); an empty-string input is refused with 400, as OpenAI does. Fault markers for
+embeddings are separate from the chat ones (a transcript meant to fail extraction still embeds):
+`[[fail-embeddings:500]]` and `[[fail-embeddings:429]]` in any input.
+
 As a process (integration tests point LM_LLM_BASE_URL at it):
 
     python -m tests.fakes.openai_server --port 8765 [--host 127.0.0.1] [--reject-json-schema 500]
+        [--embedding-dimension 384]
 
 prints `fake-openai listening on http://127.0.0.1:8765/v1` and serves until killed (SIGTERM/SIGINT).
 
@@ -50,14 +69,26 @@ each operation's turn_index is the message's):
   `User: <message 1>; <message 2>; ...` (each message cut to 100 characters, the whole to 2000);
   with planning on, `goal: <text>` sets the goal, `plan: a; b; c` the plan, and each `done: <step>`
   appends to the progress (otherwise the previous values are kept).
+- entity memory (unless the prompt says it is off):
+  - `entity <name> (<type>): <fact>` -> upsert <name> (type null when it is not an entity type),
+    then add_fact <fact>;
+  - `supersede <name>: <old fact text> => <new fact>` -> supersede_fact with the id of the fact of
+    that entity (by name or alias, case-insensitive) that the prompt's `<entities>` section shows
+    with <old fact text> (case and punctuation ignored); add_fact <new fact> when none is shown;
+  - `event <name> [<date text>]: <text>` -> add_event (the `[<date text>]` part is optional);
+  - `link <a> <relation> <b>` -> relate (<relation> is one lowercase snake_case word).
+- learned knowledge (unless the prompt says it is off): `insight <title>: <content>` -> a knowledge
+  operation with no context and no tags.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import re
 import signal
+import struct
 import sys
 import threading
 import time
@@ -66,9 +97,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
-from typing import Any, Literal, Self, TypeAlias
+from typing import Any, Literal, Self, TypeAlias, get_args
 
+from learning_machine.adapters.embeddings.hashing import HashingEmbedder
 from learning_machine.extraction.prompt import (
+    ENTITIES_OFF_LINE,
+    KNOWLEDGE_OFF_LINE,
     LAYERS_LINE_PREFIX,
     NO_PROFILE_LINE,
     PLANNING_LINE,
@@ -76,8 +110,12 @@ from learning_machine.extraction.prompt import (
     TRANSCRIPT_CLOSE,
     TRANSCRIPT_OPEN,
 )
+from learning_machine.models.entities import EntityType
 from learning_machine.models.extraction import (
+    EntityOp,
+    EntityOperation,
     ExtractionResult,
+    KnowledgeOperation,
     MemoryOperation,
     ProfileFieldUpdate,
     SessionUpdate,
@@ -113,17 +151,33 @@ class Malformed:
 @dataclass(frozen=True)
 class Delay:
     seconds: float
-    then: Behaviour | None = None
+    then: Behaviour | EmbeddingReply | None = None
+
+
+@dataclass(frozen=True)
+class EmbeddingReply:
+    dimension: int | None = None  # None: the request's `dimensions`, else the server's default
+    reverse: bool = False  # list `data` backwards; each item keeps its true `index`
+    vectors: list[list[float]] | None = None  # exactly these, data[i] for input i
+    count: int | None = None  # answer only this many items (a broken server)
+    include_usage: bool = True
 
 
 Behaviour: TypeAlias = ExtractionResult | Reply | HttpError | Malformed | Delay
 Responder: TypeAlias = Callable[[JsonBody], Behaviour]
+EmbeddingBehaviour: TypeAlias = EmbeddingReply | HttpError | Malformed | Delay
+EmbeddingResponder: TypeAlias = Callable[[JsonBody], EmbeddingBehaviour]
+DEFAULT_EMBEDDING_DIMENSION = 384
 
 FAULT_HEADERS = {"retry-after-ms": "10"}
 FAULTS: dict[str, Behaviour] = {
     "[[fail:500]]": HttpError(500, headers=FAULT_HEADERS),
     "[[fail:429]]": HttpError(429, headers={"Retry-After": "0", **FAULT_HEADERS}),
     "[[fail:malformed]]": Malformed(),
+}
+EMBEDDING_FAULTS: dict[str, EmbeddingBehaviour] = {
+    "[[fail-embeddings:500]]": HttpError(500, headers=FAULT_HEADERS),
+    "[[fail-embeddings:429]]": HttpError(429, headers={"Retry-After": "0", **FAULT_HEADERS}),
 }
 _BROKEN_JSON = '{"memory_operations": [{"op": "add", "content": "unterminated'
 
@@ -176,6 +230,35 @@ def shown_memories(body: JsonBody) -> list[ShownMemory]:
     ]
 
 
+@dataclass(frozen=True)
+class ShownEntityLines:
+    name: str
+    aliases: list[str]
+    facts: list[tuple[str, str]]  # (fact_id, text)
+
+
+def shown_entities(body: JsonBody) -> list[ShownEntityLines]:
+    """The entities listed in the prompt: `- Name (type; aliases: a, b): ...` then `  [id] fact` lines."""
+    header = re.compile(r"^- (?P<name>.+?) \((?P<meta>[^()]*)\)(?:: .*)?$")
+    fact = re.compile(r"^  \[(?P<id>[^\]]+)\] (?P<content>.*)$")
+    found: list[ShownEntityLines] = []
+    for line in (section(message_text(body, "user"), "entities") or "").splitlines():
+        if (m := header.match(line)) is not None:
+            aliases = next(
+                (p.removeprefix("aliases: ") for p in m["meta"].split("; ") if p.startswith("aliases: ")), ""
+            )
+            found.append(
+                ShownEntityLines(_unescape(m["name"]), [_unescape(a) for a in aliases.split(", ") if a], [])
+            )
+        elif (m := fact.match(line)) is not None and found:
+            found[-1].facts.append((m["id"], _unescape(m["content"])))
+    return found
+
+
+def _unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">")
+
+
 def allowed_layers(body: JsonBody) -> list[str]:
     for line in message_text(body, "system").splitlines():
         if line.startswith(LAYERS_LINE_PREFIX):
@@ -203,12 +286,31 @@ def rule_based_responder(body: JsonBody) -> Behaviour:
     user_messages = [m for m in transcript if m.get("role") == "user"]
     operations: list[MemoryOperation] = []
     updates: list[ProfileFieldUpdate] = []
+    entity_ops: list[EntityOperation] = []
+    insights: list[KnowledgeOperation] = []
+    system = message_text(body, "system")
     for message in user_messages:
         text, turn = str(message["content"]).strip(), int(message["turn_index"])
         operations += _memory_operations(body, text, turn)
         updates += _profile_updates(body, text, turn)
+        if ENTITIES_OFF_LINE not in system:
+            entity_ops += _entity_operations(body, text, turn)
+        if KNOWLEDGE_OFF_LINE not in system and (match := _INSIGHT.match(text)):
+            insights.append(
+                KnowledgeOperation(
+                    title=match["title"].strip(),
+                    content=match["content"].strip(),
+                    context=None,
+                    tags=[],
+                    turn_index=turn,
+                )
+            )
     return ExtractionResult(
-        memory_operations=operations[:30], profile_updates=updates[:20], session=_session(body, user_messages)
+        memory_operations=operations[:30],
+        profile_updates=updates[:20],
+        session=_session(body, user_messages),
+        entity_operations=entity_ops[:30],
+        knowledge_operations=insights[:5],
     )
 
 
@@ -253,6 +355,44 @@ def _remember(
 def _op(op: str, turn: int, **fields: Any) -> MemoryOperation:
     values: dict[str, Any] = dict.fromkeys(("memory_id", "layer", "category", "content", "polarity"))
     return MemoryOperation.model_validate({**values, **fields, "op": op, "turn_index": turn})
+
+
+_ENTITY = re.compile(r"^entity (?P<name>.+?) \((?P<type>[a-z]+)\):\s*(?P<fact>.+)$", re.I | re.S)
+_SUPERSEDE = re.compile(r"^supersede (?P<name>.+?):\s*(?P<old>.+?)\s*=>\s*(?P<new>.+)$", re.I | re.S)
+_EVENT = re.compile(r"^event (?P<name>.+?)(?: \[(?P<date>[^\]]+)\])?:\s*(?P<text>.+)$", re.I | re.S)
+_LINK = re.compile(r"^link (?P<a>.+?) (?P<relation>[a-z][a-z0-9_]*) (?P<b>.+)$", re.S)
+_INSIGHT = re.compile(r"^insight (?P<title>[^:]+):\s*(?P<content>.+)$", re.I | re.S)
+_ENTITY_TYPES = frozenset(get_args(EntityType))
+
+
+def _entity_operations(body: JsonBody, text: str, turn: int) -> list[EntityOperation]:
+    if match := _ENTITY.match(text):
+        kind = match["type"].lower()
+        return [
+            _entity_op("upsert", match["name"], turn, entity_type=kind if kind in _ENTITY_TYPES else None),
+            _entity_op("add_fact", match["name"], turn, content=match["fact"].strip()),
+        ]
+    if match := _SUPERSEDE.match(text):
+        name, old, new = match["name"].strip(), _normalized(match["old"]), match["new"].strip()
+        for entity in shown_entities(body):
+            if _normalized(name) in {_normalized(n) for n in (entity.name, *entity.aliases)}:
+                for fact_id, content in entity.facts:
+                    if _normalized(content) == old:
+                        return [_entity_op("supersede_fact", name, turn, content=new, fact_id=fact_id)]
+        return [_entity_op("add_fact", name, turn, content=new)]
+    if match := _EVENT.match(text):
+        return [
+            _entity_op(
+                "add_event", match["name"], turn, content=match["text"].strip(), date_text=match["date"]
+            )
+        ]
+    if match := _LINK.match(text):
+        return [_entity_op("relate", match["a"], turn, relation=match["relation"], target=match["b"].strip())]
+    return []
+
+
+def _entity_op(op: EntityOp, name: str, turn: int, **fields: Any) -> EntityOperation:
+    return EntityOperation.of(op, name.strip(), turn, **fields)
 
 
 def _profile_updates(body: JsonBody, text: str, turn: int) -> list[ProfileFieldUpdate]:
@@ -310,11 +450,17 @@ class FakeOpenAIServer:
         host: str = "127.0.0.1",
         port: int = 0,
         reject_json_schema: int | None = None,
+        embedding_responder: EmbeddingResponder | None = None,
+        embedding_dimension: int = DEFAULT_EMBEDDING_DIMENSION,
     ) -> None:
         self.responder = responder or rule_based_responder
         self.reject_json_schema = reject_json_schema
         self.requests: list[JsonBody] = []
         self.script: deque[Behaviour] = deque()
+        self.embedding_responder = embedding_responder or hashed_embeddings_responder
+        self.embedding_dimension = embedding_dimension
+        self.embedding_requests: list[JsonBody] = []
+        self.embedding_script: deque[EmbeddingBehaviour] = deque()
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._httpd = _HTTPServer((host, port), _Handler, self)
@@ -328,6 +474,10 @@ class FakeOpenAIServer:
     def enqueue(self, *behaviours: Behaviour) -> None:
         with self._lock:
             self.script.extend(behaviours)
+
+    def enqueue_embeddings(self, *behaviours: EmbeddingBehaviour) -> None:
+        with self._lock:
+            self.embedding_script.extend(behaviours)
 
     def start(self) -> Self:
         # A short poll interval makes close() quick: shutdown() waits for the next poll.
@@ -367,6 +517,14 @@ class FakeOpenAIServer:
                 return self.script.popleft()
         return self.responder(body)
 
+    def next_embedding_behaviour(self, body: JsonBody) -> EmbeddingBehaviour:
+        """Record an embeddings request and decide how to answer it."""
+        with self._lock:
+            self.embedding_requests.append(body)
+            if self.embedding_script:
+                return self.embedding_script.popleft()
+        return self.embedding_responder(body)
+
     def wait(self, seconds: float) -> bool:
         """Sleep unless the server closes first; True when it did."""
         return self._closing.wait(seconds)
@@ -395,7 +553,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if not self.path.rstrip("/").endswith("/chat/completions"):
+        route = self.path.split("?", 1)[0].rstrip("/")
+        is_embeddings = route.endswith("/embeddings")
+        if not (is_embeddings or route.endswith("/chat/completions")):
             self._send_json(404, _error_body(f"no route {self.path}"))
             return
         try:
@@ -403,7 +563,34 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             self._send_json(400, _error_body("the request body is not JSON"))
             return
-        self._answer(body, self.server.fake.next_behaviour(body))
+        if is_embeddings:
+            self._answer_embeddings(body, self.server.fake.next_embedding_behaviour(body))
+        else:
+            self._answer(body, self.server.fake.next_behaviour(body))
+
+    def _answer_embeddings(self, body: JsonBody, behaviour: Behaviour | EmbeddingReply) -> None:
+        fake = self.server.fake
+        if isinstance(behaviour, Delay):
+            if fake.wait(behaviour.seconds):
+                return
+            then = behaviour.then if behaviour.then is not None else fake.embedding_responder(body)
+            self._answer_embeddings(body, then)
+        elif isinstance(behaviour, HttpError):
+            payload = (
+                behaviour.body if behaviour.body is not None else _error_body(f"scripted {behaviour.status}")
+            )
+            self._send_json(behaviour.status, payload, behaviour.headers)
+        elif isinstance(behaviour, Malformed):
+            self._send_bytes(200, b'{"object": "list", "data": [', {"Content-Type": "application/json"})
+        elif isinstance(behaviour, EmbeddingReply):
+            try:
+                answer = embeddings_response(body, behaviour, fake.embedding_dimension)
+            except ValueError as error:
+                self._send_json(400, _error_body(str(error)))
+                return
+            self._send_json(200, answer)
+        else:
+            self._send_json(500, _error_body(f"not an embeddings behaviour: {type(behaviour).__name__}"))
 
     def _answer(self, body: JsonBody, behaviour: Behaviour) -> None:
         fake = self.server.fake
@@ -507,11 +694,67 @@ def _error_body(message: str) -> JsonBody:
     return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
 
 
+# --- embeddings -----------------------------------------------------------------------------
+
+
+def hashed_embeddings_responder(body: JsonBody) -> EmbeddingBehaviour:
+    """Deterministic vectors, unless an input carries an embeddings fault marker."""
+    for text in _embedding_inputs(body):
+        for marker, fault in EMBEDDING_FAULTS.items():
+            if marker in text:
+                return fault
+    return EmbeddingReply()
+
+
+def embeddings_response(body: JsonBody, reply: EmbeddingReply, default_dimension: int) -> JsonBody:
+    """A `list` of `embedding` objects answering `body`; ValueError for a request OpenAI refuses."""
+    inputs = _embedding_inputs(body)
+    if not inputs or any(text == "" for text in inputs):
+        raise ValueError("'$.input' is invalid: inputs must be non-empty strings")
+    requested = body.get("dimensions")
+    if requested is not None and (not isinstance(requested, int) or requested < 1):
+        raise ValueError("'dimensions' must be a positive integer")
+    dimension = reply.dimension or requested or default_dimension
+    vectors = reply.vectors if reply.vectors is not None else HashingEmbedder(dimension).embed(inputs)
+    encode_base64 = body.get("encoding_format") == "base64"
+    data = [
+        {
+            "object": "embedding",
+            "index": index,
+            "embedding": _base64_floats(vector) if encode_base64 else vector,
+        }
+        for index, vector in enumerate(vectors)
+    ][: reply.count]
+    if reply.reverse:
+        data.reverse()
+    answer: JsonBody = {"object": "list", "data": data, "model": str(body.get("model", "fake-embedding"))}
+    if reply.include_usage:
+        tokens = sum(estimate_tokens(text) for text in inputs)
+        answer["usage"] = {"prompt_tokens": tokens, "total_tokens": tokens}
+    return answer
+
+
+def _embedding_inputs(body: JsonBody) -> list[str]:
+    """The request's `input` as a list of strings (a lone string is one input)."""
+    raw = body.get("input")
+    if isinstance(raw, str):
+        return [raw]
+    if isinstance(raw, list):
+        return [item if isinstance(item, str) else json.dumps(item) for item in raw]
+    return []
+
+
+def _base64_floats(vector: list[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+
 # --- as a process ---------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Fake OpenAI-compatible chat-completions server")
+    parser = argparse.ArgumentParser(
+        description="Fake OpenAI-compatible chat-completions and embeddings server"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument(
@@ -521,8 +764,19 @@ def main(argv: list[str] | None = None) -> None:
         metavar="STATUS",
         help="answer json_schema requests with this status (llama.cpp: 500)",
     )
+    parser.add_argument(
+        "--embedding-dimension",
+        type=int,
+        default=DEFAULT_EMBEDDING_DIMENSION,
+        help="size of the vectors /v1/embeddings returns when a request does not ask for one",
+    )
     args = parser.parse_args(argv)
-    server = FakeOpenAIServer(host=args.host, port=args.port, reject_json_schema=args.reject_json_schema)
+    server = FakeOpenAIServer(
+        host=args.host,
+        port=args.port,
+        reject_json_schema=args.reject_json_schema,
+        embedding_dimension=args.embedding_dimension,
+    )
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise SystemExit(0)

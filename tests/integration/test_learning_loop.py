@@ -263,3 +263,52 @@ def test_lm_cli_ingests_a_jsonl_file_and_prints_the_context(stack: Stack, tmp_pa
         return shown if "Prefers tabs." in shown and "role: Librarian" in shown else None
 
     wait_for(context, "the CLI to show what was learned")
+
+
+def test_entities_are_learned_in_the_same_call_and_a_new_fact_supersedes_the_old(
+    tenant: Callable[[str], Api], fake_model: FakeOpenAIServer
+) -> None:
+    api = tenant("entities")
+    marker = f"entity-run-{uuid.uuid4().hex[:8]}"
+    session = {"user": "eve", "session": "s-eve"}
+    first = api(
+        "POST",
+        "/v1/transcripts",
+        json=transcript("entity Falcon (project): Falcon runs on Postgres 15.", f"note {marker}", **session),
+    ).json()["transcript_id"]
+    status = learned(api, first)
+    assert status["status"] == "done", status
+    assert {("entity_memory", "upsert"), ("entity_memory", "add_fact")} <= {
+        (o["store"], o["action"]) for o in status["operations"]
+    }
+
+    second = api(
+        "POST",
+        "/v1/transcripts",
+        json=transcript(
+            "supersede Falcon: Falcon runs on Postgres 15. => Falcon runs on Postgres 16.",
+            f"note {marker}",
+            **session,
+        ),
+    ).json()["transcript_id"]
+    status = learned(api, second)
+    assert status["status"] == "done" and status["skipped"] == [], status
+    assert ("entity_memory", "supersede_fact") in {(o["store"], o["action"]) for o in status["operations"]}
+
+    view = api("GET", "/v1/entities/Falcon", params={"user_id": "eve"})
+    assert view.status_code == 200, view.text
+    facts = {f["content"]: f for f in view.json()["entity"]["facts"]}
+    old, new = facts["Falcon runs on Postgres 15."], facts["Falcon runs on Postgres 16."]
+    assert old["valid_to"] is not None and old["superseded_by"] == new["fact_id"]
+    assert new["valid_to"] is None and new["provenance"]["transcript_id"] == second
+    assert view.json()["entity"]["entity_type"] == "project"
+
+    context = api(
+        "GET",
+        "/v1/context",
+        params={"user_id": "eve", "session_id": "s-eve", "query": "Which Postgres does Falcon run on?"},
+    ).json()
+    entities = context["xml"].split("<entities>", 1)[1].split("</entities>", 1)[0]
+    assert "Falcon runs on Postgres 16." in entities and "Postgres 15" not in entities
+    # Memories, session and entities: still one model call per transcript.
+    assert model_calls_for(fake_model, marker) == 2

@@ -6,7 +6,10 @@ from typing import Any
 
 from learning_machine.models.common import Layer
 from learning_machine.models.extraction import (
+    EntityOp,
+    EntityOperation,
     ExtractionResult,
+    KnowledgeOperation,
     MemoryOperation,
     ProfileFieldUpdate,
     SessionUpdate,
@@ -63,6 +66,8 @@ def result(
     goal: str | None = None,
     plan: list[str] | None = None,
     progress: list[str] | None = None,
+    entities: list[EntityOperation] | None = None,
+    insights: list[KnowledgeOperation] | None = None,
 ) -> ExtractionResult:
     return ExtractionResult(
         memory_operations=list(operations),
@@ -72,4 +77,14 @@ def result(
         session=None
         if summary is None
         else SessionUpdate(summary=summary, goal=goal, plan=plan or [], progress=progress or []),
+        entity_operations=entities or [],
+        knowledge_operations=insights or [],
     )
+
+
+def entity_op(kind: EntityOp, entity: str, content: str | None = None, **fields: Any) -> EntityOperation:
+    return EntityOperation.of(kind, entity, 0, content=content, **fields)
+
+
+def insight(title: str, content: str, *, tags: list[str] | None = None) -> KnowledgeOperation:
+    return KnowledgeOperation(title=title, content=content, context=None, tags=tags or [], turn_index=0)

@@ -10,7 +10,7 @@ import pytest
 from tests.support.handlers import ROOT
 
 
-@pytest.mark.parametrize("function", ["get_context", "api", "authorizer"])
+@pytest.mark.parametrize("function", ["get_context", "search", "api", "authorizer"])
 def test_api_handlers_never_import_openai(function: str) -> None:
     path = ROOT / "functions" / function / "app.py"
     probe = (

@@ -18,8 +18,26 @@ from tests.support.handlers import ROOT, FakeContext, event, load_handler
 
 TENANT = "demo-tenant"
 MEMORY_ID = "m0000000000000example"
+FACT_ID = "f0000000000000example"
+PROPOSAL_ID = "k0000000000000example"
 
 EXPECTED_STATUS = {
+    "entities_list.json": 200,
+    "entities_upsert.json": 200,
+    "entities_search.json": 200,
+    "entity_get.json": 200,
+    "entity_delete.json": 204,
+    "entity_facts_add.json": 200,
+    "entity_fact_delete.json": 200,
+    "entity_events_add.json": 200,
+    "entity_relationships_add.json": 200,
+    "knowledge_save.json": 201,
+    "knowledge_list.json": 200,
+    "knowledge_import.json": 200,
+    "proposals_create.json": 201,
+    "proposals_list.json": 200,
+    "proposal_approve.json": 200,
+    "proposal_reject.json": 200,
     "transcripts_post.json": 202,
     "transcripts_get.json": 200,
     "profile_get.json": 200,
@@ -33,6 +51,8 @@ EXPECTED_STATUS = {
     "session_context_get.json": 200,
     "config_get.json": 200,
     "config_put.json": 200,
+    "tools_list.json": 200,
+    "tools_call.json": 200,
     "openapi_get.json": 200,
 }
 
@@ -53,8 +73,38 @@ def seed(aws: Aws, post_transcript: bool = True) -> None:
         None, SessionContext(session_id="sess-1", user_id="ada", summary="Setting up.", version=1)
     )
     changes.commit()
+    seed_entity_and_proposal()
     if post_transcript:
         load_handler("api").lambda_handler(event("api/transcripts_post.json"), FakeContext())
+
+
+def seed_entity_and_proposal() -> None:
+    """Acme Corp (with a fact of a known id) in ada's namespace, and a pending proposal of a known id."""
+    from learning_machine.api import deps
+    from learning_machine.models.entities import Entity, Fact
+    from learning_machine.models.knowledge import Insight
+
+    provenance = Origin(source="api").provenance()
+    acme = Entity(
+        entity_id="e0000000000000example",
+        namespace="user:ada",
+        name="Acme Corp",
+        entity_type="company",
+        facts=[Fact(fact_id=FACT_ID, content="Acme Corp makes anvils.", provenance=provenance)],
+    )
+    entities = deps.entity_memory()
+    entities.store.save(TENANT, acme, 0)
+    entities.indexer.put_entities(TENANT, [acme])
+    knowledge = deps.learned_knowledge()
+    proposal = Insight(
+        insight_id=PROPOSAL_ID,
+        namespace="global",
+        title="Anvil safety",
+        status="pending",
+        content="Never stand under an anvil.",
+        provenance=provenance,
+    )
+    knowledge.store.save(TENANT, proposal, 0)
 
 
 def test_every_api_route_has_an_event_file() -> None:
@@ -69,6 +119,14 @@ def test_api_events(aws: Aws, name: str) -> None:
     assert reply["statusCode"] == EXPECTED_STATUS[name], reply["body"]
     if reply["body"]:
         json.loads(reply["body"])
+
+
+def test_search_event(aws: Aws) -> None:
+    seed(aws)
+    reply = load_handler("search").lambda_handler(event("search/search_post.json"), FakeContext())
+    assert reply["statusCode"] == 200
+    results = json.loads(reply["body"])["results"]
+    assert results[0]["store"] == "entities" and results[0]["title"] == "Acme Corp"
 
 
 def test_get_context_event(aws: Aws) -> None:

@@ -20,6 +20,8 @@ from learning_machine.models.extraction import (
     MemoryOperation,
     NumberedMessage,
     SessionUpdate,
+    ShownEntity,
+    ShownFact,
 )
 from learning_machine.models.memories import Memory, Provenance
 from learning_machine.models.profile import STANDARD_FIELDS
@@ -518,3 +520,101 @@ def test_operations_are_valid_for_the_schema() -> None:
 def test_the_same_request_gives_the_same_result() -> None:
     req = request(DEVELOPER, planning=True)
     assert extract(req) == extract(req)
+
+
+# --- entities ---------------------------------------------------------------------------------
+
+
+def shown(
+    name: str, *facts: tuple[str, str], writable: bool = True, aliases: list[str] | None = None
+) -> ShownEntity:
+    return ShownEntity(
+        name=name,
+        entity_type="project",
+        aliases=aliases or [],
+        facts=[ShownFact(fact_id=fact_id, content=content) for fact_id, content in facts],
+        writable=writable,
+    )
+
+
+def entity_ops(result: ExtractionResult) -> list[tuple[str, str, str | None]]:
+    return [(op.op, op.entity, op.content or op.entity_type) for op in result.entity_operations]
+
+
+def test_entities_from_stock_phrasings() -> None:
+    transcript = [
+        ("user", "I work at Acme Corp as a data engineer. Falcon is our payments service written in Go."),
+        ("user", "Falcon runs on Postgres 15, and Falcon uses Kafka and Redis."),
+        ("user", "Last Friday we launched Falcon to production."),
+    ]
+    result = extract(request(transcript, learn_entities=True))
+
+    assert entity_ops(result) == [
+        ("upsert", "Acme Corp", "company"),
+        ("add_fact", "Acme Corp", "Acme Corp employs the user as a data engineer."),
+        ("upsert", "Falcon", "project"),
+        ("add_fact", "Falcon", "Falcon runs on Postgres 15."),
+        ("add_fact", "Falcon", "Falcon uses Kafka and Redis."),
+        ("add_event", "Falcon", "The user's team launched Falcon to production."),
+    ]
+    assert result.entity_operations[2].description == "Falcon is the user's payments service written in Go."
+    assert result.entity_operations[-1].date_text == "Last Friday"
+    assert result.knowledge_operations == []  # never offline, even when the store is on
+
+
+def test_a_changed_fact_supersedes_the_shown_one_by_id() -> None:
+    falcon = shown("Falcon", ("f-15", "Falcon runs on Postgres 15."), ("f-k", "Falcon uses Kafka."))
+    result = extract(
+        request(
+            [("user", "Falcon-API now runs on Postgres 16. Falcon uses Redis. Falcon uses Kafka.")],
+            learn_entities=True,
+            entities=[falcon.model_copy(update={"aliases": ["falcon-api"]})],
+        )
+    )
+    superseding, added = result.entity_operations
+    assert (superseding.op, superseding.entity, superseding.fact_id, superseding.content) == (
+        "supersede_fact",
+        "Falcon",  # resolved through the alias to the shown name
+        "f-15",
+        "Falcon-API runs on Postgres 16.",
+    )
+    # "uses" holds many values: Redis joins Kafka; the shown Kafka fact is not repeated.
+    assert (added.op, added.content) == ("add_fact", "Falcon uses Redis.")
+
+
+def test_a_shared_entity_is_never_superseded() -> None:
+    falcon = shown("Falcon", ("f-15", "Falcon runs on Postgres 15."), writable=False)
+    result = extract(
+        request([("user", "Falcon runs on Postgres 16.")], learn_entities=True, entities=[falcon])
+    )
+    assert entity_ops(result) == [("add_fact", "Falcon", "Falcon runs on Postgres 16.")]
+
+
+def test_events_keep_the_date_as_said() -> None:
+    result = extract(
+        request(
+            [("user", "On March 3 we migrated Falcon to Postgres 16. I shipped Nimbus yesterday.")],
+            learn_entities=True,
+        )
+    )
+    assert [(op.op, op.entity, op.content, op.date_text) for op in result.entity_operations] == [
+        ("add_event", "Falcon", "The user's team migrated Falcon to Postgres 16.", "March 3"),
+        ("add_event", "Nimbus", "The user shipped Nimbus.", "yesterday"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Does Falcon run on Postgres 15?",  # a question
+        "It runs on Postgres 15.",  # no name
+        "We use Postgres.",  # about the user's team: a memory, not an entity fact
+        "We launched it yesterday.",  # no named entity
+    ],
+)
+def test_no_entity_from_ordinary_sentences(sentence: str) -> None:
+    assert extract(request([("user", sentence)], learn_entities=True)).entity_operations == []
+
+
+def test_no_entities_when_the_store_is_off() -> None:
+    assert extract(request([("user", "Falcon runs on Postgres 15.")])).entity_operations == []

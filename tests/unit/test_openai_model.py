@@ -24,8 +24,10 @@ from learning_machine.adapters.llm.openai_model import TOOL_NAME, OpenAIExtracti
 from learning_machine.extraction.prompt import build_messages
 from learning_machine.models.common import Layer, Role
 from learning_machine.models.extraction import (
+    EntityOperation,
     ExtractionRequest,
     ExtractionResult,
+    KnowledgeOperation,
     MemoryOperation,
     NumberedMessage,
     ProfileFieldUpdate,
@@ -49,6 +51,30 @@ RESULT = ExtractionResult(
     ],
     profile_updates=[ProfileFieldUpdate(field="name", value="Ann", turn_index=0)],
     session=SessionUpdate(summary="Ann asked for answers in French.", goal=None, plan=[], progress=[]),
+    entity_operations=[
+        EntityOperation(
+            op="add_fact",
+            entity="Falcon",
+            entity_type="project",
+            aliases=["falcon-api"],
+            description=None,
+            content="Falcon runs on Postgres 16.",
+            fact_id=None,
+            date_text=None,
+            relation=None,
+            target=None,
+            turn_index=0,
+        )
+    ],
+    knowledge_operations=[
+        KnowledgeOperation(
+            title="French answers",
+            content="Ask once which language a user wants.",
+            context=None,
+            tags=["language"],
+            turn_index=0,
+        )
+    ],
 )
 FAST_RETRY = {"retry-after-ms": "10"}  # keeps the SDK's backoff short in tests
 UNSUPPORTED = {
@@ -110,10 +136,17 @@ def test_json_schema_request_is_strict(server: FakeOpenAIServer) -> None:
     assert response_format["json_schema"]["strict"] is True
     schema = response_format["json_schema"]["schema"]
     assert schema["additionalProperties"] is False
-    assert set(schema["required"]) == {"memory_operations", "profile_updates", "session"}
-    operation = schema["$defs"]["MemoryOperation"]
-    assert operation["additionalProperties"] is False
-    assert set(operation["required"]) == set(operation["properties"])
+    assert set(schema["required"]) == {
+        "memory_operations",
+        "profile_updates",
+        "session",
+        "entity_operations",
+        "knowledge_operations",
+    }
+    for name in ("MemoryOperation", "EntityOperation", "KnowledgeOperation"):
+        operation = schema["$defs"][name]
+        assert operation["additionalProperties"] is False
+        assert set(operation["required"]) == set(operation["properties"])
     assert model.structured_mode == "json_schema"
 
 

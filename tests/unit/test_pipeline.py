@@ -187,7 +187,13 @@ def test_disabled_stores_and_layers_shape_the_request(aws: Aws) -> None:
 
 def test_nothing_on_means_no_model_call(aws: Aws) -> None:
     config = TenantConfig.model_validate(
-        {"stores": {"user_profile": {"enabled": False}, "session_context": {"enabled": False}}}
+        {
+            "stores": {
+                "user_profile": {"enabled": False},
+                "session_context": {"enabled": False},
+                "entity_memory": {"modes": ["agentic"]},
+            }
+        }
     )
     pipeline, model = make(aws)
     pipeline.stores.config.put("acme", config)

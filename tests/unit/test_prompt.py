@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from learning_machine.extraction.prompt import (
+    ENTITIES_OFF_LINE,
+    KNOWLEDGE_OFF_LINE,
     LAYERS_LINE_PREFIX,
     NO_LAYERS_LINE,
     NO_PROFILE_LINE,
@@ -18,11 +20,11 @@ from learning_machine.extraction.prompt import (
     build_messages,
 )
 from learning_machine.models.common import Layer, Role
-from learning_machine.models.extraction import ExtractionRequest, NumberedMessage
+from learning_machine.models.extraction import ExtractionRequest, NumberedMessage, ShownEntity, ShownFact
 from learning_machine.models.memories import Memory, Provenance
 from learning_machine.models.profile import STANDARD_FIELDS
 from learning_machine.models.sessions import SessionContext
-from tests.fakes.openai_server import section, shown_memories, transcript_from_body
+from tests.fakes.openai_server import section, shown_entities, shown_memories, transcript_from_body
 
 
 def memory(memory_id: str, layer: Layer, content: str, **extra: Any) -> Memory:
@@ -215,3 +217,62 @@ def test_transcript_reads_back(content: str) -> None:
         {"turn_index": 3, "role": "user", "content": content},
         {"turn_index": 4, "role": "assistant", "content": "ok"},
     ]
+
+
+def _falcon(**extra: Any) -> ShownEntity:
+    return ShownEntity(
+        name="Falcon",
+        entity_type="project",
+        aliases=["falcon-api"],
+        description="Payments <core> service.",
+        facts=[ShownFact(fact_id="f-15", content="Falcon runs on Postgres 15.")],
+        **extra,
+    )
+
+
+def test_entities_and_knowledge_are_off_unless_learned() -> None:
+    system, user = texts(make_request())
+    assert ENTITIES_OFF_LINE in system and KNOWLEDGE_OFF_LINE in system
+    assert "<entities" not in user
+    assert "Entities\n" not in system and "Learned knowledge\n" not in system
+
+
+def test_entity_rules_and_the_shown_entities_with_fact_ids() -> None:
+    request = make_request(
+        learn_entities=True,
+        entities=[_falcon(), ShownEntity(name="Acme", entity_type="company", writable=False)],
+        entity_prompt="Track vendors.",
+    )
+    system, user = texts(request)
+    assert ENTITIES_OFF_LINE not in system
+    for phrase in ("supersede_fact", "fact_id", "aliases", "case-insensitively", "date exactly as said"):
+        assert phrase in system
+    assert "## Operator instructions for the entity memory\nTrack vendors." in system
+    assert section(user, "entities") == (
+        "- Falcon (project; aliases: falcon-api): Payments &lt;core&gt; service.\n"
+        "  [f-15] Falcon runs on Postgres 15.\n"
+        "- Acme (company; read-only)"
+    )
+    assert '<entities shown="2">' in user
+    parsed = shown_entities(as_body(request))
+    assert [(e.name, e.aliases, e.facts) for e in parsed] == [
+        ("Falcon", ["falcon-api"], [("f-15", "Falcon runs on Postgres 15.")]),
+        ("Acme", [], []),
+    ]
+
+
+def test_no_entities_shown_is_said_plainly() -> None:
+    _, user = texts(make_request(learn_entities=True))
+    assert '<entities shown="0">\n(none)\n</entities>' in user
+
+
+def test_knowledge_rules_forbid_personal_data() -> None:
+    system, _ = texts(make_request(learn_knowledge=True, knowledge_prompt="Only deployment lessons."))
+    assert KNOWLEDGE_OFF_LINE not in system
+    assert "knowledge_operations" in system and "Never include personal data" in system
+    assert "## Operator instructions for learned knowledge\nOnly deployment lessons." in system
+
+
+def test_an_entity_prompt_is_absent_when_entities_are_off() -> None:
+    system, _ = texts(make_request(entity_prompt="Track vendors.", knowledge_prompt="Lessons."))
+    assert "Track vendors." not in system and "Lessons." not in system

@@ -24,12 +24,22 @@ def build_resolver(*routers: APIGatewayRouter) -> APIGatewayRestResolver:
 def api_resolver() -> APIGatewayRestResolver:
     """The `api` function: every management route, and the OpenAPI document of the whole API.
 
-    The context router is included so the document describes every route; API Gateway sends
-    `/v1/context` to the `get_context` function, never here.
+    The context and search routers are included so the document describes every route; API
+    Gateway sends `/v1/context` and `/v1/search` to their own functions, never here.
     """
-    from .routes import config, context, sessions, transcripts, users
+    from .routes import config, context, entities, knowledge, search, sessions, tools, transcripts, users
 
-    app = build_resolver(transcripts.router, users.router, sessions.router, config.router, context.router)
+    app = build_resolver(
+        transcripts.router,
+        users.router,
+        sessions.router,
+        config.router,
+        tools.router,
+        entities.router,
+        knowledge.router,
+        context.router,
+        search.router,
+    )
 
     @app.get("/v1/openapi.json", include_in_schema=False)
     def openapi_document() -> Response[str]:
@@ -44,3 +54,10 @@ def context_resolver() -> APIGatewayRestResolver:
     from .routes import context
 
     return build_resolver(context.router)
+
+
+def search_resolver() -> APIGatewayRestResolver:
+    """The `search` function: one route."""
+    from .routes import search
+
+    return build_resolver(search.router)

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from ..adapters.queue import TranscriptQueue
 from ..context.service import ContextService
+from ..entity_memory import EntityMemory
+from ..indexing import Indexer
 from ..intake import TranscriptIntake
+from ..learned_knowledge import LearnedKnowledge
 from ..memory_admin import MemoryAdmin
+from ..search import SearchService
 from ..settings import get_settings
 from ..stores.config import ConfigStore
+from ..stores.entities import EntityStore
+from ..stores.knowledge import KnowledgeStore
 from ..stores.sessions import SessionStore
 from ..stores.transcripts import TranscriptStore
 from ..stores.user_memory import UserMemoryStore
+
+if TYPE_CHECKING:
+    from ..tools.executor import ToolExecutor
 
 
 @lru_cache(maxsize=1)
@@ -49,4 +59,39 @@ def memory_admin() -> MemoryAdmin:
 
 @lru_cache(maxsize=1)
 def context_service() -> ContextService:
-    return ContextService(config_store(), user_store(), session_store())
+    return ContextService(config_store(), user_store(), session_store(), indexer)
+
+
+@lru_cache(maxsize=1)
+def indexer() -> Indexer:
+    """The index and the embedder, built on first use (not at import: cold starts stay light)."""
+    from ..adapters.embeddings.factory import build_embedder
+    from ..adapters.index.factory import build_index
+
+    settings = get_settings()
+    return Indexer(build_index(settings), build_embedder(settings))
+
+
+@lru_cache(maxsize=1)
+def entity_memory() -> EntityMemory:
+    settings = get_settings()
+    return EntityMemory(EntityStore(settings.data_table), indexer(), settings.write_retries)
+
+
+@lru_cache(maxsize=1)
+def learned_knowledge() -> LearnedKnowledge:
+    return LearnedKnowledge(KnowledgeStore(get_settings().data_table), indexer())
+
+
+@lru_cache(maxsize=1)
+def search_service() -> SearchService:
+    return SearchService(user_store(), indexer())
+
+
+@lru_cache(maxsize=1)
+def tool_executor() -> ToolExecutor:
+    # Imported here: get-context and search share this module and never pay for the tools.
+    from ..tools.executor import ToolExecutor
+
+    # Entity memory and knowledge are passed as builders: a memory tool never opens the index.
+    return ToolExecutor(memory_admin(), user_store(), entity_memory, learned_knowledge)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape
 
+from ..adapters.index.base import IndexHit
 from ..models.common import Layer
 from ..models.memories import Memory
 from ..models.sessions import SessionContext
@@ -24,7 +25,15 @@ SECTION_FOR_LAYER = {
     Layer.KNOWLEDGE: "user_knowledge",
     Layer.FEEDBACK: "user_feedback",
 }
-SECTION_ORDER = ["user_profile", "user_policies", "user_knowledge", "user_feedback", "session_context"]
+SECTION_ORDER = [
+    "user_profile",
+    "user_policies",
+    "user_knowledge",
+    "user_feedback",
+    "session_context",
+    "entities",
+    "learned_knowledge",
+]
 # Opening and closing tags of one section, counted once per section that appears.
 SECTION_OVERHEAD = 10
 
@@ -40,6 +49,7 @@ class Line:
     text: str
     memory: Memory | None = None
     field_name: str | None = None
+    hit: IndexHit | None = None
 
     @property
     def tokens(self) -> int:
@@ -52,6 +62,7 @@ class Rendered:
     tokens: int
     kept_memories: list[Memory] = field(default_factory=list)
     kept_fields: dict[str, Any] = field(default_factory=dict)
+    kept_hits: list[IndexHit] = field(default_factory=list)
     session_kept: bool = False
     dropped: int = 0
 
@@ -84,17 +95,31 @@ def session_lines(session: SessionContext) -> list[Line]:
     return lines
 
 
+def hit_line(hit: IndexHit) -> Line:
+    """An entity with its latest facts, or an insight with its title."""
+    payload = hit.payload
+    if hit.kind == "entity":
+        facts = "; ".join(inert(fact) for fact in payload.get("facts") or [])
+        kind = inert(payload.get("entity_type") or "other")
+        return Line(
+            "entities", f"- {inert(payload['name'])} ({kind})" + (f": {facts}" if facts else ""), hit=hit
+        )
+    return Line("learned_knowledge", f"- {inert(payload['title'])}: {inert(payload['content'])}", hit=hit)
+
+
 def render(
     fields: dict[str, Any],
     ranked_memories: Sequence[Memory],
     session: SessionContext | None,
     max_tokens: int,
+    hits: Sequence[IndexHit] = (),
 ) -> Rendered:
-    """Fit profile fields, session and ranked memories into `max_tokens`, then render sections."""
+    """Fit profile fields, session, ranked memories and index hits into `max_tokens`, then render."""
     candidates = [
         *profile_lines(fields),
         *(session_lines(session) if session else []),
         *(memory_line(m) for m in ranked_memories),
+        *(hit_line(h) for h in hits),
     ]
     budget = max_tokens - SECTION_OVERHEAD * len({line.section for line in candidates})
     kept, dropped = take_within_budget(candidates, max(budget, 0), lambda line: line.tokens)
@@ -112,6 +137,7 @@ def render(
         tokens=estimate_tokens(xml),
         kept_memories=[line.memory for line in kept if line.memory is not None],
         kept_fields={line.field_name: fields[line.field_name] for line in kept if line.field_name},
+        kept_hits=[line.hit for line in kept if line.hit is not None],
         session_kept=any(line.section == "session_context" for line in kept),
         dropped=dropped,
     )

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
 
+from ..ids import new_id
 from ..models.common import MAX_MEMORY_CHARS, Layer
 from ..models.config import TenantConfig
 from ..models.extraction import ExtractionResult, MemoryOperation, ProfileFieldUpdate
@@ -30,8 +29,7 @@ _CATEGORY = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+){0,3}$")
 
 
 def new_memory_id() -> str:
-    """Time-ordered and unguessable: millisecond clock plus 40 random bits."""
-    return f"m{int(time.time() * 1000):011x}{secrets.token_hex(5)}"
+    return new_id("m")
 
 
 def normalized(text: str) -> str:

@@ -2,8 +2,10 @@
 
 The model is called once; if the write then meets a concurrent writer, only the state is
 reloaded and the same operations are re-applied, so a conflict never costs a second call.
-The transcript's status becomes `done` in the same transaction as its effects, so a second
-delivery can never apply it twice.
+The transcript's status becomes `done` in the same transaction as the user's memory, profile
+and session changes, so a second delivery can never apply them twice. Entity memory and learned
+knowledge live in other items and the index: they are applied just before that transaction and
+are idempotent (see indexed_stores), so a failure in between leaves the transcript to be retried.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ..stores.sessions import SessionStore
 from ..stores.transcripts import TranscriptStore
 from ..stores.user_memory import UserMemoryStore, UserState
 from .apply import Origin, plan_extraction, profile_schema
+from .indexed_stores import IndexedStores, Outcome, apply_indexed, relevant_entities
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +61,21 @@ class Stores:
 
 
 class ExtractionPipeline:
+    """Without `indexed` stores, entity memory and learned knowledge are simply not learned."""
+
     def __init__(
-        self, stores: Stores, model: ExtractionModel, write_retries: int, metrics: MetricsSink | None = None
+        self,
+        stores: Stores,
+        model: ExtractionModel,
+        write_retries: int,
+        metrics: MetricsSink | None = None,
+        indexed: IndexedStores | None = None,
     ) -> None:
         self.stores = stores
         self.model = model
         self.write_retries = write_retries
         self.metrics = metrics or NullMetrics()
+        self.indexed = indexed
 
     def process(self, envelope: TranscriptEnvelope) -> TranscriptStatus:
         tenant = envelope.tenant_id
@@ -93,12 +104,12 @@ class ExtractionPipeline:
     def _learn(self, envelope: TranscriptEnvelope, status: TranscriptStatus) -> TranscriptStatus:
         tenant = envelope.tenant_id
         config = self.stores.config.get(tenant).config
-        if not (config.stores.user_profile.always or config.stores.session_context.always):
+        if not learns_anything(config, self.indexed):
             return self._finish(envelope, status, config, reply=None)
 
         state = self.stores.users.load(tenant, envelope.transcript.user_id)
         session = self._session(tenant, envelope)
-        reply = self.model.extract(build_request(envelope, config, state, session))
+        reply = self.model.extract(build_request(envelope, config, state, session, self.indexed))
         self.metrics.add_metric("ModelCalls", "Count", 1)
         self.metrics.add_metric("PromptTokens", "Count", reply.usage.prompt_tokens)
         return self._finish(envelope, status, config, reply, state, session)
@@ -121,6 +132,18 @@ class ExtractionPipeline:
             model=reply.model if reply else None,
             at=now,
         )
+        indexed = Outcome()
+        if reply is not None and self.indexed is not None:
+            # Before the transaction that marks the transcript done: if this fails, it is retried.
+            indexed = apply_indexed(
+                reply.result,
+                stores=self.indexed,
+                tenant=tenant,
+                user_id=transcript.user_id,
+                config=config,
+                origin=origin,
+                reference=transcript.occurred_at or envelope.received_at,
+            )
         fresh_read = True
         done = status
 
@@ -150,8 +173,8 @@ class ExtractionPipeline:
                     "completed_at": now,
                     "model": reply.model if reply else None,
                     "usage": reply.usage if reply else status.usage,
-                    "operations": list(changes.applied),
-                    "skipped": skipped,
+                    "operations": [*changes.applied, *indexed.applied],
+                    "skipped": [*skipped, *indexed.skipped],
                 }
             )
             changes.complete_transcript(done)
@@ -187,13 +210,28 @@ class ExtractionPipeline:
         )
 
 
+def learns_anything(config: TenantConfig, indexed: IndexedStores | None) -> bool:
+    stores = config.stores
+    always = [stores.user_profile.always, stores.session_context.always]
+    if indexed is not None:
+        always += [stores.entity_memory.always, stores.learned_knowledge.always]
+    return any(always)
+
+
 def build_request(
-    envelope: TranscriptEnvelope, config: TenantConfig, state: UserState, session: SessionContext | None
+    envelope: TranscriptEnvelope,
+    config: TenantConfig,
+    state: UserState,
+    session: SessionContext | None,
+    indexed: IndexedStores | None = None,
 ) -> ExtractionRequest:
-    """The model's input: the transcript, the profile, the relevant memories under a budget."""
+    """The model's input: the transcript, the profile, the relevant memories under a budget, and
+    (one index query) the relevant entities with their current facts."""
     transcript = envelope.transcript
     profile_store = config.stores.user_profile
     session_store = config.stores.session_context
+    entity_store = config.stores.entity_memory
+    knowledge_store = config.stores.learned_knowledge
     layers = profile_store.enabled_layers() if profile_store.always else []
     text = "\n".join(m.content for m in transcript.messages)
     candidates = [m for m in state.memories if m.layer in layers]
@@ -201,6 +239,13 @@ def build_request(
         rank_memories(candidates, text),
         config.extraction.memory_budget_tokens,
         lambda m: memory_prompt_tokens(m),
+    )
+    learn_entities = indexed is not None and entity_store.always
+    learn_knowledge = indexed is not None and knowledge_store.always
+    entities = (
+        relevant_entities(indexed.entities(), envelope.tenant_id, config, transcript.user_id, text)
+        if indexed is not None and learn_entities
+        else []
     )
     return ExtractionRequest(
         transcript_id=envelope.transcript_id,
@@ -220,6 +265,11 @@ def build_request(
         learn_session=session_store.always,
         planning=session_store.planning,
         session_prompt=session_store.prompt,
+        learn_entities=learn_entities,
+        entity_prompt=entity_store.prompt if learn_entities else None,
+        entities=entities,
+        learn_knowledge=learn_knowledge,
+        knowledge_prompt=knowledge_store.prompt if learn_knowledge else None,
     )
 
 

@@ -1,10 +1,11 @@
 """The extraction prompt: one system message with the rules, one user message with the data.
 
 The system message depends only on the tenant's configuration (which layers, profile, session,
-planning, custom prompts), so it is identical across a tenant's transcripts and caches well at
-the provider. The user message holds compact, tagged sections. Stored text is escaped so that it
-can never close a section: `<` and `>` become `&lt;`/`&gt;` in line sections, and `\\u003c`/`\\u003e`
-inside JSON sections (the transcript is a JSON array that tests read back between its tags).
+planning, entities, knowledge, custom prompts), so it is identical across a tenant's transcripts
+and caches well at the provider. The user message holds compact, tagged sections. Stored text is
+escaped so that it can never close a section: `<` and `>` become `&lt;`/`&gt;` in line sections,
+and `\\u003c`/`\\u003e` inside JSON sections (the transcript is a JSON array that tests read back
+between its tags).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import json
 import re
 
 from ..models.common import Layer
-from ..models.extraction import ExtractionRequest, NumberedMessage
+from ..models.extraction import ExtractionRequest, NumberedMessage, ShownEntity
 from ..models.memories import Memory
 from ..models.sessions import SessionContext
 
-SYSTEM_PROMPT_VERSION = "extraction-2"
+SYSTEM_PROMPT_VERSION = "extraction-3"
 
 TRANSCRIPT_OPEN = "<transcript>"
 TRANSCRIPT_CLOSE = "</transcript>"
@@ -30,6 +31,9 @@ SESSION_OFF_LINE = "Session context is off: set session to null."
 PLANNING_LINE = "Planning is on: also set goal (the user's goal for this session, or null), plan (the steps "
 PLANNING_LINE += "to reach it) and progress (the steps already done), each built on the previous ones."
 NO_PLANNING_LINE = "Planning is off: set goal to null and plan and progress to empty lists."
+ENTITIES_OFF_LINE = "Entity memory is off: return an empty entity_operations list."
+KNOWLEDGE_OFF_LINE = "Learned knowledge is off: return an empty knowledge_operations list."
+READ_ONLY_MARK = "read-only"
 
 LAYER_MEANINGS: dict[Layer, str] = {
     Layer.POLICIES: "preferences and rules for how the assistant should behave (style, format, language, "
@@ -57,6 +61,27 @@ understandable without the transcript. Set turn_index to the message it comes fr
 - Only the memories most relevant to this transcript are shown (the tag says how many exist in \
 all); refer to them by their ids and never invent ids."""
 
+_ENTITY_RULES = """Entities
+- entity_operations record the companies, people, projects, systems, products and places the \
+transcript states facts about. The user is not an entity: facts about the user go to memories.
+- Name the entity as said. Names match case-insensitively and through aliases: when the transcript \
+means an entity shown in <entities>, use its shown name, and put other names used for it in aliases.
+- upsert: a new entity or new details (entity_type, aliases, description). add_fact: a timeless \
+fact, one sentence naming the entity ("Falcon runs on Postgres 15."). supersede_fact: a fact that \
+contradicts or replaces a shown fact; fact_id is that fact's id and content the new fact (the old \
+one is kept as history). add_event: something that happened; date_text is the date exactly as \
+said ("last Friday", "March 3") or null. relate: relation in snake_case (works_at, uses, \
+part_of) and target the other entity's name.
+- Shown facts are current: do not add them again. Entities marked read-only are shared: never \
+supersede their facts. Set fields an operation does not use to null (aliases to [])."""
+
+_KNOWLEDGE_RULES = """Learned knowledge
+- knowledge_operations save reusable insights that would help the assistant with other users too: \
+a fix that worked, a pitfall, a how-to. Title, content, context (when it applies) and a few \
+lowercase tags.
+- Never include personal data (names, contact details, anything about this user or that identifies \
+them): state the insight in general terms, or leave it out. Most transcripts have none: return []."""
+
 _SECRETS = """Never store secrets (API keys, passwords, tokens, card or account numbers), even when \
 asked to: leave them out of every memory, field and summary."""
 
@@ -79,6 +104,8 @@ def _system_message(request: ExtractionRequest) -> str:
         _profile_rules(request),
         _profile_prompt(request),
         _session_rules(request),
+        _entity_rules(request),
+        _knowledge_rules(request),
         _SECRETS,
     ]
     return "\n\n".join(part for part in parts if part)
@@ -135,6 +162,29 @@ def _session_rules(request: ExtractionRequest) -> str:
     return "\n".join(lines)
 
 
+def _entity_rules(request: ExtractionRequest) -> str:
+    return _store_rules(
+        request.learn_entities, _ENTITY_RULES, ENTITIES_OFF_LINE, "the entity memory", request.entity_prompt
+    )
+
+
+def _knowledge_rules(request: ExtractionRequest) -> str:
+    return _store_rules(
+        request.learn_knowledge,
+        _KNOWLEDGE_RULES,
+        KNOWLEDGE_OFF_LINE,
+        "learned knowledge",
+        request.knowledge_prompt,
+    )
+
+
+def _store_rules(learned: bool, rules: str, off_line: str, subject: str, prompt: str | None) -> str:
+    """A store's rules with the tenant's own instructions under them, or the line saying it is off."""
+    if not learned:
+        return off_line
+    return f"{rules}\n\n{_operator_heading(subject)}\n{prompt}" if prompt else rules
+
+
 # --- user message ---------------------------------------------------------------------------
 
 
@@ -145,6 +195,8 @@ def _user_message(request: ExtractionRequest) -> str:
         sections.append(_section("profile", _json(_known_fields(request))))
     if request.layers:
         sections.append(_memories_section(request))
+    if request.learn_entities:
+        sections.append(entities_section(request.entities))
     if request.learn_session and _has_content(request.previous_session):
         sections.append(_section("previous_session", _session_json(request)))
     sections.append(transcript_section(request.messages))
@@ -178,6 +230,28 @@ def memory_line(memory: Memory) -> str:
     if memory.polarity:
         label += f" ({memory.polarity})"
     return f"[{memory.memory_id}] {label}: {_escape_tags(_one_line(memory.content))}"
+
+
+def entities_section(entities: list[ShownEntity]) -> str:
+    body = "\n".join(entity_block(entity) for entity in entities) or "(none)"
+    return f'<entities shown="{len(entities)}">\n{body}\n</entities>'
+
+
+def entity_block(entity: ShownEntity) -> str:
+    """`- Name (type; aliases: A, B; read-only): description`, then one `  [fact_id] text` per fact."""
+    meta: list[str] = [entity.entity_type]
+    if entity.aliases:
+        meta.append("aliases: " + ", ".join(_clean(alias) for alias in entity.aliases))
+    if not entity.writable:
+        meta.append(READ_ONLY_MARK)
+    header = f"- {_clean(entity.name)} ({'; '.join(meta)})"
+    if entity.description:
+        header += f": {_clean(entity.description)}"
+    return "\n".join([header, *(f"  [{fact.fact_id}] {_clean(fact.content)}" for fact in entity.facts)])
+
+
+def _clean(text: str) -> str:
+    return _escape_tags(_one_line(text))
 
 
 def _has_content(session: SessionContext | None) -> bool:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from ..adapters.llm.base import ExtractionModel
+from ..entity_memory import EntityMemory
+from ..indexing import Indexer
+from ..learned_knowledge import LearnedKnowledge
 from ..settings import Settings
 from ..stores.config import ConfigStore
+from ..stores.entities import EntityStore
+from ..stores.knowledge import KnowledgeStore
 from ..stores.sessions import SessionStore
 from ..stores.transcripts import TranscriptStore
 from ..stores.user_memory import UserMemoryStore
+from .indexed_stores import IndexedStores
 from .pipeline import ExtractionPipeline, MetricsSink, Stores
 
 
@@ -21,6 +29,27 @@ def build_stores(settings: Settings) -> Stores:
     )
 
 
+def build_indexed_stores(settings: Settings) -> IndexedStores:
+    """Built on first use: a tenant without entity memory or knowledge never opens the index."""
+
+    @cache
+    def indexer() -> Indexer:
+        from ..adapters.embeddings.factory import build_embedder
+        from ..adapters.index.factory import build_index
+
+        return Indexer(build_index(settings), build_embedder(settings))
+
+    @cache
+    def entities() -> EntityMemory:
+        return EntityMemory(EntityStore(settings.data_table), indexer(), settings.write_retries)
+
+    @cache
+    def knowledge() -> LearnedKnowledge:
+        return LearnedKnowledge(KnowledgeStore(settings.data_table), indexer())
+
+    return IndexedStores(entities=entities, knowledge=knowledge)
+
+
 def build_pipeline(
     settings: Settings, model: ExtractionModel | None = None, metrics: MetricsSink | None = None
 ) -> ExtractionPipeline:
@@ -28,4 +57,6 @@ def build_pipeline(
         from ..adapters.llm.factory import build_model
 
         model = build_model(settings)
-    return ExtractionPipeline(build_stores(settings), model, settings.write_retries, metrics)
+    return ExtractionPipeline(
+        build_stores(settings), model, settings.write_retries, metrics, build_indexed_stores(settings)
+    )

@@ -33,3 +33,4 @@ class ContextResponse(BaseModel):
     tokens: int = Field(description="Estimated tokens of the XML block")
     max_tokens: int
     dropped: int = Field(description="Items left out to stay within max_tokens")
+    degraded: bool = Field(default=False, description="True when the knowledge index could not be reached")

@@ -72,9 +72,21 @@ class TokenUsage(BaseModel):
 class AppliedOperation(BaseModel):
     """One change an extraction made, as reported by `GET /v1/transcripts/{id}`."""
 
-    store: Literal["user_profile", "memories", "session_context"]
-    action: Literal["add", "update", "delete", "set", "unset", "replace"]
-    target: str
+    store: Literal["user_profile", "memories", "session_context", "entity_memory", "learned_knowledge"]
+    action: Literal[
+        "add",
+        "update",
+        "delete",
+        "set",
+        "unset",
+        "replace",
+        "upsert",
+        "add_fact",
+        "supersede_fact",
+        "add_event",
+        "relate",
+    ]
+    target: str = Field(description="The memory, field, session, entity or insight id")
     detail: str | None = None
 
 
