@@ -12,7 +12,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from learning_machine.adapters.embeddings.factory import describe_embedder
 from learning_machine.cli.http import Api
+from learning_machine.settings import get_settings
 
 TRANSCRIPTS = Path(__file__).with_name("demo_data") / "transcripts.json"
 USERS = {"priya": "a developer", "marco": "a support customer", "lena": "a student (planning session)"}
@@ -162,6 +164,7 @@ def main() -> int:
         )
     tokens = sum(s["usage"]["prompt_tokens"] + s["usage"]["completion_tokens"] for s in statuses)
     print(f"model tokens used: {tokens}")
+    print(f"embeddings: {describe_embedder(get_settings())}; knowledge index: the embedded engine in .local/")
     for user, role in USERS.items():
         show_user(api, f"{user}-{run}", role, sessions[user])
     show_entities_and_knowledge(api, f"priya-{run}")

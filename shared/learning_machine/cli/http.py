@@ -47,7 +47,8 @@ class Api:
 
     def request(self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None) -> Any:
         params = {k: v for k, v in (query or {}).items() if v is not None}
-        url = f"{self.base_url}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
+        quoted = urllib.parse.quote(path, safe="/")  # entity names may hold spaces
+        url = f"{self.base_url}{quoted}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(url, data=data, method=method)
         req.add_header("Authorization", f"Bearer {self.api_key}")
