@@ -48,6 +48,7 @@ test: install lint typecheck
 
 # Benchmarks write bench/results/*.json and exit non-zero when a budget is missed.
 bench: up
+	$(PY) -m bench.retrieval
 	$(PY) -m bench.prompt_growth
 	$(PY) -m bench.learning_latency
 

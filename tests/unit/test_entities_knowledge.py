@@ -305,3 +305,37 @@ def test_context_holds_entities_relevant_to_the_query(call: Call) -> None:
     assert context["entities"][0]["name"] == "Falcon" and context["degraded"] is False
     other = call("GET", "/v1/context", query={"user_id": "bob", "query": "when does Falcon ship?"})[1]
     assert other["entities"] == []
+
+
+def test_context_asks_the_index_once_and_degrades_when_it_is_down(
+    call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from learning_machine.adapters.index.base import IndexUnavailableError
+    from learning_machine.api import deps
+
+    call(
+        "POST",
+        "/v1/knowledge",
+        {"title": "Falcon runbook", "content": "Restart Falcon with the blue button."},
+    )
+    call("POST", "/v1/entities", {"name": "Falcon", "entity_type": "project", "user_id": "ada"})
+    index = deps.indexer().index
+    queries: list[tuple] = []
+    real_search = index.search
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        queries.append(args)
+        return real_search(*args, **kwargs)
+
+    monkeypatch.setattr(index, "search", counting)
+    _, context = call("GET", "/v1/context", query={"user_id": "ada", "query": "restart Falcon"})
+    assert len(queries) == 1
+    assert context["entities"] and context["knowledge"]
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise IndexUnavailableError("connection refused")
+
+    monkeypatch.setattr(index, "search", down)
+    status, context = call("GET", "/v1/context", query={"user_id": "ada", "query": "restart Falcon"})
+    assert status == 200 and context["degraded"] is True
+    assert context["entities"] == [] and context["knowledge"] == []
