@@ -312,3 +312,35 @@ def test_entities_are_learned_in_the_same_call_and_a_new_fact_supersedes_the_old
     assert "Falcon runs on Postgres 16." in entities and "Postgres 15" not in entities
     # Memories, session and entities: still one model call per transcript.
     assert model_calls_for(fake_model, marker) == 2
+
+
+def test_lm_imports_knowledge_searches_and_reviews_proposals(stack: Stack, tmp_path: Path) -> None:
+    key = stack.new_tenant_key(f"cli-kn-{uuid.uuid4().hex[:6]}")
+    env = {"PATH": str(Path(sys.executable).parent), "LM_API_URL": stack.api_url, "LM_API_KEY": key}
+    lm = str(Path(sys.executable).with_name("lm"))
+
+    def run(*argv: str) -> str:
+        done = subprocess.run([lm, *argv], env=env, capture_output=True, text=True, check=False, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    items = [
+        {"item_id": f"rb-{i}", "title": f"Runbook {i}", "content": f"Restart worker pool {i} after a deploy."}
+        for i in range(150)
+    ]
+    path = tmp_path / "items.jsonl"
+    path.write_text("\n".join(json.dumps(item) for item in items))
+    assert "imported 150 new and updated 0 of 150 items" in run("import", str(path))
+    assert "imported 0 new and updated 150 of 150 items" in run("import", str(path))
+    assert "[knowledge] Runbook 42: Restart worker pool 42" in run("search", "worker pool 42")
+
+    api = {"Authorization": f"Bearer {key}"}
+    proposal = httpx.post(
+        f"{stack.api_url}/v1/knowledge/proposals",
+        headers=api,
+        json={"title": "Quokka rule", "content": "Quokkas deploy on Fridays."},
+    ).json()
+    assert proposal["insight_id"] in run("proposals", "list")
+    assert "Quokka" not in run("search", "quokkas deploy fridays")
+    assert "is now active" in run("proposals", "approve", proposal["insight_id"], "--reviewer", "cli")
+    assert "Quokka rule" in run("search", "quokkas deploy fridays")

@@ -1,4 +1,5 @@
-"""`lm`: manage keys, send transcripts, read context, forget users.
+"""`lm`: manage keys, send transcripts, import knowledge, search, review proposals, read context,
+forget users.
 
 Talks to LM_API_URL with LM_API_KEY (read from `.local/env` after `make up` when unset);
 `lm keys` writes to the keys table directly, with the AWS credentials of the shell.
@@ -16,7 +17,7 @@ from typing import Any
 from .http import Api, ApiError, load_local_env
 
 
-def read_transcripts(path: Path) -> Iterator[dict[str, Any]]:
+def read_documents(path: Path) -> Iterator[dict[str, Any]]:
     """A JSON object, a JSON array of objects, or JSON Lines."""
     text = path.read_text()
     try:
@@ -59,7 +60,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     api = Api.from_env()
-    transcripts = list(read_transcripts(Path(args.file)))
+    transcripts = list(read_documents(Path(args.file)))
     failures = 0
     for index, transcript in enumerate(transcripts, 1):
         try:
@@ -72,6 +73,46 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         progress(index, len(transcripts), "ingest")
     print(f"sent {len(transcripts) - failures} of {len(transcripts)} transcripts")
     return 1 if failures else 0
+
+
+IMPORT_BATCH = 100  # the API's limit per call; one embedding call per batch
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Bulk knowledge import: items stored verbatim, idempotent per item_id, with a progress bar."""
+    api = Api.from_env()
+    items = list(read_documents(Path(args.file)))
+    imported = updated = 0
+    for start in range(0, len(items), IMPORT_BATCH):
+        reply = api.request("POST", "/v1/knowledge/import", {"items": items[start : start + IMPORT_BATCH]})
+        imported += reply["imported"]
+        updated += reply["updated"]
+        progress(min(start + IMPORT_BATCH, len(items)), len(items), "import")
+    print(f"imported {imported} new and updated {updated} of {len(items)} items")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    body = {"query": args.query, "user_id": args.user, "namespace": args.namespace, "limit": args.limit}
+    reply = Api.from_env().request("POST", "/v1/search", {k: v for k, v in body.items() if v is not None})
+    for result in reply["results"]:
+        title = f"{result['title']}: " if result.get("title") else ""
+        print(f"{result['score']:.3f}  [{result['store']}] {title}{result['content']}")
+    return 0
+
+
+def cmd_proposals(args: argparse.Namespace) -> int:
+    api = Api.from_env()
+    query = {"namespace": args.namespace}
+    if args.action == "list":
+        for insight in api.request("GET", "/v1/knowledge/proposals", query=query)["insights"]:
+            print(f"{insight['insight_id']}  {insight['title']}: {insight['content']}")
+        return 0
+    path = f"/v1/knowledge/proposals/{args.insight_id}/{args.action}"
+    body = {"reason": args.reason} if args.action == "reject" else {"reviewer": args.reviewer}
+    reply = api.request("POST", path, {k: v for k, v in body.items() if v is not None}, query=query)
+    print(f"{reply['insight_id']} is now {reply['status']}")
+    return 0
 
 
 def cmd_context(args: argparse.Namespace) -> int:
@@ -131,6 +172,29 @@ def parser() -> argparse.ArgumentParser:
     context.add_argument("--max-tokens", type=int)
     context.add_argument("--json", action="store_true", help="the whole JSON answer")
     context.set_defaults(func=cmd_context)
+
+    knowledge_import = sub.add_parser("import", help="bulk-import knowledge items from a JSON or JSONL file")
+    knowledge_import.add_argument("file")
+    knowledge_import.set_defaults(func=cmd_import)
+
+    search = sub.add_parser("search", help="search memories, entities and knowledge")
+    search.add_argument("query")
+    search.add_argument("--user")
+    search.add_argument("--namespace")
+    search.add_argument("--limit", type=int)
+    search.set_defaults(func=cmd_search)
+
+    proposals = sub.add_parser("proposals", help="review proposed knowledge")
+    proposals.add_argument("--namespace")
+    review = proposals.add_subparsers(dest="action", required=True)
+    review.add_parser("list", help="pending proposals, oldest first")
+    approve = review.add_parser("approve", help="make a proposal searchable")
+    approve.add_argument("insight_id")
+    approve.add_argument("--reviewer")
+    reject = review.add_parser("reject", help="reject a proposal; the reason is kept")
+    reject.add_argument("insight_id")
+    reject.add_argument("--reason", required=True)
+    proposals.set_defaults(func=cmd_proposals)
 
     status = sub.add_parser("status", help="status, operations and tokens of a transcript")
     status.add_argument("transcript_id")
