@@ -12,14 +12,11 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from learning_machine.extraction.service import build_pipeline
+from learning_machine.idempotency import KEY_PREFIX, idempotency_config, persistence_layer
 from learning_machine.models.transcripts import TranscriptEnvelope
 from learning_machine.settings import get_settings
 
@@ -29,15 +26,13 @@ metrics = Metrics()
 settings = get_settings()
 pipeline = build_pipeline(settings, metrics=metrics)
 processor = BatchProcessor(event_type=EventType.SQS)
-idempotency = IdempotencyConfig(
-    event_key_jmespath="[tenant_id, transcript_id]",
-    expires_after_seconds=settings.idempotency_ttl_seconds,
-    raise_on_no_idempotency_key=True,
+idempotency = idempotency_config(settings)
+persistence = persistence_layer(settings)
+
+
+@idempotent_function(
+    data_keyword_argument="envelope", config=idempotency, persistence_store=persistence, key_prefix=KEY_PREFIX
 )
-persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
-
-
-@idempotent_function(data_keyword_argument="envelope", config=idempotency, persistence_store=persistence)
 def learn(envelope: TranscriptEnvelope) -> dict[str, Any]:
     status = pipeline.process(envelope)
     logger.info("transcript learned", extra={"transcript_id": status.transcript_id, "status": status.status})

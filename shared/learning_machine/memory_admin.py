@@ -1,4 +1,4 @@
-"""Human and agent edits of a user's memory: profile fields, memories, forgetting the user.
+"""Human and agent edits of a user's memory: profile fields and memories.
 
 Every write goes through the same ChangeSet as extraction (versioned, with history), retried
 on a concurrent writer, so an edit and a running extraction never lose each other's update.
@@ -9,9 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
-
-from .adapters import dynamodb
 from .extraction.apply import (
     FieldValueError,
     Origin,
@@ -25,7 +22,6 @@ from .models.config import TenantConfig
 from .models.memories import Memory, MemoryCreate, MemoryPatch, Source
 from .models.profile import UserProfile
 from .stores.changes import ChangeSet, commit_with_retry
-from .stores.keys import USER_INDEX, history_pk, user_pk
 from .stores.user_memory import UserMemoryStore
 
 
@@ -106,26 +102,6 @@ class MemoryAdmin:
             changes.delete_memory(current, Origin(source=source, at=utc_now()).provenance())
 
         self._commit(tenant, user, build)
-
-    def forget_user(self, tenant: str, user: str) -> int:
-        """Remove the user's profile, memories, history, sessions and transcript records."""
-        keys: list[dict[str, Any]] = []
-        for pk in (user_pk(tenant, user), history_pk(tenant, user)):
-            keys += [
-                {"pk": i["pk"], "sk": i["sk"]}
-                for i in dynamodb.query_all(
-                    self.table, KeyConditionExpression=Key("pk").eq(pk), ProjectionExpression="pk, sk"
-                )
-            ]
-        keys += [
-            {"pk": i["pk"], "sk": i["sk"]}
-            for i in dynamodb.query_all(
-                self.table,
-                IndexName=USER_INDEX,
-                KeyConditionExpression=Key("gsi1pk").eq(user_pk(tenant, user)),
-            )
-        ]
-        return dynamodb.delete_keys(self.table, keys)
 
 
 __all__ = ["FieldValueError", "MemoryAdmin", "UnknownMemoryError"]

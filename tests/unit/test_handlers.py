@@ -48,6 +48,7 @@ EXPECTED_STATUS = {
     "memory_delete.json": 204,
     "memory_history.json": 200,
     "user_delete.json": 204,
+    "user_export.json": 200,
     "session_context_get.json": 200,
     "config_get.json": 200,
     "config_put.json": 200,

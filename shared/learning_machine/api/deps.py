@@ -20,6 +20,7 @@ from ..stores.knowledge import KnowledgeStore
 from ..stores.sessions import SessionStore
 from ..stores.transcripts import TranscriptStore
 from ..stores.user_memory import UserMemoryStore
+from ..user_data import UserData
 
 if TYPE_CHECKING:
     from ..tools.executor import ToolExecutor
@@ -95,3 +96,11 @@ def tool_executor() -> ToolExecutor:
 
     # Entity memory and knowledge are passed as builders: a memory tool never opens the index.
     return ToolExecutor(memory_admin(), user_store(), entity_memory, learned_knowledge)
+
+
+@lru_cache(maxsize=1)
+def user_data() -> UserData:
+    settings = get_settings()
+    return UserData(
+        settings, user_store(), EntityStore(settings.data_table), KnowledgeStore(settings.data_table), indexer
+    )

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from ...memory_admin import FieldValueError, UnknownMemoryError
+from ...models.export import UserExport
 from ...models.memories import Memory, MemoryCreate, MemoryHistory, MemoryList, MemoryPatch
 from ...models.profile import ProfilePatch, UserProfile
 from ...stores.user_memory import UserState
@@ -89,7 +90,15 @@ def memory_history(user_id: UserId, memory_id: MemoryId) -> MemoryHistory:
 
 @router.delete("/v1/users/<user_id>", tags=["users"], summary="Forget the user everywhere")
 def forget_user(user_id: UserId) -> Response[None]:
-    removed = deps.memory_admin().forget_user(tenant_of(router), user_id)
-    if removed == 0:
+    """Tables, private entity and knowledge namespaces, index documents and idempotency records."""
+    if deps.user_data().forget(tenant_of(router), user_id) is None:
         raise not_found("user", ["path", "user_id"])
     return Response(status_code=HTTPStatus.NO_CONTENT.value)
+
+
+@router.get("/v1/users/<user_id>/export", tags=["users"], summary="Everything held about the user")
+def export_user(user_id: UserId) -> UserExport:
+    export = deps.user_data().export(tenant_of(router), user_id)
+    if export is None:
+        raise not_found("user", ["path", "user_id"])
+    return export

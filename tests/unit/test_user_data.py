@@ -1,0 +1,117 @@
+"""Export everything held about a user, then forget the user everywhere and find nothing left."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+from learning_machine.adapters.llm.scripted import ScriptedModel
+from learning_machine.api import deps
+from learning_machine.idempotency import record_keys
+from learning_machine.models.common import Layer
+from tests.conftest import Aws
+from tests.support.builders import op, result
+from tests.support.handlers import FakeContext, load_handler, rest_event
+
+TENANT = "acme"
+
+
+def api(
+    handler: Any, method: str, path: str, body: Any = None, query: dict | None = None, tenant: str = TENANT
+):
+    reply = handler.lambda_handler(
+        rest_event(method, path, tenant=tenant, body=body, query=query), FakeContext()
+    )
+    return reply["statusCode"], json.loads(reply["body"]) if reply["body"] else None
+
+
+def learn_through_extract(aws: Aws, transcript_id: str) -> None:
+    """A transcript learned by the real extract handler, which leaves an idempotency record."""
+    extract = load_handler("extract")
+    extract.pipeline.model = ScriptedModel(default=result(op("add", "Keeps bees.", layer=Layer.KNOWLEDGE)))
+    envelope = {
+        "tenant_id": TENANT,
+        "transcript_id": transcript_id,
+        "transcript": {
+            "transcript_id": transcript_id,
+            "user_id": "ada",
+            "session_id": "s-ada",
+            "messages": [{"role": "user", "content": "I keep bees."}],
+        },
+    }
+    record = {
+        "messageId": transcript_id,
+        "receiptHandle": "r",
+        "body": json.dumps(envelope),
+        "attributes": {},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:TranscriptsQueue",
+        "awsRegion": "us-east-1",
+    }
+    assert extract.lambda_handler({"Records": [record]}, FakeContext()) == {"batchItemFailures": []}
+
+
+def everything_about_ada(aws: Aws) -> list[str]:
+    data = boto3.resource("dynamodb").Table(aws.settings.data_table).scan()["Items"]
+    found = [f"data {i['pk']} {i['sk']}" for i in data if "ada" in json.dumps(i, default=str)]
+    idempotency = boto3.resource("dynamodb").Table(aws.settings.idempotency_table).scan()["Items"]
+    found += [f"idempotency {i['id']}" for i in idempotency]
+    hits = deps.indexer().search(TENANT, ["user:ada"], ["entity", "knowledge"], "bees garden hives", limit=50)
+    found += [f"index {h.doc_id}" for h in hits]
+    return found
+
+
+def test_the_idempotency_key_matches_what_the_handler_writes(aws: Aws) -> None:
+    learn_through_extract(aws, "t-key")
+    ids = {i["id"] for i in boto3.resource("dynamodb").Table(aws.settings.idempotency_table).scan()["Items"]}
+    assert ids == set(record_keys(aws.settings, TENANT, ["t-key"]))
+
+
+def test_export_then_forget_everywhere(aws: Aws) -> None:
+    handler = load_handler("api")
+    learn_through_extract(aws, "t-1")
+    api(handler, "PATCH", "/v1/users/ada/profile", {"fields": {"name": "Ada"}})
+    api(
+        handler,
+        "POST",
+        "/v1/entities",
+        {"name": "Hive One", "description": "Ada's bee hive.", "user_id": "ada"},
+    )
+    api(
+        handler,
+        "POST",
+        "/v1/entities/Hive One/relationships",
+        {"relationships": [{"relation": "kept_in", "target": "Garden"}]},
+        query={"user_id": "ada"},
+    )
+    api(
+        handler,
+        "POST",
+        "/v1/knowledge",
+        {"title": "Bees", "content": "Ada's bees swarm in May.", "user_id": "ada", "namespace": "user"},
+    )
+    api(handler, "POST", "/v1/users/bob/memories", {"layer": "knowledge", "content": "Bob keeps bees too."})
+
+    status, export = api(handler, "GET", "/v1/users/ada/export")
+    assert status == 200
+    assert export["profile"]["fields"] == {"name": "Ada"}
+    assert [m["content"] for m in export["memories"]] == ["Keeps bees."]
+    assert export["memory_history"][0]["change"] == "created"
+    assert [s["session_id"] for s in export["sessions"]] == ["s-ada"]
+    assert [t["transcript_id"] for t in export["transcripts"]] == ["t-1"]
+    assert sorted(e["name"] for e in export["entities"]) == ["Garden", "Hive One"]
+    assert len(export["relationships"]) == 2  # one edge, listed at both ends
+    assert [i["title"] for i in export["insights"]] == ["Bees"]
+    assert api(handler, "GET", "/v1/users/ada/export", tenant="globex")[0] == 404
+
+    assert everything_about_ada(aws)
+    assert api(handler, "DELETE", "/v1/users/ada", tenant="globex")[0] == 404
+    assert api(handler, "DELETE", "/v1/users/ada")[0] == 204
+    assert everything_about_ada(aws) == []
+    assert api(handler, "GET", "/v1/users/ada/export")[0] == 404
+    assert api(handler, "DELETE", "/v1/users/ada")[0] == 404
+    assert api(handler, "GET", "/v1/users/bob/memories")[1]["memories"][0]["content"] == "Bob keeps bees too."
