@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCAL := .local
 
-.PHONY: install up down demo test unit integration lint typecheck bench clean
+.PHONY: install up down demo test unit integration fuzz lint typecheck bench clean
 
 install: $(STAMP)
 
@@ -45,6 +45,12 @@ integration: install
 # stack on separate ports through local/stack.py and stops it afterwards).
 test: install lint typecheck
 	$(PY) -m pytest tests -q
+
+# The long property-based run of tests/fuzz (`make test` runs it with LM_FUZZ_EXAMPLES' default of 10
+# cases per operation); LM_FUZZ_SEED=<n> replays one run.
+FUZZ_EXAMPLES ?= 200
+fuzz: install
+	LM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/fuzz -v
 
 # Benchmarks write bench/results/*.json and exit non-zero when a budget is missed.
 bench: up

@@ -70,9 +70,9 @@ def to_rule_path(path: str) -> str:
 
 
 def _arn_pattern(resource: str) -> re.Pattern[str]:
-    # IAM wildcards: `*` any run of characters, `?` exactly one.
+    # IAM wildcards: `*` any run of characters, `?` exactly one; a newline (%0A in a path) is one too.
     wildcards = {"*": ".*", "?": "."}
-    return re.compile("".join(wildcards.get(c) or re.escape(c) for c in resource) + r"\Z")
+    return re.compile("".join(wildcards.get(c) or re.escape(c) for c in resource) + r"\Z", re.DOTALL)
 
 
 def _as_list(value: Any) -> list[Any]:

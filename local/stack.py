@@ -394,9 +394,8 @@ def _command(
     name: str, template: LocalTemplate, ports: Mapping[str, int], retry_delay: int | None, state: Path
 ) -> list[str]:
     if name == "moto":
-        script = Path(sys.executable).with_name("moto_server")
-        launcher = [str(script)] if script.exists() else [sys.executable, "-m", "moto.server"]
-        return [*launcher, "-H", "127.0.0.1", "-p", str(ports["moto"])]
+        # moto's server with DynamoDB requests isolated from each other, as in DynamoDB.
+        return [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(ports["moto"])]
     module = {"api": "local.api_server", "poller": "local.poller"}[name]
     argv = [sys.executable, "-m", module, "--template", str(template.path)]
     if name == "api":

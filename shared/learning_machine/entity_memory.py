@@ -2,6 +2,7 @@
 and relationships, forget any of them, and keep the knowledge index in step.
 
 Every change is a read-modify-write of one entity guarded by its version, retried on conflict.
+Secrets are redacted from every name and text on the way in, whoever writes (API, tools, extraction).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .models.entities import (
     Relationship,
 )
 from .models.memories import Provenance
+from .redaction import redact_optional, redact_text
 from .stores.changes import WriteConflictError
 from .stores.entities import EntityStore, normalize_name
 
@@ -72,6 +74,9 @@ class EntityMemory:
         properties: dict[str, str] | None = None,
     ) -> Entity:
         """Create the entity, or merge into the one that already has this name or an alias."""
+        name, aliases = redact_text(name), [redact_text(alias) for alias in aliases]
+        description = redact_optional(description)
+        properties = {key: redact_text(value) for key, value in (properties or {}).items()}
         for _ in range(self.write_retries):
             existing = self._find_any(tenant, namespace, [name, *aliases])
             now = utc_now()
@@ -121,6 +126,7 @@ class EntityMemory:
         supersedes: Sequence[str] = (),
     ) -> Entity:
         """Add timeless facts; each superseded fact keeps its value with valid_to and its successor."""
+        facts = [redact_text(text) for text in facts]
 
         def change(entity: Entity) -> Entity:
             # Deduplicated by normalized text, so re-applying the same facts (a retried extraction)
@@ -156,6 +162,13 @@ class EntityMemory:
         provenance: Provenance,
         reference: datetime,
     ) -> Entity:
+        events = [
+            event.model_copy(
+                update={"content": redact_text(event.content), "date_text": redact_optional(event.date_text)}
+            )
+            for event in events
+        ]
+
         def change(entity: Entity) -> Entity:
             # Deduplicated by (normalized content, date as said): re-applying adds nothing.
             known = {_event_key(e.content, e.date_text) for e in entity.events}
@@ -189,6 +202,7 @@ class EntityMemory:
         description: str | None = None,
     ) -> Relationship:
         """A typed edge; the target is created (type 'other') when it does not exist yet."""
+        target, description = redact_text(target), redact_optional(description)
         start = self.get(tenant, namespace, source)
         end = self.store.find(tenant, namespace, target) or self.upsert(tenant, namespace, target)
         edge = Relationship(

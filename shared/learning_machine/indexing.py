@@ -6,13 +6,18 @@ index once (hybrid: keyword and vector, fused the same way on every engine).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .adapters.embeddings.base import Embedder
-from .adapters.index.base import IndexDocument, IndexHit, KnowledgeIndex, SearchMode
+from .adapters.index.base import IndexDocument, IndexHit, IndexUnavailableError, KnowledgeIndex, SearchMode
 from .models.entities import Entity
 from .models.knowledge import Insight, InsightIn
+from .settings import Settings
+from .stores.outbox import IndexOutbox, PendingIndexWrite
+
+logger = logging.getLogger(__name__)
 
 ENTITY = "entity"
 KNOWLEDGE = "knowledge"
@@ -38,8 +43,50 @@ def insight_text(insight: Insight | InsightIn) -> str:
 
 @dataclass
 class Indexer:
+    """Every write to the index goes through `_write`: when the index is unreachable, the write
+    waits in the durable outbox and is replayed, in order, by the tenant's next write or `drain`."""
+
     index: KnowledgeIndex
     embedder: Embedder
+    outbox: IndexOutbox | None = None
+
+    def _write(self, tenant: str, writes: list[PendingIndexWrite]) -> None:
+        if self.outbox is None:
+            self._apply(tenant, writes)
+            return
+        if self.outbox.pending(tenant, limit=1):
+            self.outbox.put(tenant, writes)  # behind older writes: order matters (delete after upsert)
+            self.drain(tenant)
+            return
+        try:
+            self._apply(tenant, writes)
+        except IndexUnavailableError:
+            logger.warning("knowledge index unreachable; %d writes kept in the outbox", len(writes))
+            self.outbox.put(tenant, writes)
+
+    def drain(self, tenant: str, limit: int = 100) -> int:
+        """Replay pending writes oldest first; stops (keeping the rest) if the index is still down."""
+        if self.outbox is None:
+            return 0
+        replayed = 0
+        for sort_key, write in self.outbox.pending(tenant, limit):
+            try:
+                self._apply(tenant, [write])
+            except IndexUnavailableError:
+                break
+            self.outbox.done(tenant, sort_key)
+            replayed += 1
+        return replayed
+
+    def _apply(self, tenant: str, writes: list[PendingIndexWrite]) -> None:
+        upserts = [w.document for w in writes if w.op == "upsert" and w.document is not None]
+        if upserts:
+            self.index.upsert(upserts)
+        for write in writes:
+            if write.op == "delete":
+                self.index.delete(tenant, write.doc_ids)
+            elif write.op == "delete_namespace" and write.namespace:
+                self.index.delete_tenant_namespace(tenant, write.namespace)
 
     def put_entities(
         self, tenant: str, entities: Sequence[Entity], vectors: Sequence[Sequence[float]] | None = None
@@ -47,7 +94,8 @@ class Indexer:
         if not entities:
             return
         vectors = vectors or self.embedder.embed([entity_text(e) for e in entities])
-        self.index.upsert(
+        self._upsert(
+            tenant,
             [
                 IndexDocument(
                     doc_id=entity_doc_id(e.entity_id),
@@ -69,7 +117,7 @@ class Indexer:
                     updated_at=e.updated_at,
                 )
                 for e, vector in zip(entities, vectors, strict=True)
-            ]
+            ],
         )
 
     def put_insights(
@@ -78,7 +126,8 @@ class Indexer:
         if not insights:
             return
         embedded = vectors or self.embedder.embed([insight_text(i) for i in insights])
-        self.index.upsert(
+        self._upsert(
+            tenant,
             [
                 IndexDocument(
                     doc_id=insight_doc_id(i.insight_id),
@@ -102,12 +151,18 @@ class Indexer:
                     updated_at=i.updated_at,
                 )
                 for i, vector in zip(insights, embedded, strict=True)
-            ]
+            ],
         )
+
+    def _upsert(self, tenant: str, documents: list[IndexDocument]) -> None:
+        self._write(tenant, [PendingIndexWrite(op="upsert", document=d) for d in documents])
 
     def remove(self, tenant: str, doc_ids: Sequence[str]) -> None:
         if doc_ids:
-            self.index.delete(tenant, doc_ids)
+            self._write(tenant, [PendingIndexWrite(op="delete", doc_ids=list(doc_ids))])
+
+    def remove_namespace(self, tenant: str, namespace: str) -> None:
+        self._write(tenant, [PendingIndexWrite(op="delete_namespace", namespace=namespace)])
 
     def search(
         self,
@@ -126,6 +181,14 @@ class Indexer:
         return self.index.search(
             tenant, namespaces=namespaces, kinds=kinds, text=text, vector=vector, limit=limit, mode=mode
         )
+
+
+def build_indexer(settings: Settings) -> Indexer:
+    """The index engine, the embedder and the outbox the settings name (imported on first use)."""
+    from .adapters.embeddings.factory import build_embedder
+    from .adapters.index.factory import build_index
+
+    return Indexer(build_index(settings), build_embedder(settings), IndexOutbox(settings.data_table))
 
 
 @dataclass

@@ -3,6 +3,8 @@
 A proposal is stored as pending and indexed as pending, and the index never returns pending
 documents: until a human approves it, no search and no context can see it. Rejection keeps
 the proposal with its review for audit and removes it from the index.
+Every insight is built in `_new`, which redacts secrets first: save, propose and import, from
+the API, the tools or extraction, store, embed and index only redacted text.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .adapters.index.base import IndexUnavailableError
 from .ids import new_id, stable_id
 from .indexing import KNOWLEDGE, Indexer, insight_doc_id, insight_text
 from .models.common import utc_now
 from .models.knowledge import ImportItem, ImportResult, Insight, InsightIn, Review, SaveResult, Status
 from .models.memories import Provenance
+from .redaction import redact_optional, redact_text
 from .stores.knowledge import KnowledgeStore
 
 
@@ -55,9 +59,18 @@ class LearnedKnowledge:
             vector = self.indexer.embedder.embed([insight_text(insight)])[0]
         current = self.store.get(tenant, namespace, insight_id) if insight_id else None
         if current is None:
-            similar = self.indexer.search(
-                tenant, [namespace], [KNOWLEDGE], insight_text(insight), limit=1, mode="vector", vector=vector
-            )
+            try:
+                similar = self.indexer.search(
+                    tenant,
+                    [namespace],
+                    [KNOWLEDGE],
+                    insight_text(insight),
+                    limit=1,
+                    mode="vector",
+                    vector=vector,
+                )
+            except IndexUnavailableError:
+                similar = []  # cannot check for a near-duplicate now: save it; the index write waits
             if similar and (similar[0].similarity or 0.0) >= duplicate_similarity:
                 current = self.store.get(tenant, namespace, similar[0].payload["insight_id"])
         if current is not None and current.status == "active":
@@ -110,7 +123,7 @@ class LearnedKnowledge:
                 "status": "rejected",
                 "version": current.version + 1,
                 "updated_at": utc_now(),
-                "review": Review(decision="rejected", reviewer=reviewer, reason=reason),
+                "review": Review(decision="rejected", reviewer=reviewer, reason=redact_text(reason)),
             }
         )
         self.store.save(tenant, rejected, current.version)
@@ -159,11 +172,11 @@ class LearnedKnowledge:
         return Insight(
             insight_id=insight_id or new_id("k"),
             namespace=namespace,
-            title=body.title,
-            content=body.content,
-            context=body.context,
+            title=redact_text(body.title),
+            content=redact_text(body.content),
+            context=redact_optional(body.context),
             tags=list(body.tags),
-            source=body.source,
+            source=redact_optional(body.source),
             status=status,
             provenance=provenance,
         )

@@ -54,7 +54,7 @@ class MemoryAdmin:
 
         def build(changes: ChangeSet) -> None:
             result.clear()
-            profile = self.users.load(tenant, user).profile
+            profile = self.users.load(tenant, user, consistent=True).profile
             updated = apply_profile_changes(changes, profile, values, Origin(source="api", at=utc_now()))
             result.append(updated or profile)
 

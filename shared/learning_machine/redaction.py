@@ -4,13 +4,13 @@ One table of rules: each names a kind, a pattern, and (optionally) a check on wh
 A pattern with a `secret` group replaces only that group, so labels, schemes and hosts stay
 readable ("password: [REDACTED:password]"); otherwise the whole match goes. Patterns are written
 to be precise rather than broad: ids, order numbers, dates, UUIDs and hashes in ordinary prose
-survive. Placeholders never match any rule, so redacting redacted text changes nothing.
+survive. No rule matches a placeholder and the table is applied until nothing changes, so
+redacting redacted text changes nothing. Callers record kinds and counts, never the values.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,14 +31,21 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def iban_valid(text: str) -> bool:
+    """ISO 13616: the country and check digits moved to the end, the number mod 97 is 1."""
+    compact = text.replace(" ", "")
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+
+
 # Words that follow "password is" in prose about passwords rather than in a disclosure of one.
 _NOT_A_PASSWORD = frozenset(
     """a an the not too very so just also still now always never only being been set reset changed
     saved stored missing empty blank wrong incorrect invalid valid correct right ok okay fine weak
-    strong long short different same expired required optional needed necessary mandatory correct
-    working accepted rejected locked hidden encrypted hashed visible shown sensitive case-sensitive
-    in on at for of to my your his her their our its it that this what which protected secure
-    insecure compromised leaked forgotten known unknown none null undefined""".split()
+    strong long short different same expired required optional needed necessary mandatory working
+    accepted rejected locked hidden encrypted hashed visible shown sensitive case-sensitive in on at
+    for of to my your his her their our its it that this what which protected secure insecure
+    compromised leaked forgotten known unknown none null undefined""".split()
 )
 
 
@@ -50,90 +57,123 @@ def _password(value: str) -> bool:
 class Rule:
     kind: str
     pattern: re.Pattern[str]
-    check: Callable[[str], bool] | None = None  # on the text replaced; False keeps it
+    check: Callable[[str], bool] | None = None  # on the text to replace; False keeps it
 
 
-# A value after a label: quoted (anything up to the quote) or bare (up to whitespace, without
-# the sentence's trailing punctuation). Never a placeholder: those start with "[".
+# Building blocks. Lookaheads are bounded so that no input makes a pattern quadratic.
+_TOKEN = r"A-Za-z0-9_-"  # base64url, and the alphabet of most provider keys
+_START = rf"(?<![{_TOKEN}])"  # a prefixed key starts a token ("sk-" but not "task-")
+_B64 = r"A-Za-z0-9._~+/-"  # RFC 6750 token characters
+_IS = r"""\s*(?:[:=]|\s(?:is|was|is\s+now|will\s+be|should\s+be)\b\s*:?)\s*["'`]?"""  # "is", ":", "="
+_IS_OR_SPACE = rf"(?:{_IS}|\s+)"  # labels of numbers: "CVV 123" is as clear as "CVV: 123"
+# A labelled value: quoted (up to the quote) or bare (up to whitespace, less the sentence's
+# closing punctuation, with a letter or digit). Never a placeholder: those start with "[".
 _VALUE = (
     r"""(?:(?<=["'`])[^"'`\r\n\[]{1,200}(?=["'`])"""
-    r"""|[^\s"'`\[]+?(?=[.,;:)\]}"'`]*(?:\s|$)))"""
+    r"""|(?=[^\s"'`\[]*?[A-Za-z0-9])[^\s"'`\[]+?(?=[.,;:)\]}"'`]*(?:\s|$)))"""
 )
-_IS = r"""\s*(?:[:=]|\s(?:is|was|is\s+now|will\s+be|should\s+be)\b\s*:?)\s*["'`]?"""
-_TOKEN_CHARS = r"A-Za-z0-9_-"
+_GENERATED = rf"(?=[{_B64}=]{{0,300}}\d)(?=[{_B64}=]{{0,300}}[A-Za-z])[{_B64}=]{{12,}}"  # letters and digits
 
 RULES: tuple[Rule, ...] = (
-    # PEM blocks; a block cut off before its END line is still removed to the end of the text.
+    # PEM blocks; one cut off before its END line is removed to the end of the text.
     Rule(
         "private_key",
         re.compile(
-            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|\Z)"
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+            r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)"
         ),
     ),
-    # scheme://user:password@host: only the password goes.
+    # scheme://user:password@host: only the password goes, the user and host stay readable.
     Rule(
         "connection_string",
-        re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]{0,30}://[^\s:/?#@\[\]]{1,256}:(?P<secret>[^\s@/?#\[\]]{1,256})@[^\s/?#@]"),
+        re.compile(
+            r"\b[a-zA-Z][a-zA-Z0-9+.-]{0,30}://[^\s:/?#@\[\]]{1,256}:"
+            r"(?P<secret>[^\s@/?#\[\]]{1,256})@(?=[^\s/?#@])"
+        ),
     ),
-    # header.payload.signature, base64url, the header always starting '{"' = "eyJ".
-    Rule("jwt", re.compile(rf"\beyJ[{_TOKEN_CHARS}]{{10,}}\.[{_TOKEN_CHARS}]{{10,}}\.[{_TOKEN_CHARS}]{{8,}}")),
-    # Provider keys, recognised by their prefixes.
-    Rule("anthropic_key", re.compile(rf"\bsk-ant-[{_TOKEN_CHARS}]{{20,}}")),
-    Rule("openai_key", re.compile(rf"\bsk-(?:proj-|svcacct-|admin-)?(?=[{_TOKEN_CHARS}]*\d)[{_TOKEN_CHARS}]{{20,}}")),
+    # header.payload.signature in base64url; a JSON header always starts '{"' = "eyJ".
+    Rule("jwt", re.compile(rf"{_START}eyJ[{_TOKEN}]{{10,}}\.[{_TOKEN}]{{10,}}\.[{_TOKEN}]{{8,}}")),
+    # Provider keys, known by their prefixes.
+    Rule("anthropic_key", re.compile(rf"{_START}sk-ant-[{_TOKEN}]{{20,}}")),
+    Rule(
+        "openai_key",
+        re.compile(rf"{_START}sk-(?:proj-|svcacct-|admin-)?(?=[{_TOKEN}]{{0,300}}\d)[{_TOKEN}]{{20,}}"),
+    ),
     Rule("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{22,})")),
     Rule("slack_token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
-    Rule("google_api_key", re.compile(rf"\bAIza[{_TOKEN_CHARS}]{{35}}(?![{_TOKEN_CHARS}])")),
-    Rule("learning_machine_key", re.compile(rf"\blm_[{_TOKEN_CHARS}]{{43}}(?![{_TOKEN_CHARS}])")),
+    Rule("google_api_key", re.compile(rf"{_START}AIza[{_TOKEN}]{{35}}(?![{_TOKEN}])")),
+    Rule("learning_machine_key", re.compile(rf"{_START}lm_[{_TOKEN}]{{43}}(?![{_TOKEN}])")),  # ours
     Rule("aws_access_key_id", re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")),
-    # 40 characters of base64 are any AWS secret key, so only a labelled one is recognised.
+    # Any 40 characters of base64 could be an AWS secret key, so only a labelled one is recognised.
     Rule(
         "aws_secret_access_key",
         re.compile(
             r"(?i:aws[_ ]?secret(?:[_ ]?access)?[_ ]?key|secret[_ ]?access[_ ]?key)"
-            + _IS
-            + r"(?P<secret>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"
+            rf"{_IS}(?P<secret>[A-Za-z0-9/+=]{{40}})(?![A-Za-z0-9/+=])"
         ),
     ),
-    # "Bearer <token>": a token has a digit, or is long enough not to be a word.
+    # "Bearer <token>": a token has a digit, or is too long to be a word.
     Rule(
         "bearer_token",
         re.compile(
-            r"\b(?i:bearer)(?:[ _-](?i:token)" + _IS + r"|\s+)"
-            r"(?P<secret>(?=[A-Za-z0-9._~+/-]*\d)[A-Za-z0-9._~+/-]{12,}=*"
-            r"|[A-Za-z0-9._~+/-]{24,}=*)"
+            rf"\b(?i:bearer)(?:[ _-](?i:token){_IS}|\s+)"
+            rf"(?P<secret>(?=[{_B64}]{{0,300}}\d)[{_B64}]{{12,}}=*|[{_B64}]{{24,}}=*)"
         ),
     ),
+    # Other Authorization schemes (Bearer is caught above, whatever the header).
     Rule(
         "authorization",
         re.compile(
             r"""\b(?i:(?:proxy-)?authorization)["']?\s*[:=]\s*["']?(?i:basic|token|apikey|api-key)\s+"""
-            r"(?P<secret>(?=[A-Za-z0-9._~+/-]*[\d=])[A-Za-z0-9._~+/-]{8,}=*)"
+            rf"(?P<secret>(?=[{_B64}]{{0,300}}[\d=])[{_B64}]{{8,}}=*)"
         ),
     ),
-    # "password is X", "password for the VPN: X", "DB_PASSWORD=X", "my passcode is X".
+    # "password is X", "password for the VPN: X", "DB_PASSWORD=X", "my passcode is X", "pin is 1234".
     Rule(
         "password",
         re.compile(
             r"(?<![A-Za-z])(?i:pass(?:word|wd|phrase|code)|pwd)"
             r"(?:\s+(?i:for|on|to|of)\s+(?:[^\s:=]+\s+){0,2}?[^\s:=]+)?"
-            + _IS
-            + rf"(?P<secret>{_VALUE})"
+            rf"{_IS}(?P<secret>{_VALUE})"
         ),
         _password,
     ),
-    Rule("password", re.compile(r"(?<![A-Za-z])(?i:pin(?:\s+(?:code|number))?)" + _IS + r"(?P<secret>\d{3,12})\b")),
-    # Anything labelled as a key, token or secret whose value looks generated (letters and digits).
+    Rule(
+        "password",
+        re.compile(rf"(?<![A-Za-z])(?i:pin(?:\s+(?:code|number))?){_IS_OR_SPACE}(?P<secret>\d{{3,12}})\b"),
+    ),
+    # Anything else labelled as a key, token or secret whose value looks generated.
     Rule(
         "secret",
         re.compile(
             r"(?<![A-Za-z])(?i:api[_ -]?key|x-api-key|(?:access|auth|refresh|session|api)[_ -]?token|"
-            r"client[_ -]?secret|secret[_ -]?key|secret|token)s?"
-            + _IS
-            + r"(?P<secret>(?=[A-Za-z0-9._~+/=-]*\d)(?=[A-Za-z0-9._~+/=-]*[A-Za-z])[A-Za-z0-9._~+/=-]{12,})"
+            rf"client[_ -]?secret|secret[_ -]?key|secret|token)s?{_IS}(?P<secret>{_GENERATED})"
         ),
     ),
-    # 13-19 digits, alone or in groups of 4 (Amex 4-6-5, Diners 4-6-4), starting as the card networks
-    # do (2-6), and Luhn-valid: timestamps, ids, phone numbers and dates are not cards.
+    # Other payment and identity numbers, labelled; an IBAN carries its own check digits.
+    Rule(
+        "card_security_code",
+        re.compile(
+            rf"(?<![A-Za-z])(?i:cvv2?|cvc2?|csc|(?:card\s+)?security\s+code){_IS_OR_SPACE}(?P<secret>\d{{3,4}})(?!\d)"
+        ),
+    ),
+    Rule(
+        "social_security_number",
+        re.compile(
+            rf"(?<![A-Za-z])(?i:social\s+security(?:\s+(?:number|no\.?|#))?|ssn){_IS_OR_SPACE}"
+            r"(?P<secret>\d{3}[- ]?\d{2}[- ]?\d{4})(?!\d)"
+        ),
+    ),
+    Rule(
+        "account_number",
+        re.compile(
+            r"(?<![A-Za-z])(?i:(?:bank\s+)?account\s+(?:number|no\.?|#)|acct\.?\s*(?:number|no\.?|#)|"
+            rf"routing\s+number|sort\s+code){_IS_OR_SPACE}(?P<secret>\d(?:[ -]?\d){{5,33}})(?!\d)"
+        ),
+    ),
+    Rule("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"), iban_valid),
+    # 13-19 digits, bare or in groups of 4 (Amex 4-6-5, Diners 4-6-4), starting as the card networks
+    # do (2-6) and Luhn-valid: timestamps, ids, phone numbers and dates are not taken for cards.
     Rule(
         "card_number",
         re.compile(
@@ -147,11 +187,20 @@ RULES: tuple[Rule, ...] = (
 KINDS: tuple[str, ...] = tuple(dict.fromkeys(rule.kind for rule in RULES))
 
 
+# A replacement can expose a secret to a rule that ran before it ("...1111ghp_..." only starts a
+# token once the card before it is a placeholder), so the table is applied until nothing changes.
+MAX_PASSES = 8  # two in practice; the bound only guards against a contrived chain
+
+
 def redact(text: str) -> tuple[str, list[str]]:
     """The text with each secret replaced by `[REDACTED:<kind>]`, and one kind per secret replaced."""
     found: list[str] = []
-    for rule in RULES:
-        text = rule.pattern.sub(_replacer(rule, found), text)
+    for _ in range(MAX_PASSES):
+        before = len(found)
+        for rule in RULES:
+            text = rule.pattern.sub(_replacer(rule, found), text)
+        if len(found) == before:
+            break
     return text, found
 
 
@@ -176,10 +225,6 @@ def redact_text(text: str) -> str:
 
 def redact_optional(text: str | None) -> str | None:
     return None if text is None else redact_text(text)
-
-
-def count(kinds: list[str]) -> dict[str, int]:
-    return dict(Counter(kinds))
 
 
 def holds_secret(text: str) -> bool:

@@ -42,7 +42,8 @@ class Settings(BaseSettings):
 
     config_cache_seconds: int = 10
     idempotency_ttl_seconds: int = 7 * 24 * 3600
-    write_retries: int = 6
+    # 20 simultaneous writers for one user needed up to 8 attempts (tests/integration/test_reliability.py).
+    write_retries: int = 10
 
     @field_validator(
         "llm_base_url",

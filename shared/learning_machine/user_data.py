@@ -107,7 +107,7 @@ class UserData:
         deleted = dynamodb.delete_keys(self.settings.data_table, keys)
         idempotency = record_keys(self.settings, tenant, transcript_ids)
         dynamodb.delete_keys(self.settings.idempotency_table, [{"id": key} for key in idempotency])
-        self.indexer().index.delete_tenant_namespace(tenant, namespace)
+        self.indexer().remove_namespace(tenant, namespace)
         return ForgetReport(
             user_id=user,
             items_deleted=deleted + entities + len(insights),

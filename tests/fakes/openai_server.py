@@ -56,6 +56,15 @@ that transcript fails the same way, retries included:
 - `[[fail:malformed]]`  -> a 200 reply whose content (or tool arguments) is not valid JSON.
 Both error statuses also carry `retry-after-ms: 10` so that the SDK's retries stay fast.
 
+Switchable faults, for "fails now, succeeds later" (a marker fails every attempt, forever):
+
+    server.fail_while("token-17", HttpError(503))    # every request whose transcript contains it
+    ...                                              # the record fails, is retried, is dead-lettered
+    server.heal("token-17")                          # or heal() for all: answered normally again
+    server.extractions                               # bodies answered with a valid ExtractionResult
+
+A switched fault is checked after the script and before the responder (and its markers).
+
 Rules of `rule_based_responder` (deterministic; only user messages are read, one rule per message,
 each operation's turn_index is the message's):
 - `remember <layer>: <text>` or `remember feedback (positive|negative): <text>` -> add <text> in that
@@ -461,6 +470,8 @@ class FakeOpenAIServer:
         self.embedding_dimension = embedding_dimension
         self.embedding_requests: list[JsonBody] = []
         self.embedding_script: deque[EmbeddingBehaviour] = deque()
+        self.faults: dict[str, Behaviour] = {}
+        self.extractions: list[JsonBody] = []
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._httpd = _HTTPServer((host, port), _Handler, self)
@@ -478,6 +489,21 @@ class FakeOpenAIServer:
     def enqueue_embeddings(self, *behaviours: EmbeddingBehaviour) -> None:
         with self._lock:
             self.embedding_script.extend(behaviours)
+
+    def fail_while(self, token: str, behaviour: Behaviour) -> None:
+        """Answer `behaviour` to every request whose transcript contains `token`, until healed."""
+        with self._lock:
+            self.faults[token] = behaviour
+
+    def heal(self, *tokens: str) -> None:
+        """Lift the switched faults of these tokens (all of them when none is named)."""
+        with self._lock:
+            for token in tokens or list(self.faults):
+                self.faults.pop(token, None)
+
+    def record_extraction(self, body: JsonBody) -> None:
+        with self._lock:
+            self.extractions.append(body)
 
     def start(self) -> Self:
         # A short poll interval makes close() quick: shutdown() waits for the next poll.
@@ -507,6 +533,7 @@ class FakeOpenAIServer:
 
     def next_behaviour(self, body: JsonBody) -> Behaviour:
         """Record the request and decide how to answer it."""
+        text = "\n".join(str(m.get("content", "")) for m in transcript_from_body(body)) if self.faults else ""
         with self._lock:
             self.requests.append(body)
             if self.reject_json_schema and _response_format(body) == "json_schema":
@@ -515,7 +542,8 @@ class FakeOpenAIServer:
                 )
             if self.script:
                 return self.script.popleft()
-        return self.responder(body)
+            switched = next((fault for token, fault in self.faults.items() if token in text), None)
+        return switched if switched is not None else self.responder(body)
 
     def next_embedding_behaviour(self, body: JsonBody) -> EmbeddingBehaviour:
         """Record an embeddings request and decide how to answer it."""
@@ -608,13 +636,16 @@ class _Handler(BaseHTTPRequestHandler):
                 200, b'{"id": "chatcmpl-broken", "choices": [', {"Content-Type": "application/json"}
             )
         else:
-            self._send_json(200, completion(body, behaviour))
+            sent = self._send_json(200, completion(body, behaviour))
+            if sent and isinstance(behaviour, ExtractionResult):
+                fake.record_extraction(body)
 
-    def _send_json(self, status: int, payload: JsonBody | str, headers: dict[str, str] | None = None) -> None:
+    def _send_json(self, status: int, payload: JsonBody | str, headers: dict[str, str] | None = None) -> bool:
         data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-        self._send_bytes(status, data, {"Content-Type": "application/json", **(headers or {})})
+        return self._send_bytes(status, data, {"Content-Type": "application/json", **(headers or {})})
 
-    def _send_bytes(self, status: int, data: bytes, headers: dict[str, str]) -> None:
+    def _send_bytes(self, status: int, data: bytes, headers: dict[str, str]) -> bool:
+        """False when writing failed: the client had gone (a timeout)."""
         try:
             self.send_response(status)
             for name, value in headers.items():
@@ -623,7 +654,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
         except ConnectionError:
-            pass  # the client gave up (timeout) before the answer
+            return False  # the client gave up (timeout) before the answer
+        return True
 
 
 # --- building replies -----------------------------------------------------------------------

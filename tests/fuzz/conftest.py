@@ -8,9 +8,11 @@ import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import schemathesis
+import werkzeug.test
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from learning_machine.stores.api_keys import ApiKeyStore
@@ -20,7 +22,9 @@ from tests.conftest import Aws, provisioned_aws
 
 OPENAPI_PATH = "/v1/openapi.json"
 FUZZ_TENANT = "fuzz-tenant"
-DEFAULT_EXAMPLES = 10  # per operation and generation mode; `make fuzz` raises it through LM_FUZZ_EXAMPLES
+KNOWN_NAMESPACE = "global"  # where the existing entity and proposal live
+# Cases per operation, valid and invalid input together; `make fuzz` raises it.
+DEFAULT_EXAMPLES = 10
 
 
 def fuzz_examples() -> int:
@@ -39,6 +43,12 @@ class FuzzStats:
 
     cases: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
+    by_operation: dict[str, Counter[int]] = field(default_factory=dict)
+
+    def record(self, operation: str, status: int) -> None:
+        self.cases[operation] += 1
+        self.statuses[status] += 1
+        self.by_operation.setdefault(operation, Counter())[status] += 1
 
 
 STATS = FuzzStats()
@@ -53,6 +63,12 @@ class FuzzApi:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
+
+    def send(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A request that must succeed: setting up what the fuzzing starts from."""
+        reply = werkzeug.test.Client(self.app).open(path, method=method, json=body, headers=self.headers)
+        assert reply.status_code < 300, (method, path, reply.status_code, reply.get_data(as_text=True))
+        return dict(reply.json or {})
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +94,43 @@ def fuzz_api(fuzz_aws: Aws) -> FuzzApi:
     return FuzzApi(app, schemathesis.openapi.from_wsgi(OPENAPI_PATH, app), api_key)
 
 
+@pytest.fixture
+def existing_ids(fuzz_api: FuzzApi) -> dict[str, str]:
+    """Path parameters naming resources that exist, made afresh for each test (a DELETE may have removed
+    the last ones), from the default configuration (PUT /v1/config may have changed it): generated ids
+    alone only ever reach the 404 branches."""
+    user = "fuzz-user"
+    fuzz_api.send("PUT", "/v1/config", {})
+    memory = fuzz_api.send("POST", f"/v1/users/{user}/memories", {"layer": "profile", "content": "Likes tea"})
+    entity = fuzz_api.send("POST", "/v1/entities", {"name": "Fuzz Entity", "namespace": KNOWN_NAMESPACE})
+    entity = fuzz_api.send(
+        "POST",
+        f"/v1/entities/{entity['entity_id']}/facts?namespace={KNOWN_NAMESPACE}",
+        {"facts": ["Ships on Fridays"]},
+    )
+    proposal = {"title": "Retry", "content": "Retry with backoff", "namespace": KNOWN_NAMESPACE}
+    transcript = {"user_id": user, "session_id": "s1", "messages": [{"role": "user", "content": "hi"}]}
+    return {
+        "user_id": user,
+        "memory_id": memory["memory_id"],
+        "entity": entity["entity_id"],
+        "fact_id": entity["facts"][-1]["fact_id"],
+        "insight_id": fuzz_api.send("POST", "/v1/knowledge/proposals", proposal)["insight_id"],
+        "transcript_id": fuzz_api.send("POST", "/v1/transcripts", transcript)["transcript_id"],
+    }
+
+
+def _statuses(counts: Counter[int]) -> str:
+    return ", ".join(f"{status}: {count}" for status, count in sorted(counts.items()))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not STATS.cases:
         return
-    statuses = ", ".join(f"{status}: {count}" for status, count in sorted(STATS.statuses.items()))
+    if terminalreporter.verbosity > 0:
+        for operation, counts in STATS.by_operation.items():
+            terminalreporter.write_line(f"fuzz: {operation}: {_statuses(counts)}")
+    statuses = _statuses(STATS.statuses)
     seed = fuzz_seed()
     terminalreporter.write_line(
         f"fuzz: {len(STATS.cases)} operations, {sum(STATS.cases.values())} cases "

@@ -336,6 +336,13 @@ def test_context_asks_the_index_once_and_degrades_when_it_is_down(
         raise IndexUnavailableError("connection refused")
 
     monkeypatch.setattr(index, "search", down)
-    status, context = call("GET", "/v1/context", query={"user_id": "ada", "query": "restart Falcon"})
-    assert status == 200 and context["degraded"] is True
+    handler = load_handler("get_context")
+    event = rest_event(
+        "GET", "/v1/context", tenant="acme", query={"user_id": "ada", "query": "restart Falcon"}
+    )
+    reply = handler.lambda_handler(event, FakeContext())
+    assert reply["statusCode"] == 200
+    assert reply["multiValueHeaders"].get("X-LM-Degraded") == ["knowledge-index"]
+    context = json.loads(reply["body"])
+    assert context["degraded"] is True
     assert context["entities"] == [] and context["knowledge"] == []

@@ -6,14 +6,14 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from .errors import register_error_handlers
-from .limits import limit_body_size
+from .limits import limit_body_size, read_json_body
 
 API_TITLE = "Learning Machine Serverless"
 API_VERSION = "1.0.0"
 
 
 def build_resolver(*routers: APIGatewayRouter) -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=read_json_body)
     app.use(middlewares=[limit_body_size])
     register_error_handlers(app)
     for router in routers:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..adapters.queue import TranscriptQueue
 from ..context.service import ContextService
 from ..entity_memory import EntityMemory
-from ..indexing import Indexer
+from ..indexing import Indexer, build_indexer
 from ..intake import TranscriptIntake
 from ..learned_knowledge import LearnedKnowledge
 from ..memory_admin import MemoryAdmin
@@ -66,11 +66,7 @@ def context_service() -> ContextService:
 @lru_cache(maxsize=1)
 def indexer() -> Indexer:
     """The index and the embedder, built on first use (not at import: cold starts stay light)."""
-    from ..adapters.embeddings.factory import build_embedder
-    from ..adapters.index.factory import build_index
-
-    settings = get_settings()
-    return Indexer(build_index(settings), build_embedder(settings))
+    return build_indexer(get_settings())
 
 
 @lru_cache(maxsize=1)

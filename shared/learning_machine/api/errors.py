@@ -62,3 +62,12 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
         detail = [FieldDetail(loc=list(e["loc"]), type=e["type"], msg=e.get("msg")) for e in error.errors()]
         fields = ", ".join(".".join(str(part) for part in d.loc) for d in detail)
         return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, f"invalid request: {fields}", detail)
+
+    @app.exception_handler(UnicodeDecodeError)
+    def _undecodable_body(error: UnicodeDecodeError) -> Response[Any]:
+        # Powertools decodes a base64 body as UTF-8 before its JSON check, so bytes that are not UTF-8
+        # raise here instead of failing validation; from anywhere else it stays a server error.
+        if not app.current_event.is_base64_encoded:
+            raise error
+        detail = [FieldDetail(loc=["body"], type="json_invalid", msg="the body is not UTF-8 text")]
+        return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, "invalid request: body", detail)

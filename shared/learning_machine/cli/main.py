@@ -2,13 +2,15 @@
 forget users.
 
 Talks to LM_API_URL with LM_API_KEY (read from `.local/env` after `make up` when unset);
-`lm keys` writes to the keys table directly, with the AWS credentials of the shell.
+`lm keys` writes to the keys table directly, and `lm replay` moves dead-lettered transcripts back
+to the queue (LM_TRANSCRIPTS_QUEUE_URL, LM_TRANSCRIPTS_DLQ_URL), with the AWS credentials of the shell.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,6 +147,36 @@ def cmd_forget_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from ..replay import QUEUE_URL_VARIABLE, QueueUrls, ReplaySetupError, replay, sqs_client, waiting
+
+    if not os.environ.get(QUEUE_URL_VARIABLE):
+        # The local stack's queues; exported (AWS) queue URLs never meet .local/env's moto endpoint.
+        load_local_env()
+    try:
+        queues = QueueUrls.from_env()
+    except ReplaySetupError as error:
+        raise SystemExit(str(error)) from None
+    sqs = sqs_client(queues.queue)
+    try:
+        if args.dry_run:
+            print(f"{waiting(sqs, queues.dlq)} transcripts in the DLQ would be replayed (dry run)")
+            return 0
+        result = replay(sqs, queues, args.limit, lambda done, total: progress(done, total, "replay"))
+    except (BotoCoreError, ClientError) as error:
+        print(f"replay failed: {error}", file=sys.stderr)
+        return 1
+    if 0 < result.moved + result.failed < result.total:
+        sys.stderr.write("\n")  # the DLQ ran dry before the count it reported: end the progress line
+    for problem in result.errors:
+        print(problem, file=sys.stderr)
+    left = f"; {result.failed} could not be sent and stay in the DLQ" if result.failed else ""
+    print(f"replayed {result.moved} of {result.total} transcripts from the DLQ{left}")
+    return 1 if result.failed else 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="lm", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -204,6 +236,11 @@ def parser() -> argparse.ArgumentParser:
     forget.add_argument("user")
     forget.add_argument("--yes", action="store_true")
     forget.set_defaults(func=cmd_forget_user)
+
+    replay = sub.add_parser("replay", help="move dead-lettered transcripts back to the transcripts queue")
+    replay.add_argument("--dry-run", action="store_true", help="only count what would be replayed")
+    replay.add_argument("--limit", type=int, help="move at most this many (default: what the DLQ holds)")
+    replay.set_defaults(func=cmd_replay)
     return root
 
 

@@ -213,7 +213,9 @@ class _EntityWriter:
     memory: EntityMemory = field(init=False)
 
     def __post_init__(self) -> None:
-        self.batch = DeferredIndexer(self.base.indexer.index, self.base.indexer.embedder)
+        self.batch = DeferredIndexer(
+            self.base.indexer.index, self.base.indexer.embedder, self.base.indexer.outbox
+        )
         self.memory = replace(self.base, indexer=self.batch)
 
     def apply(self, op: EntityOperation) -> None:

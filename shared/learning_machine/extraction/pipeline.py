@@ -151,7 +151,9 @@ class ExtractionPipeline:
             nonlocal done, fresh_read
             # The first attempt reuses what was read before the model call; retries reload.
             current_state = (
-                state if fresh_read and state else self.stores.users.load(tenant, transcript.user_id)
+                state
+                if fresh_read and state
+                else self.stores.users.load(tenant, transcript.user_id, consistent=True)
             )
             current_session = session if fresh_read else self._session(tenant, envelope)
             fresh_read = False

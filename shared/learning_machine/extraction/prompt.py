@@ -83,7 +83,8 @@ lowercase tags.
 them): state the insight in general terms, or leave it out. Most transcripts have none: return []."""
 
 _SECRETS = """Never store secrets (API keys, passwords, tokens, card or account numbers), even when \
-asked to: leave them out of every memory, field and summary."""
+asked to: leave them out of every memory, field and summary. Text like [REDACTED:password] marks a \
+secret removed before you saw it: do not store the placeholder either."""
 
 
 def build_messages(request: ExtractionRequest) -> list[dict[str, str]]:

@@ -6,7 +6,7 @@ from functools import cache
 
 from ..adapters.llm.base import ExtractionModel
 from ..entity_memory import EntityMemory
-from ..indexing import Indexer
+from ..indexing import Indexer, build_indexer
 from ..learned_knowledge import LearnedKnowledge
 from ..settings import Settings
 from ..stores.config import ConfigStore
@@ -34,10 +34,7 @@ def build_indexed_stores(settings: Settings) -> IndexedStores:
 
     @cache
     def indexer() -> Indexer:
-        from ..adapters.embeddings.factory import build_embedder
-        from ..adapters.index.factory import build_index
-
-        return Indexer(build_index(settings), build_embedder(settings))
+        return build_indexer(settings)
 
     @cache
     def entities() -> EntityMemory:

@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
+
+from ..redaction import redact_text
 
 # Identifiers end up inside DynamoDB keys, so they are restricted to a safe alphabet.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
@@ -23,6 +25,9 @@ MAX_CONTEXT_TOKENS = 32_000
 ShortText = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MEMORY_CHARS)
 ]
+# Text a person or an agent writes straight into memory: secrets are redacted on validation, so
+# every caller that builds the model (an API body, a tool call) stores the redacted text.
+RedactedShortText = Annotated[ShortText, AfterValidator(redact_text)]
 Category = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+(/[a-z0-9_]+){0,3}$", max_length=120)]
 FieldName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Tokens = Annotated[int, Field(ge=0)]

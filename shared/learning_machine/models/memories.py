@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .common import Category, Identifier, Layer, ShortText, utc_now
+from .common import Category, Identifier, Layer, RedactedShortText, utc_now
 
 Polarity = Literal["positive", "negative"]
 Source = Literal["extraction", "api", "tool", "import"]
@@ -65,7 +65,7 @@ class MemoryCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     layer: Layer
-    content: ShortText
+    content: RedactedShortText
     category: Category | None = None
     polarity: Polarity | None = None
 
@@ -73,7 +73,7 @@ class MemoryCreate(BaseModel):
 class MemoryPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    content: ShortText | None = None
+    content: RedactedShortText | None = None
     layer: Layer | None = None
     category: Category | None = None
     polarity: Polarity | None = None

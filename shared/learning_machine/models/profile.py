@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..redaction import redact_text
 from .common import utc_now
 from .memories import Provenance
 
@@ -36,3 +37,9 @@ class ProfilePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     fields: dict[str, Any] = Field(min_length=1, max_length=64)
+
+    @field_validator("fields")
+    @classmethod
+    def _redacted(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        # Text values only; numbers, booleans and null (remove) pass as they are.
+        return {name: redact_text(v) if isinstance(v, str) else v for name, v in fields.items()}

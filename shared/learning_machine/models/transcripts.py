@@ -105,3 +105,7 @@ class TranscriptStatus(BaseModel):
         default_factory=list, description="Operations the model proposed but the rules refused"
     )
     error: str | None = None
+    redacted: dict[str, int] = Field(
+        default_factory=dict,
+        description="Secrets removed before the transcript was stored or queued: how many of each kind",
+    )

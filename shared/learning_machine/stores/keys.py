@@ -16,6 +16,7 @@ Every partition key starts with the tenant, so no read or write can cross tenant
 | entity name / alias | T#t#NS#n#N              | <normalized name>     |                   |
 | relationship end    | T#t#NS#n#G#<entity id>  | <out|in>#<rel>#<id>   |                   |
 | insight             | T#t#NS#n#K              | <insight id>          |                   |
+| index outbox entry  | T#t#OUTBOX              | <time-ordered id>     |                   |
 
 Profile and memories share a partition so get-context reads both in one query.
 """
@@ -80,3 +81,7 @@ def edge_pk(tenant: str, namespace: str, entity_id: str) -> str:
 
 def insight_pk(tenant: str, namespace: str) -> str:
     return f"T#{tenant}#NS#{namespace}#K"
+
+
+def outbox_pk(tenant: str) -> str:
+    return f"T#{tenant}#OUTBOX"

@@ -32,8 +32,11 @@ class UserMemoryStore:
     def __init__(self, table_name: str) -> None:
         self._table = table_name
 
-    def load(self, tenant: str, user: str) -> UserState:
-        items = dynamodb.query_all(self._table, KeyConditionExpression=Key("pk").eq(user_pk(tenant, user)))
+    def load(self, tenant: str, user: str, consistent: bool = False) -> UserState:
+        """One query; `consistent` for a retry after a conflict, which must see the winner's write."""
+        items = dynamodb.query_all(
+            self._table, KeyConditionExpression=Key("pk").eq(user_pk(tenant, user)), ConsistentRead=consistent
+        )
         profile = UserProfile(user_id=user)
         memories: list[Memory] = []
         for raw in items:

@@ -24,8 +24,9 @@ What it does not do: understand paraphrases or anything its patterns do not spel
 language but English, resolve pronouns across messages, learn from assistant messages, relate
 entities to each other, or judge whether a statement is true, hypothetical or sarcastic. It
 proposes no learned knowledge: telling a reusable insight from a personal detail needs judgement
-that rules do not have, so `knowledge_operations` is always empty. Sentences that look like they
-carry a secret (passwords, API keys, tokens, card numbers) are skipped entirely.
+that rules do not have, so `knowledge_operations` is always empty. Sentences that hold a secret
+(passwords, API keys, tokens, card numbers), or a placeholder where one was redacted on intake, are
+skipped entirely; what counts as a secret is decided in one place, `learning_machine.redaction`.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from ...models.extraction import (
 from ...models.memories import Memory, Polarity
 from ...models.transcripts import TokenUsage
 from ...ranking import terms
+from ...redaction import holds_secret
 
 MODEL_NAME = "offline-rules"
 
@@ -121,30 +123,6 @@ _PLEASANTRY = re.compile(
     r"help|glad|hi|hello|hey|nice to meet you|good question|no problem|understood|got it)\b",
     re.I,
 )
-
-# ---------------------------------------------------------------------------------------------
-# Secrets: a sentence that matches is neither learned from nor summarised.
-
-_SECRET_PATTERNS = [
-    re.compile(
-        r"\b(?:pass(?:word|wd|phrase|code)s?|pin(?:\s+code)?|api[\s_-]?keys?|secret(?:\s+key)?s?|"
-        r"access[\s_-]?keys?|private[\s_-]?keys?|(?:auth|access|bearer|refresh|api|session)[\s_-]?tokens?|"
-        r"credentials?|cvv|cvc|security\s+code|social\s+security|ssn)\b",
-        re.I,
-    ),
-    re.compile(r"\bsk-[A-Za-z0-9_-]{6,}"),  # OpenAI-style keys
-    re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),  # AWS access key ids
-    re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|xox[abprs]-[A-Za-z0-9-]{10,})"),  # GitHub, Slack
-    re.compile(r"\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}"),  # JWTs
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-    re.compile(r"\b\d(?:[ -]?\d){12,18}\b"),  # card numbers and other long digit runs
-    re.compile(r"\b(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{32,}\b"),  # random tokens
-]
-
-
-def looks_secret(text: str) -> bool:
-    return any(pattern.search(text) for pattern in _SECRET_PATTERNS)
-
 
 # ---------------------------------------------------------------------------------------------
 # Text helpers
@@ -586,7 +564,7 @@ _REFERENCE = re.compile(
 
 
 def _support_case(m: re.Match[str], _: Context) -> list[Finding]:
-    """'my order #A-48213 hasn't arrived' / 'my order number is A-48213' (never secrets: see above)."""
+    """'my order #A-48213 hasn't arrived' / 'my order number is A-48213' (secrets never get here)."""
     thing = m.group("thing").lower()
     rest = clip(m.group("x") or "")
     reference = _REFERENCE.match(rest)
@@ -625,7 +603,7 @@ def suggestion_gist(message: str | None, limit: int = 140) -> str | None:
     """The first sentence of the assistant message that is not a pleasantry, shortened."""
     if not message:
         return None
-    candidates = [s for s in sentences(message) if not looks_secret(s)]
+    candidates = [s for s in sentences(message) if not holds_secret(s)]
     chosen = next((s for s in candidates if not _PLEASANTRY.match(s)), None)
     if not chosen:
         return None
@@ -862,7 +840,7 @@ def user_turns(messages: Sequence[NumberedMessage]) -> list[UserTurn]:
             previous_assistant = content
         elif message.role == Role.USER:
             lines = [
-                Line(bool(_BULLET.match(raw)), [s for s in sentences(raw) if not looks_secret(s)])
+                Line(bool(_BULLET.match(raw)), [s for s in sentences(raw) if not holds_secret(s)])
                 for raw in content.splitlines()
             ]
             turns.append(
@@ -1257,7 +1235,7 @@ def _clean_steps(raw: Iterable[str]) -> list[str]:
     steps = []
     for item in raw:
         step = clip(_STEP_LEAD.sub("", re.split(r"[.!?](?:\s|$)", item.strip())[0]))
-        if step and not looks_secret(step):
+        if step and not holds_secret(step):
             steps.append(capitalised(third_person(step)))
     return steps if len(steps) >= 2 else []
 

@@ -7,7 +7,7 @@ from http import HTTPStatus
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from ...intake import QueueUnavailableError
+from ...intake import QueueUnavailableError, TranscriptTooLargeError
 from ...models.transcripts import TranscriptAccepted, TranscriptIn, TranscriptStatus
 from .. import deps
 from ..errors import ApiError, not_found
@@ -23,6 +23,8 @@ def post_transcript(transcript: TranscriptIn) -> Response[TranscriptAccepted]:
         accepted = deps.intake().accept(tenant_of(router), transcript)
     except QueueUnavailableError as error:
         raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "the queue is unavailable; retry") from error
+    except TranscriptTooLargeError as error:
+        raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, str(error), ["body"], "too_large") from error
     status = HTTPStatus.OK if accepted.duplicate else HTTPStatus.ACCEPTED
     return Response(status_code=status.value, body=accepted, content_type="application/json")
 

@@ -1,0 +1,102 @@
+"""Index writes survive an unreachable index: they wait in the DynamoDB outbox and are replayed,
+in order, once it answers again; get-context meanwhile degrades instead of failing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from learning_machine.adapters.index.base import IndexUnavailableError
+from learning_machine.api import deps
+from tests.conftest import Aws
+from tests.support.handlers import FakeContext, load_handler, rest_event
+
+Call = Callable[..., tuple[int, Any]]
+
+
+class Switch:
+    """Makes the real index unreachable for writes and searches while `down` is set."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.down = False
+        index = deps.indexer().index
+        for name in ("upsert", "delete", "delete_tenant_namespace", "search"):
+            real = getattr(index, name)
+            monkeypatch.setattr(index, name, self._guard(real))
+
+    def _guard(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if self.down:
+                raise IndexUnavailableError("connection refused")
+            return real(*args, **kwargs)
+
+        return guarded
+
+
+@pytest.fixture
+def call(aws: Aws) -> Iterator[Call]:
+    handlers = {name: load_handler(name) for name in ("api", "search")}
+
+    def invoke(
+        method: str, path: str, body: Any = None, query: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        handler = handlers["search" if path == "/v1/search" else "api"]
+        reply = handler.lambda_handler(
+            rest_event(method, path, tenant="acme", body=body, query=query), FakeContext()
+        )
+        return reply["statusCode"], json.loads(reply["body"]) if reply["body"] else None
+
+    yield invoke
+
+
+def titles(call: Call, query: str) -> list[str]:
+    return [
+        r["title"]
+        for r in call("POST", "/v1/search", {"query": query, "stores": ["knowledge"]})[1]["results"]
+    ]
+
+
+def pending(aws: Aws) -> int:
+    return len(deps.indexer().outbox.pending("acme", limit=100))  # type: ignore[union-attr]
+
+
+def test_writes_wait_in_the_outbox_and_replay_in_order(
+    aws: Aws, call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = Switch(monkeypatch)
+    index.down = True
+    status, _ = call(
+        "POST", "/v1/knowledge", {"title": "Walrus deploys", "content": "Walruses deploy at noon."}
+    )
+    assert status == 201  # stored in DynamoDB; the index write waits in the outbox
+    status, doomed = call(
+        "POST", "/v1/knowledge/proposals", {"title": "Narwhal", "content": "Narwhals review code."}
+    )
+    assert status == 201
+    call("POST", f"/v1/knowledge/proposals/{doomed['insight_id']}/reject", {"reason": "No."})
+    assert pending(aws) == 3
+    assert call("GET", "/v1/knowledge")[1]["insights"][0]["title"] == "Walrus deploys"
+
+    index.down = False
+    call("POST", "/v1/knowledge", {"title": "Otter standups", "content": "Otters hold standups at nine."})
+    assert pending(aws) == 0
+    assert titles(call, "walruses deploy noon")[0] == "Walrus deploys"
+    assert "Narwhal" not in titles(call, "narwhals review code")  # the delete replayed after the upsert
+    assert titles(call, "otters standups")[0] == "Otter standups"
+
+
+def test_forget_user_while_the_index_is_down_clears_it_later(
+    aws: Aws, call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = Switch(monkeypatch)
+    call("POST", "/v1/entities", {"name": "Beehive", "description": "Ada's beehive.", "user_id": "ada"})
+    index.down = True
+    call("POST", "/v1/users/ada/memories", {"layer": "knowledge", "content": "Keeps bees."})
+    assert call("DELETE", "/v1/users/ada")[0] == 204
+    assert pending(aws) == 1
+    index.down = False
+    assert deps.indexer().drain("acme") == 1
+    assert deps.indexer().search("acme", ["user:ada"], ["entity"], "beehive", limit=5) == []
