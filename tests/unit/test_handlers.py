@@ -177,3 +177,24 @@ def test_extract_reports_a_bad_record_alone(aws: Aws) -> None:
 def test_event_files_are_valid_json() -> None:
     for path in Path(ROOT / "events").rglob("*.json"):
         json.loads(path.read_text())
+
+
+def test_keys_are_random_hashed_and_a_revoked_key_is_refused(aws: Aws) -> None:
+    import boto3
+
+    from learning_machine.stores.api_keys import ApiKeyStore
+
+    store = ApiKeyStore(aws.settings.keys_table)
+    first, second = store.create("acme"), store.create("acme")
+    assert first != second and first.startswith("lm_") and len(first) > 40
+    stored = boto3.resource("dynamodb").Table(aws.settings.keys_table).scan()["Items"]
+    assert {item["key_hash"] for item in stored} == {hash_key(first), hash_key(second)}
+    assert all(first not in json.dumps(item, default=str) for item in stored)  # only the hash is kept
+
+    authorizer = load_handler("authorizer")
+    token_event = dict(event("authorizer/token.json"), authorizationToken=f"Bearer {first}")
+    assert authorizer.lambda_handler(token_event, FakeContext())["context"] == {"tenant_id": "acme"}
+    assert store.revoke(first)
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        authorizer.lambda_handler(token_event, FakeContext())
+    assert authorizer.lambda_handler(dict(token_event, authorizationToken=f"Bearer {second}"), FakeContext())
