@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -84,3 +86,36 @@ def provisioned_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
 def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
     with provisioned_aws(monkeypatch, tmp_path) as account:
         yield account
+
+
+Call = Callable[..., tuple[int, Any]]
+# Routes served by their own function; everything else goes to the api function.
+FUNCTION_FOR_PATH = {"/v1/context": "get_context", "/v1/search": "search"}
+
+
+@pytest.fixture
+def call(aws: Aws) -> Call:
+    """Invoke the real handlers with API Gateway events, as the authorizer would let them through."""
+    from tests.support.handlers import FakeContext, load_handler, rest_event
+
+    handlers = {name: load_handler(name) for name in ("api", "get_context", "search")}
+
+    def invoke(
+        method: str,
+        path: str,
+        body: Any = None,
+        tenant: str | None = "acme",
+        query: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        handler = handlers[FUNCTION_FOR_PATH.get(path, "api")]
+        reply = handler.lambda_handler(
+            rest_event(method, path, tenant=tenant, body=body, query=query), FakeContext()
+        )
+        return reply["statusCode"], json.loads(reply["body"]) if reply["body"] else None
+
+    return invoke
+
+
+def locs(body: dict[str, Any]) -> list[list[Any]]:
+    """The field locations an error body names."""
+    return [d["loc"] for d in body["detail"]]

@@ -3,42 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from learning_machine.models.common import MAX_BODY_BYTES
-from tests.conftest import Aws
-from tests.support.handlers import FakeContext, load_handler, rest_event
+from tests.conftest import Aws, Call, locs
 
-Call = Callable[..., tuple[int, Any]]
 TRANSCRIPT = {"user_id": "ada", "session_id": "s1", "messages": [{"role": "user", "content": "hi"}]}
-
-
-@pytest.fixture
-def call(aws: Aws) -> Call:
-    api = load_handler("api")
-    context = load_handler("get_context")
-
-    def invoke(
-        method: str,
-        path: str,
-        body: Any = None,
-        tenant: str | None = "acme",
-        query: dict[str, str] | None = None,
-    ) -> tuple[int, Any]:
-        handler = context if path == "/v1/context" else api
-        reply = handler.lambda_handler(
-            rest_event(method, path, tenant=tenant, body=body, query=query), FakeContext()
-        )
-        return reply["statusCode"], json.loads(reply["body"]) if reply["body"] else None
-
-    return invoke
-
-
-def locs(body: dict) -> list[list]:
-    return [d["loc"] for d in body["detail"]]
 
 
 def test_post_transcript_queues_it_with_the_tenant_from_the_authorizer(aws: Aws, call: Call) -> None:

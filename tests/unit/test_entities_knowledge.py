@@ -3,41 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.conftest import Aws
+from tests.conftest import Call, locs
 from tests.support.handlers import FakeContext, load_handler, rest_event
-
-Call = Callable[..., tuple[int, Any]]
-HANDLER_FOR = {"/v1/context": "get_context", "/v1/search": "search"}
-
-
-@pytest.fixture
-def call(aws: Aws) -> Call:
-    handlers = {name: load_handler(name) for name in ("api", "get_context", "search")}
-
-    def invoke(
-        method: str,
-        path: str,
-        body: Any = None,
-        tenant: str | None = "acme",
-        query: dict[str, str] | None = None,
-    ) -> tuple[int, Any]:
-        handler = handlers[HANDLER_FOR.get(path, "api")]
-        reply = handler.lambda_handler(
-            rest_event(method, path, tenant=tenant, body=body, query=query), FakeContext()
-        )
-        return reply["statusCode"], json.loads(reply["body"]) if reply["body"] else None
-
-    return invoke
-
-
-def locs(body: dict) -> list[list]:
-    return [d["loc"] for d in body["detail"]]
-
 
 GLOBAL = {"namespace": "global"}
 

@@ -3,18 +3,14 @@ in order, once it answers again; get-context meanwhile degrades instead of faili
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from learning_machine.adapters.index.base import IndexUnavailableError
 from learning_machine.api import deps
-from tests.conftest import Aws
-from tests.support.handlers import FakeContext, load_handler, rest_event
-
-Call = Callable[..., tuple[int, Any]]
+from tests.conftest import Aws, Call
 
 
 class Switch:
@@ -34,22 +30,6 @@ class Switch:
             return real(*args, **kwargs)
 
         return guarded
-
-
-@pytest.fixture
-def call(aws: Aws) -> Iterator[Call]:
-    handlers = {name: load_handler(name) for name in ("api", "search")}
-
-    def invoke(
-        method: str, path: str, body: Any = None, query: dict[str, str] | None = None
-    ) -> tuple[int, Any]:
-        handler = handlers["search" if path == "/v1/search" else "api"]
-        reply = handler.lambda_handler(
-            rest_event(method, path, tenant="acme", body=body, query=query), FakeContext()
-        )
-        return reply["statusCode"], json.loads(reply["body"]) if reply["body"] else None
-
-    yield invoke
 
 
 def titles(call: Call, query: str) -> list[str]:

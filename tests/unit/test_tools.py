@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,10 +10,7 @@ from jsonschema import Draft202012Validator
 
 from learning_machine.api import deps
 from learning_machine.tools.definitions import TOOLS
-from tests.conftest import Aws, reset_clients
-from tests.support.handlers import FakeContext, load_handler, rest_event
-
-Call = Callable[..., tuple[int, Any]]
+from tests.conftest import Call
 
 ENTITY_TOOLS = {
     "remember_entity",
@@ -51,30 +46,6 @@ VALID_ARGUMENTS: dict[str, dict[str, Any]] = {
     "search_knowledge": {"query": "retry backoff"},
     "propose_knowledge": {"title": "Timeouts", "content": "Set client timeouts below 29 seconds."},
 }
-
-
-@pytest.fixture
-def call(aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Call:
-    # The entity and knowledge services need an index and an embedder: on disk and offline.
-    monkeypatch.setenv("LM_INDEX_ENGINE", "embedded")
-    monkeypatch.setenv("LM_INDEX_PATH", str(tmp_path / "tools-index.db"))
-    monkeypatch.setenv("LM_EMBEDDING_BACKEND", "hashing")
-    reset_clients()
-    api = load_handler("api")
-
-    def invoke(
-        method: str,
-        path: str,
-        body: Any = None,
-        tenant: str | None = "acme",
-        query: dict[str, str] | None = None,
-    ) -> tuple[int, Any]:
-        reply = api.lambda_handler(
-            rest_event(method, path, tenant=tenant, body=body, query=query), FakeContext()
-        )
-        return reply["statusCode"], json.loads(reply["body"]) if reply["body"] else None
-
-    return invoke
 
 
 def use(call: Call, name: str, arguments: Any, *, user: str = "ada", tenant: str = "acme") -> tuple[int, Any]:
