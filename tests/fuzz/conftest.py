@@ -21,6 +21,7 @@ from local.lambda_runtime import LambdaRuntime
 from tests.conftest import Aws, provisioned_aws
 
 OPENAPI_PATH = "/v1/openapi.json"
+TOOL_CALL = "/v1/tools/call"
 FUZZ_TENANT = "fuzz-tenant"
 KNOWN_NAMESPACE = "global"  # where the existing entity and proposal live
 # Cases per operation, valid and invalid input together; `make fuzz` raises it.
@@ -132,8 +133,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(f"fuzz: {operation}: {_statuses(counts)}")
     statuses = _statuses(STATS.statuses)
     seed = fuzz_seed()
+    tools = sum(1 for label in STATS.cases if label.startswith(f"POST {TOOL_CALL} "))
     terminalreporter.write_line(
-        f"fuzz: {len(STATS.cases)} operations, {sum(STATS.cases.values())} cases "
+        f"fuzz: {len(STATS.cases) - tools} routes and {tools} tools, {sum(STATS.cases.values())} cases "
         f"(LM_FUZZ_EXAMPLES={fuzz_examples()}{f', LM_FUZZ_SEED={seed}' if seed is not None else ''}); "
         f"statuses {statuses}"
     )

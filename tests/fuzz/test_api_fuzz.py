@@ -25,14 +25,13 @@ from learning_machine.tools.definitions import TOOLS
 from local.template import LocalTemplate, Route
 from tests.conftest import MOTO_SQS_ENDPOINT
 
-from .conftest import KNOWN_NAMESPACE, OPENAPI_PATH, STATS, FuzzApi, fuzz_examples, fuzz_seed
+from .conftest import KNOWN_NAMESPACE, OPENAPI_PATH, STATS, TOOL_CALL, FuzzApi, fuzz_examples, fuzz_seed
 
 # Parsing the template needs no AWS: the routes are known when the tests are collected.
 ROUTES = [r for r in LocalTemplate.load(endpoint_url=MOTO_SQS_ENDPOINT).routes if r.path != OPENAPI_PATH]
 ROUTE_ID = "{0.method} {0.path}".format
 # What API Gateway answers itself when a URL matches no resource (a generated id of "." or "..").
 NO_ROUTE = (403, {"message": "Missing Authentication Token"})
-TOOL_CALL = "/v1/tools/call"
 # Every store with every mode it allows, so GET /v1/tools publishes every tool.
 ALL_TOOLS_CONFIG = {
     "stores": {
@@ -172,7 +171,7 @@ def fuzz(
     @settings(
         max_examples=fuzz_examples(),
         deadline=None,
-        database=None,  # no .hypothesis/ in the repository; LM_FUZZ_SEED replays a run
+        database=None,  # no replay of earlier failures between runs: LM_FUZZ_SEED replays one run
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
     @given(case=st.one_of(strategies))

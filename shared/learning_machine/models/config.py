@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -32,22 +32,46 @@ def _default_layers() -> dict[Layer, LayerConfig]:
     return {layer: LayerConfig() for layer in Layer}
 
 
-class UserProfileStoreConfig(_Strict):
+class _StoreConfig(_Strict):
+    """What every store shares: on/off, how it learns (modes), an extra prompt, context or not."""
+
+    STORE: ClassVar[str]
+    ALLOWED_MODES: ClassVar[frozenset[Mode]] = frozenset(Mode)
+
     enabled: bool = True
     modes: list[Mode] = Field(default_factory=lambda: [Mode.ALWAYS])
-    layers: dict[Layer, LayerConfig] = Field(default_factory=_default_layers)
     prompt: Prompt | None = None
-    custom_schema: dict[str, Any] | None = Field(
-        default=None, description="JSON Schema (type object) of custom profile fields"
-    )
     add_to_context: bool = True
 
     @field_validator("modes")
     @classmethod
-    def _profile_modes(cls, modes: list[Mode]) -> list[Mode]:
-        if Mode.PROPOSE in modes:
-            raise ValueError("the user profile store supports only 'always' and 'agentic'")
+    def _allowed_modes(cls, modes: list[Mode]) -> list[Mode]:
+        if set(modes) - cls.ALLOWED_MODES:
+            allowed = " and ".join(sorted(f"'{m.value}'" for m in cls.ALLOWED_MODES))
+            raise ValueError(f"the {cls.STORE} store supports only {allowed}")
         return sorted(set(modes))
+
+    @property
+    def always(self) -> bool:
+        return self.enabled and Mode.ALWAYS in self.modes
+
+    @property
+    def agentic(self) -> bool:
+        return self.enabled and Mode.AGENTIC in self.modes
+
+    @property
+    def propose(self) -> bool:
+        return self.enabled and Mode.PROPOSE in self.modes
+
+
+class UserProfileStoreConfig(_StoreConfig):
+    STORE = "user profile"
+    ALLOWED_MODES = frozenset({Mode.ALWAYS, Mode.AGENTIC})
+
+    layers: dict[Layer, LayerConfig] = Field(default_factory=_default_layers)
+    custom_schema: dict[str, Any] | None = Field(
+        default=None, description="JSON Schema (type object) of custom profile fields"
+    )
 
     @field_validator("layers")
     @classmethod
@@ -69,86 +93,37 @@ class UserProfileStoreConfig(_Strict):
     def enabled_layers(self) -> list[Layer]:
         return [layer for layer in Layer if self.layers[layer].enabled]
 
-    @property
-    def always(self) -> bool:
-        return self.enabled and Mode.ALWAYS in self.modes
 
+class SessionContextStoreConfig(_StoreConfig):
+    STORE = "session context"
+    ALLOWED_MODES = frozenset({Mode.ALWAYS})
 
-class SessionContextStoreConfig(_Strict):
-    enabled: bool = True
-    modes: list[Mode] = Field(default_factory=lambda: [Mode.ALWAYS])
     planning: bool = False
-    prompt: Prompt | None = None
-    add_to_context: bool = True
-
-    @field_validator("modes")
-    @classmethod
-    def _session_modes(cls, modes: list[Mode]) -> list[Mode]:
-        if set(modes) - {Mode.ALWAYS}:
-            raise ValueError("the session context store supports only 'always'")
-        return sorted(set(modes))
-
-    @property
-    def always(self) -> bool:
-        return self.enabled and Mode.ALWAYS in self.modes
 
 
 NamespaceSetting = Annotated[str, StringConstraints(pattern=r"^(global|user|[a-z0-9][a-z0-9_-]{0,63})$")]
 
 
-class EntityMemoryStoreConfig(_Strict):
-    enabled: bool = True
+class EntityMemoryStoreConfig(_StoreConfig):
+    STORE = "entity memory"
+    ALLOWED_MODES = frozenset({Mode.ALWAYS, Mode.AGENTIC})
+
     modes: list[Mode] = Field(default_factory=lambda: [Mode.ALWAYS, Mode.AGENTIC])
     namespace: NamespaceSetting = Field(
         default="user", description="'user' (private to each user), 'global', or a named namespace"
     )
-    prompt: Prompt | None = None
-    add_to_context: bool = True
     max_in_context: int = Field(default=5, ge=0, le=50)
 
-    @field_validator("modes")
-    @classmethod
-    def _entity_modes(cls, modes: list[Mode]) -> list[Mode]:
-        if Mode.PROPOSE in modes:
-            raise ValueError("the entity memory store supports only 'always' and 'agentic'")
-        return sorted(set(modes))
 
-    @property
-    def always(self) -> bool:
-        return self.enabled and Mode.ALWAYS in self.modes
+class LearnedKnowledgeStoreConfig(_StoreConfig):
+    STORE = "learned knowledge"
 
-    @property
-    def agentic(self) -> bool:
-        return self.enabled and Mode.AGENTIC in self.modes
-
-
-class LearnedKnowledgeStoreConfig(_Strict):
-    enabled: bool = True
     modes: list[Mode] = Field(default_factory=lambda: [Mode.AGENTIC])
     namespace: NamespaceSetting = "global"
-    prompt: Prompt | None = None
-    add_to_context: bool = True
     max_in_context: int = Field(default=5, ge=0, le=50)
     duplicate_similarity: float = Field(
         default=0.9, ge=0.5, le=1.0, description="Cosine similarity above which a save updates an insight"
     )
-
-    @field_validator("modes")
-    @classmethod
-    def _knowledge_modes(cls, modes: list[Mode]) -> list[Mode]:
-        return sorted(set(modes))
-
-    @property
-    def always(self) -> bool:
-        return self.enabled and Mode.ALWAYS in self.modes
-
-    @property
-    def agentic(self) -> bool:
-        return self.enabled and Mode.AGENTIC in self.modes
-
-    @property
-    def propose(self) -> bool:
-        return self.enabled and Mode.PROPOSE in self.modes
 
 
 class StoresConfig(_Strict):
