@@ -59,4 +59,4 @@ bench: up
 	$(PY) -m bench.learning_latency
 
 clean: down
-	rm -rf $(VENV) $(LOCAL) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOCAL) .pytest_cache .mypy_cache .ruff_cache .hypothesis
