@@ -98,13 +98,12 @@ import json
 import re
 import signal
 import struct
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import FrameType, TracebackType
 from typing import Any, Literal, Self, TypeAlias, get_args
 
@@ -130,6 +129,7 @@ from learning_machine.models.extraction import (
     SessionUpdate,
 )
 from learning_machine.ranking import estimate_tokens
+from tests.fakes.http import FakeHTTPServer
 
 JsonBody = dict[str, Any]
 
@@ -558,19 +558,7 @@ class FakeOpenAIServer:
         return self._closing.wait(seconds)
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], fake: FakeOpenAIServer
-    ) -> None:
-        super().__init__(address, handler)
-        self.fake = fake
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that time out close their socket mid-answer; that is expected here.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
+_HTTPServer = FakeHTTPServer[FakeOpenAIServer]
 
 
 class _Handler(BaseHTTPRequestHandler):

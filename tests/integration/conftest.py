@@ -18,6 +18,7 @@ import pytest
 
 from local.stack import StackError, StackInfo, create_api_key, stack_status, start_stack, stop_stack
 from local.template import REGION, REPO_ROOT
+from tests.fakes.openai_server import FakeOpenAIServer
 
 STATE_DIR = REPO_ROOT / ".local" / "test-stack"
 MOTO_PORT = int(os.environ.get("LM_TEST_MOTO_PORT", "5100"))
@@ -119,3 +120,22 @@ def stack_extra_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def stack(stack_manager: StackManager, stack_extra_env: dict[str, str]) -> Stack:
     return stack_manager.get(stack_extra_env)
+
+
+@pytest.fixture(scope="module")
+def fake_model() -> Iterator[FakeOpenAIServer]:
+    """A fake OpenAI-compatible server over HTTP; the stack's openai adapter talks to it."""
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+def fake_model_env(fake: FakeOpenAIServer, **overrides: str) -> dict[str, str]:
+    """Stack environment pointing extraction at the fake model with json_schema structured output."""
+    return {
+        "LM_LLM_BASE_URL": fake.base_url,
+        "LM_LLM_MODEL": "fake-model",
+        "LM_LLM_STRUCTURED_MODE": "json_schema",
+        "LM_LLM_MAX_RETRIES": "1",
+        "LM_LLM_TIMEOUT_SECONDS": "10",
+        **overrides,
+    }

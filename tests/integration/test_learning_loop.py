@@ -21,27 +21,15 @@ import pytest
 
 from learning_machine.models.common import MAX_BODY_BYTES
 from tests.fakes.openai_server import FakeOpenAIServer, transcript_from_body
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, fake_model_env
 
 pytestmark = pytest.mark.integration
 DEADLINE_SECONDS = 60  # generous: a failure here means "never", not "slow"
 
 
 @pytest.fixture(scope="module")
-def fake_model() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def stack_extra_env(fake_model: FakeOpenAIServer) -> dict[str, str]:
-    return {
-        "LM_LLM_BASE_URL": fake_model.base_url,
-        "LM_LLM_MODEL": "fake-model",
-        "LM_LLM_STRUCTURED_MODE": "json_schema",
-        "LM_LLM_MAX_RETRIES": "1",
-        "LM_LLM_TIMEOUT_SECONDS": "10",
-    }
+    return fake_model_env(fake_model)
 
 
 @pytest.fixture(scope="module")

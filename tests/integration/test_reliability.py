@@ -60,7 +60,7 @@ from local.template import REGION
 from tests.conftest import reset_clients
 from tests.fakes.openai_server import Behaviour, Delay, FakeOpenAIServer, HttpError, Malformed, Reply
 from tests.fakes.openai_server import transcript_from_body as transcript_of
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, fake_model_env
 from tests.support.handlers import FakeContext, load_handler
 
 pytestmark = pytest.mark.integration
@@ -71,21 +71,13 @@ LLM_TIMEOUT_SECONDS = 1
 
 
 @pytest.fixture(scope="module")
-def fake_model() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def stack_extra_env(fake_model: FakeOpenAIServer) -> dict[str, str]:
-    return {
-        "LM_LLM_BASE_URL": fake_model.base_url,
-        "LM_LLM_MODEL": "fake-model",
-        "LM_LLM_STRUCTURED_MODE": "json_schema",
-        "LM_LLM_MAX_RETRIES": str(LLM_MAX_RETRIES),
-        "LM_LLM_TIMEOUT_SECONDS": str(LLM_TIMEOUT_SECONDS),
-        "LM_EMBEDDING_BACKEND": "hashing",  # the index is not under test here: keep it fast
-    }
+    return fake_model_env(
+        fake_model,
+        LM_LLM_MAX_RETRIES=str(LLM_MAX_RETRIES),
+        LM_LLM_TIMEOUT_SECONDS=str(LLM_TIMEOUT_SECONDS),
+        LM_EMBEDDING_BACKEND="hashing",  # the index is not under test here: keep it fast
+    )
 
 
 @pytest.fixture
