@@ -25,6 +25,7 @@ from ..models.sessions import SessionContext
 from ..stores.changes import ChangeSet
 from ..stores.user_memory import UserState
 
+MAX_CONFIRMATIONS = 20
 _CATEGORY = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+){0,3}$")
 
 
@@ -136,9 +137,14 @@ def _plan_memories(
     plan: Plan, operations: list[MemoryOperation], state: UserState, layers: set[Layer], origin: Origin
 ) -> None:
     touched: set[str] = set()
-    seen = {(m.layer, normalized(m.content)) for m in state.memories}
+    existing = {(m.layer, normalized(m.content)): m for m in state.memories}
+    seen = set(existing)
+    confirmed: dict[str, Memory] = {}
     for op in operations:
         if op.op == "noop":
+            current = state.memory(op.memory_id or "")
+            if current is not None:
+                confirmed[current.memory_id] = current
             continue
         if op.op == "add":
             assert op.layer is not None and op.content is not None  # guaranteed by the model validator
@@ -147,6 +153,8 @@ def _plan_memories(
                 plan.skipped.append(f"add to disabled layer {op.layer.value}")
             elif key in seen:
                 plan.skipped.append("add of a memory that already exists")
+                if key in existing:
+                    confirmed[existing[key].memory_id] = existing[key]
             else:
                 seen.add(key)
                 plan.changes.add_memory(
@@ -183,6 +191,11 @@ def _plan_memories(
             plan.skipped.append(f"update of {current.memory_id} without change")
         else:
             plan.changes.update_memory(current, updated)
+    # A restated memory counts as confirmed (curation prunes the least confirmed first); capped so
+    # one transcript cannot fill the transaction with confirmations.
+    at = origin.provenance().recorded_at
+    for memory in [m for m in confirmed.values() if m.memory_id not in touched][:MAX_CONFIRMATIONS]:
+        plan.changes.confirm_memory(memory, at)
 
 
 def revise(current: Memory, provenance: Provenance, **changes: Any) -> Memory:

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -143,12 +143,58 @@ class ExtractionConfig(_Strict):
     )
 
 
+PruneOrder = Literal["least_recently_used", "least_confirmed"]
+
+
+class LayerRetention(_Strict):
+    """Prune rules of one memory layer; None means no limit."""
+
+    max_age_days: int | None = Field(
+        default=None, ge=1, le=36_500, description="Prune memories not written or confirmed for this long"
+    )
+    max_count: int | None = Field(default=None, ge=1, le=100_000, description="Keep at most this many")
+    prune_order: PruneOrder = Field(
+        default="least_recently_used",
+        description="Which go first past max_count: least recently written or confirmed, or fewest "
+        "confirmations (then least recently used)",
+    )
+
+
+class CurationSchedule(_Strict):
+    enabled: bool = True
+    every_hours: int = Field(default=24, ge=1, le=24 * 30, description="Minimum time between scheduled runs")
+
+
+class CurationConfig(_Strict):
+    """Upkeep of what was learned: merges, prunes and retention (run by the curate function)."""
+
+    schedule: CurationSchedule = Field(default_factory=CurationSchedule)
+    memory_merge_similarity: float = Field(
+        default=0.92, ge=0.5, le=1.0, description="Cosine similarity at which two memories of a layer merge"
+    )
+    layers: dict[Layer, LayerRetention] = Field(default_factory=dict)
+    history_retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=36_500,
+        description="Superseded values (memory history, superseded entity facts) are kept this long; "
+        "curation changes can be undone within it",
+    )
+    session_retention_days: int = Field(
+        default=30, ge=1, le=36_500, description="Session contexts idle this long are dropped"
+    )
+
+    def retention(self, layer: Layer) -> LayerRetention:
+        return self.layers.get(layer) or LayerRetention()
+
+
 class TenantConfig(_Strict):
     """What `PUT /v1/config` accepts. The tenant is never part of the document."""
 
     stores: StoresConfig = Field(default_factory=StoresConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
     extraction: ExtractionConfig = Field(default_factory=ExtractionConfig)
+    curation: CurationConfig = Field(default_factory=CurationConfig)
 
 
 class StoredConfig(BaseModel):

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from .common import utc_now
-from .memories import Provenance
+from .memories import MergedItem, Provenance
 
 EntityType = Literal["company", "person", "project", "system", "product", "place", "other"]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -58,6 +58,7 @@ class Entity(BaseModel):
     properties: dict[str, str] = Field(default_factory=dict)
     facts: list[Fact] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)
+    merged: list[MergedItem] = Field(default_factory=list, description="Duplicate entities merged into it")
     version: int = 1
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from .common import utc_now
 from .entities import NamespaceName
-from .memories import Provenance
+from .memories import MergedItem, Provenance
 
 Status = Literal["active", "pending", "rejected"]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
@@ -38,6 +38,7 @@ class Insight(BaseModel):
     updated_at: datetime = Field(default_factory=utc_now)
     provenance: Provenance
     review: Review | None = None
+    merged: list[MergedItem] = Field(default_factory=list, description="Near-duplicates merged into it")
 
 
 class InsightIn(BaseModel):

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from .common import Category, Identifier, Layer, RedactedShortText, utc_now
 
 Polarity = Literal["positive", "negative"]
-Source = Literal["extraction", "api", "tool", "import"]
-Change = Literal["created", "updated", "deleted"]
+Source = Literal["extraction", "api", "tool", "import", "curation"]
+Change = Literal["created", "updated", "deleted", "merged", "pruned", "restored"]
 
 
 class Provenance(BaseModel):
@@ -22,6 +22,17 @@ class Provenance(BaseModel):
     turn_index: int | None = None
     model: str | None = None
     recorded_at: datetime = Field(default_factory=utc_now)
+    job_id: str | None = Field(default=None, description="The curation job behind this change, if any")
+
+
+class MergedItem(BaseModel):
+    """An item curation folded into this one: its id, its value and where it came from."""
+
+    item_id: str
+    content: str
+    provenance: Provenance
+    job_id: str
+    merged_at: datetime = Field(default_factory=utc_now)
 
 
 class Memory(BaseModel):
@@ -38,6 +49,16 @@ class Memory(BaseModel):
     updated_at: datetime = Field(default_factory=utc_now)
     valid_from: datetime = Field(default_factory=utc_now)
     provenance: Provenance
+    confirmations: int = Field(default=0, description="Transcripts that restated it since it was written")
+    last_confirmed_at: datetime | None = None
+    merged: list[MergedItem] = Field(default_factory=list, description="Near-duplicates merged into it")
+
+    @property
+    def last_used_at(self) -> datetime:
+        """Last written or confirmed; reads do not count, so the read path never writes."""
+        if self.last_confirmed_at and self.last_confirmed_at > self.updated_at:
+            return self.last_confirmed_at
+        return self.updated_at
 
 
 class MemoryVersion(BaseModel):
@@ -54,6 +75,8 @@ class MemoryVersion(BaseModel):
     valid_to: datetime | None = None
     superseded_value: str | None = None
     provenance: Provenance
+    merged_into: str | None = Field(default=None, description="For a merged-away memory: the one kept")
+    reason: str | None = Field(default=None, description="Why curation made this change")
 
 
 class MemoryHistory(BaseModel):

@@ -77,6 +77,7 @@ class AppliedOperation(BaseModel):
         "add",
         "update",
         "delete",
+        "confirm",
         "set",
         "unset",
         "replace",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -61,7 +62,9 @@ class ChangeSet:
         self._record_version(memory, "created", None)
         self.applied.append(AppliedOperation(store="memories", action="add", target=memory.memory_id))
 
-    def update_memory(self, current: Memory, updated: Memory) -> None:
+    def update_memory(
+        self, current: Memory, updated: Memory, change: Change = "updated", reason: str | None = None
+    ) -> None:
         self._put(
             user_pk(self.tenant, self.user),
             memory_sk(updated.memory_id),
@@ -69,10 +72,35 @@ class ChangeSet:
             updated.version,
             expected=current.version,
         )
-        self._record_version(updated, "updated", current.content)
+        self._record_version(updated, change, current.content, reason=reason)
         self.applied.append(AppliedOperation(store="memories", action="update", target=updated.memory_id))
 
-    def delete_memory(self, current: Memory, provenance: Provenance) -> None:
+    def confirm_memory(self, current: Memory, at: datetime) -> None:
+        """The transcript restated it: count the confirmation (its value and history do not change)."""
+        confirmed = current.model_copy(
+            update={
+                "confirmations": current.confirmations + 1,
+                "last_confirmed_at": at,
+                "version": current.version + 1,
+            }
+        )
+        self._put(
+            user_pk(self.tenant, self.user),
+            memory_sk(current.memory_id),
+            confirmed,
+            confirmed.version,
+            expected=current.version,
+        )
+        self.applied.append(AppliedOperation(store="memories", action="confirm", target=current.memory_id))
+
+    def delete_memory(
+        self,
+        current: Memory,
+        provenance: Provenance,
+        change: Change = "deleted",
+        merged_into: str | None = None,
+        reason: str | None = None,
+    ) -> None:
         self.items.append(
             {
                 "Delete": {
@@ -84,10 +112,26 @@ class ChangeSet:
             }
         )
         tombstone = current.model_copy(update={"version": current.version + 1, "provenance": provenance})
-        self._record_version(tombstone, "deleted", None)
+        self._record_version(tombstone, change, None, merged_into=merged_into, reason=reason)
         self.applied.append(AppliedOperation(store="memories", action="delete", target=current.memory_id))
 
-    def _record_version(self, memory: Memory, change: Change, superseded: str | None) -> None:
+    def restore_memory(self, memory: Memory, reason: str) -> None:
+        """Put a removed memory back (undo of a curation change); fails if it exists again."""
+        self._put(
+            user_pk(self.tenant, self.user), memory_sk(memory.memory_id), memory, memory.version, new=True
+        )
+        self._record_version(memory, "restored", None, reason=reason)
+        self.applied.append(AppliedOperation(store="memories", action="add", target=memory.memory_id))
+
+    def _record_version(
+        self,
+        memory: Memory,
+        change: Change,
+        superseded: str | None,
+        merged_into: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        removed = change in ("deleted", "pruned") or merged_into is not None
         version = MemoryVersion(
             memory_id=memory.memory_id,
             version=memory.version,
@@ -96,9 +140,11 @@ class ChangeSet:
             category=memory.category,
             content=memory.content,
             polarity=memory.polarity,
-            valid_from=memory.valid_from if change != "deleted" else memory.provenance.recorded_at,
+            valid_from=memory.provenance.recorded_at if removed else memory.valid_from,
             superseded_value=superseded,
             provenance=memory.provenance,
+            merged_into=merged_into,
+            reason=reason,
         )
         self._put(
             history_pk(self.tenant, self.user),
@@ -107,6 +153,10 @@ class ChangeSet:
             memory.version,
             new=True,
         )
+
+    def attach(self, item: dict[str, Any]) -> None:
+        """Any other transaction item that must commit with these changes (a curation record)."""
+        self.items.append(item)
 
     # -- profile and session ---------------------------------------------------------------
     def put_profile(self, current: UserProfile, updated: UserProfile, changed: dict[str, str]) -> None:

@@ -17,6 +17,11 @@ Every partition key starts with the tenant, so no read or write can cross tenant
 | relationship end    | T#t#NS#n#G#<entity id>  | <out|in>#<rel>#<id>   |                   |
 | insight             | T#t#NS#n#K              | <insight id>          |                   |
 | index outbox entry  | T#t#OUTBOX              | <time-ordered id>     |                   |
+| known user          | T#t#USERS               | <user id>             |                   |
+| known namespace     | T#t#NAMESPACES          | <namespace>           |                   |
+| curation job        | T#t#CURATE              | JOB#<job id>          |                   |
+| curation schedule   | T#t#CURATE              | SCHEDULE              |                   |
+| curation change     | T#t#CURATE#<job id>     | <unit>#<kind>#<id>    |                   |
 
 Profile and memories share a partition so get-context reads both in one query.
 """
@@ -85,3 +90,26 @@ def insight_pk(tenant: str, namespace: str) -> str:
 
 def outbox_pk(tenant: str) -> str:
     return f"T#{tenant}#OUTBOX"
+
+
+def users_pk(tenant: str) -> str:
+    return f"T#{tenant}#USERS"
+
+
+def namespaces_pk(tenant: str) -> str:
+    return f"T#{tenant}#NAMESPACES"
+
+
+def curation_pk(tenant: str) -> str:
+    return f"T#{tenant}#CURATE"
+
+
+def job_sk(job_id: str) -> str:
+    return f"JOB#{job_id}"
+
+
+SCHEDULE_SK = "SCHEDULE"
+
+
+def job_changes_pk(tenant: str, job_id: str) -> str:
+    return f"T#{tenant}#CURATE#{job_id}"
