@@ -28,7 +28,7 @@ from .models.entities import (
     Fact,
     Relationship,
 )
-from .models.memories import Provenance
+from .models.memories import MergedItem, Provenance
 from .redaction import redact_optional, redact_text
 from .stores.changes import WriteConflictError
 from .stores.entities import EntityStore, normalize_name
@@ -301,3 +301,23 @@ def _event_key(content: str, date_text: str | None) -> tuple[str, str]:
 
 def _backoff() -> None:
     time.sleep(random.uniform(0, 0.05))
+
+
+def absorb(survivor: Entity, other: Entity, merged: MergedItem) -> Entity:
+    """`survivor` with `other` folded in: names become aliases; facts, events and properties are
+    added where new (the survivor's win); superseded facts keep their history."""
+    facts = {_fact_key(f.content): f for f in survivor.facts if f.current}
+    carried = [f for f in other.facts if not f.current or _fact_key(f.content) not in facts]
+    known_events = {_event_key(e.content, e.date_text) for e in survivor.events}
+    events = [e for e in other.events if _event_key(e.content, e.date_text) not in known_events]
+    return survivor.model_copy(
+        update={
+            "aliases": _unique_names(survivor.aliases, other.names(), survivor.name),
+            "entity_type": survivor.entity_type if survivor.entity_type != "other" else other.entity_type,
+            "description": survivor.description or other.description,
+            "properties": {**other.properties, **survivor.properties},
+            "facts": (survivor.facts + carried)[-MAX_FACTS:],
+            "events": (survivor.events + events)[-MAX_EVENTS:],
+            "merged": [*survivor.merged, merged, *other.merged],
+        }
+    )

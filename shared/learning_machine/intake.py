@@ -12,7 +12,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 
-from .adapters.queue import TranscriptQueue
+from .adapters.queue import MessageQueue
 from .models.transcripts import (
     MetadataValue,
     TranscriptAccepted,
@@ -21,6 +21,7 @@ from .models.transcripts import (
     TranscriptStatus,
 )
 from .redaction import redact
+from .stores.registry import Registry
 from .stores.transcripts import TranscriptStore
 
 # SQS refuses larger messages. Only a body full of short secrets grows past it once redacted.
@@ -42,7 +43,8 @@ class TranscriptTooLargeError(ValueError):
 @dataclass
 class TranscriptIntake:
     transcripts: TranscriptStore
-    queue: TranscriptQueue
+    queue: MessageQueue
+    registry: Registry
 
     def accept(self, tenant: str, transcript: TranscriptIn) -> TranscriptAccepted:
         transcript_id = transcript.transcript_id or f"tr_{uuid.uuid4().hex}"
@@ -62,6 +64,7 @@ class TranscriptIntake:
         existing = self.transcripts.create(tenant, status)
         if existing is not None:
             return TranscriptAccepted(transcript_id=transcript_id, status=existing.status, duplicate=True)
+        self.registry.add_user(tenant, transcript.user_id)  # before the send: curation must find the user
         try:
             self.queue.send(envelope)
         except Exception as error:

@@ -22,6 +22,7 @@ from .models.config import TenantConfig
 from .models.memories import Memory, MemoryCreate, MemoryPatch, Source
 from .models.profile import UserProfile
 from .stores.changes import ChangeSet, commit_with_retry
+from .stores.registry import Registry
 from .stores.user_memory import UserMemoryStore
 
 
@@ -36,6 +37,8 @@ class MemoryAdmin:
     write_retries: int = 6
 
     def _commit(self, tenant: str, user: str, build: Any) -> ChangeSet:
+        Registry(self.table).add_user(tenant, user)
+
         def attempt() -> ChangeSet:
             changes = ChangeSet(self.table, tenant, user)
             build(changes)

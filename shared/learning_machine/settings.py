@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     keys_table: str = "ApiKeysTable"
     idempotency_table: str = "IdempotencyTable"
     transcripts_queue_url: str = ""
+    curation_queue_url: str = ""
 
     # Model endpoint: any OpenAI-compatible server. Without a key or base URL the offline
     # rule-based extractor runs instead (and says so).
@@ -44,6 +45,11 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = 7 * 24 * 3600
     # 20 simultaneous writers for one user needed up to 8 attempts (tests/integration/test_reliability.py).
     write_retries: int = 10
+    # Curation slices: units (a user, a namespace or a chunk of one) per invocation, and the seconds
+    # of the invocation kept free after the last unit starts (a unit must finish within them).
+    curation_units_per_slice: int = 200
+    curation_reserve_seconds: float = 120.0
+    curation_lease_seconds: int = 300
 
     @field_validator(
         "llm_base_url",

@@ -26,6 +26,7 @@ from .settings import Settings
 from .stores.entities import EntityStore
 from .stores.keys import SESSION_SK, STATUS_SK, USER_INDEX, history_pk, user_pk
 from .stores.knowledge import KnowledgeStore
+from .stores.registry import Registry
 from .stores.user_memory import UserMemoryStore
 
 
@@ -104,6 +105,9 @@ class UserData:
             self.knowledge.delete(tenant, namespace, insight.insight_id)
         if not (keys or entities or insights):
             return None
+        registry = Registry(self.settings.data_table)
+        registry.remove_user(tenant, user)
+        registry.remove_namespace(tenant, namespace)
         deleted = dynamodb.delete_keys(self.settings.data_table, keys)
         idempotency = record_keys(self.settings, tenant, transcript_ids)
         dynamodb.delete_keys(self.settings.idempotency_table, [{"id": key} for key in idempotency])

@@ -181,13 +181,13 @@ def test_openapi_documents_every_route_of_the_template(aws: Aws, call: Call) -> 
 def test_a_transcript_the_queue_refuses_is_not_half_accepted(
     aws: Aws, call: Call, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from learning_machine.adapters.queue import TranscriptQueue
+    from learning_machine.adapters.queue import MessageQueue
 
-    def refuse(self: TranscriptQueue, envelope: object) -> str:
+    def refuse(self: MessageQueue, envelope: object) -> str:
         raise ConnectionError("queue down")
 
     with monkeypatch.context() as patch:
-        patch.setattr(TranscriptQueue, "send", refuse)
+        patch.setattr(MessageQueue, "send", refuse)
         status, reply = call("POST", "/v1/transcripts", {**TRANSCRIPT, "transcript_id": "retry-me"})
     assert status == 503 and reply["message"].startswith("the queue is unavailable")
     assert call("GET", "/v1/transcripts/retry-me")[0] == 404

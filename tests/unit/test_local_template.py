@@ -126,13 +126,15 @@ def test_default_authorizer_and_its_cache_ttl(template: LocalTemplate) -> None:
     assert template.stage == "live"
 
 
-def test_sqs_event_source(template: LocalTemplate) -> None:
-    (source,) = template.sqs_event_sources
-    assert source.function == "ExtractFunction"
-    assert source.queue == "TranscriptsQueue"
-    assert source.batch_size == 5
-    assert source.reports_item_failures
-    assert source.batching_window_seconds == 2
+def test_sqs_event_sources(template: LocalTemplate) -> None:
+    extract, curate = sorted(template.sqs_event_sources, key=lambda s: s.function, reverse=True)
+    assert extract.function == "ExtractFunction"
+    assert extract.queue == "TranscriptsQueue"
+    assert extract.batch_size == 5
+    assert extract.reports_item_failures
+    assert extract.batching_window_seconds == 2
+    assert (curate.function, curate.queue, curate.batch_size) == ("CurateFunction", "CurationQueue", 1)
+    assert curate.reports_item_failures
 
 
 SNIPPET = """

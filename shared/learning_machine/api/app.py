@@ -27,9 +27,21 @@ def api_resolver() -> APIGatewayRestResolver:
     The context and search routers are included so the document describes every route; API
     Gateway sends `/v1/context` and `/v1/search` to their own functions, never here.
     """
-    from .routes import config, context, entities, knowledge, search, sessions, tools, transcripts, users
+    from .routes import (
+        config,
+        context,
+        curate,
+        entities,
+        knowledge,
+        search,
+        sessions,
+        tools,
+        transcripts,
+        users,
+    )
 
     app = build_resolver(
+        curate.router,
         transcripts.router,
         users.router,
         sessions.router,
@@ -61,3 +73,10 @@ def search_resolver() -> APIGatewayRestResolver:
     from .routes import search
 
     return build_resolver(search.router)
+
+
+def curate_resolver() -> APIGatewayRestResolver:
+    """The `curate` function's routes: start, follow and undo jobs."""
+    from .routes import curate
+
+    return build_resolver(curate.router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from ..adapters.queue import TranscriptQueue
+from ..adapters.queue import MessageQueue
 from ..context.service import ContextService
 from ..entity_memory import EntityMemory
 from ..indexing import Indexer, build_indexer
@@ -17,12 +17,14 @@ from ..settings import get_settings
 from ..stores.config import ConfigStore
 from ..stores.entities import EntityStore
 from ..stores.knowledge import KnowledgeStore
+from ..stores.registry import Registry
 from ..stores.sessions import SessionStore
 from ..stores.transcripts import TranscriptStore
 from ..stores.user_memory import UserMemoryStore
 from ..user_data import UserData
 
 if TYPE_CHECKING:
+    from ..curation.service import CurationService
     from ..tools.executor import ToolExecutor
 
 
@@ -49,7 +51,10 @@ def transcript_store() -> TranscriptStore:
 
 @lru_cache(maxsize=1)
 def intake() -> TranscriptIntake:
-    return TranscriptIntake(transcript_store(), TranscriptQueue(get_settings().transcripts_queue_url))
+    settings = get_settings()
+    return TranscriptIntake(
+        transcript_store(), MessageQueue(settings.transcripts_queue_url), Registry(settings.data_table)
+    )
 
 
 @lru_cache(maxsize=1)
@@ -100,3 +105,10 @@ def user_data() -> UserData:
     return UserData(
         settings, user_store(), EntityStore(settings.data_table), KnowledgeStore(settings.data_table), indexer
     )
+
+
+@lru_cache(maxsize=1)
+def curation() -> CurationService:
+    from ..curation.service import build_curation
+
+    return build_curation(get_settings())

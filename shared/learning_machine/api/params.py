@@ -33,3 +33,7 @@ FactId = Annotated[str, Path(pattern=ID_PATTERN, max_length=128)]
 InsightId = Annotated[str, Path(pattern=ID_PATTERN, max_length=128)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 RequiredQuery = Annotated[str, Query(min_length=1, max_length=2_000)]
+JobId = Annotated[str, Path(pattern=ID_PATTERN, max_length=128)]
+ChangeCursor = Annotated[
+    str | None, Query(max_length=400, description="next_token of the previous page of changes")
+]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import ConditionBase, Key
 from botocore.exceptions import ClientError
 
 from ..adapters import dynamodb
@@ -67,7 +67,7 @@ class JobStore:
     def changes(
         self, tenant: str, job_id: str, after: str | None = None, limit: int = 100
     ) -> tuple[list[CurationChange], str | None]:
-        condition = Key("pk").eq(job_changes_pk(tenant, job_id))
+        condition: ConditionBase = Key("pk").eq(job_changes_pk(tenant, job_id))
         if after:
             condition = condition & Key("sk").gt(after)
         page = dynamodb.table(self._table).query(KeyConditionExpression=condition, Limit=limit)

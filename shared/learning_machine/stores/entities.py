@@ -17,6 +17,7 @@ from ..adapters import dynamodb
 from ..models.entities import Entity, Relationship
 from .changes import WriteConflictError
 from .keys import edge_pk, entity_name_pk, entity_pk
+from .registry import Registry
 
 
 def normalize_name(name: str) -> str:
@@ -56,34 +57,9 @@ class EntityStore:
 
     def save(self, tenant: str, entity: Entity, expected_version: int) -> None:
         """Write the entity (new when expected_version is 0) and claim all of its names."""
-        put: dict[str, Any] = {
-            "TableName": self._table,
-            "Item": dynamodb.item(
-                entity_pk(tenant, entity.namespace), entity.entity_id, entity, entity.version
-            ),
-        }
+        items = [self.entity_put(tenant, entity, expected_version), *self.name_puts(tenant, entity)]
         if expected_version == 0:
-            put["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            put["ConditionExpression"] = "version = :v"
-            put["ExpressionAttributeValues"] = {":v": expected_version}
-        items: list[dict[str, Any]] = [{"Put": put}]
-        names = {normalize_name(n) for n in entity.names()} - {""}
-        for name in sorted(names):
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": {
-                            "pk": entity_name_pk(tenant, entity.namespace),
-                            "sk": name,
-                            "entity_id": entity.entity_id,
-                        },
-                        "ConditionExpression": "attribute_not_exists(pk) OR entity_id = :id",
-                        "ExpressionAttributeValues": {":id": entity.entity_id},
-                    }
-                }
-            )
+            Registry(self._table).add_namespace(tenant, entity.namespace)
         try:
             dynamodb.client().transact_write_items(TransactItems=items)  # type: ignore[arg-type]
         except ClientError as error:
@@ -96,6 +72,56 @@ class EntityStore:
                     owner = self.find(tenant, entity.namespace, name)
                     raise NameTakenError(name, owner.entity_id if owner else "") from error
             raise WriteConflictError(entity.entity_id) from error
+
+    def entity_put(self, tenant: str, entity: Entity, expected_version: int) -> dict[str, Any]:
+        """The entity as a transaction item, guarded by the version it was computed from."""
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": dynamodb.item(
+                entity_pk(tenant, entity.namespace), entity.entity_id, entity, entity.version
+            ),
+        }
+        if expected_version == 0:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "version = :v"
+            put["ExpressionAttributeValues"] = {":v": expected_version}
+        return {"Put": put}
+
+    def entity_delete(self, tenant: str, entity: Entity) -> dict[str, Any]:
+        return {
+            "Delete": {
+                "TableName": self._table,
+                "Key": {"pk": entity_pk(tenant, entity.namespace), "sk": entity.entity_id},
+                "ConditionExpression": "version = :v",
+                "ExpressionAttributeValues": {":v": entity.version},
+            }
+        }
+
+    def name_puts(
+        self, tenant: str, entity: Entity, taking_over_from: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Claims of the entity's names: each free or already ours (or, in a merge, the merged one's)."""
+        owners = {":id": entity.entity_id, **({":from": taking_over_from} if taking_over_from else {})}
+        condition = "attribute_not_exists(pk) OR entity_id = :id" + (
+            " OR entity_id = :from" if taking_over_from else ""
+        )
+        names = {normalize_name(n) for n in entity.names()} - {""}
+        return [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {
+                        "pk": entity_name_pk(tenant, entity.namespace),
+                        "sk": name,
+                        "entity_id": entity.entity_id,
+                    },
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeValues": owners,
+                }
+            }
+            for name in sorted(names)
+        ]
 
     def release_names(self, tenant: str, namespace: str, names: list[str]) -> None:
         keys = [{"pk": entity_name_pk(tenant, namespace), "sk": normalize_name(n)} for n in names]

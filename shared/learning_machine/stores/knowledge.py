@@ -11,6 +11,7 @@ from ..adapters import dynamodb
 from ..models.knowledge import Insight
 from .changes import WriteConflictError
 from .keys import insight_pk
+from .registry import Registry
 
 
 class KnowledgeStore:
@@ -31,26 +32,45 @@ class KnowledgeStore:
         return [i for i in insights if status is None or i.status == status]
 
     def save(self, tenant: str, insight: Insight, expected_version: int) -> None:
-        put: dict[str, Any] = {
-            "Item": dynamodb.item(
-                insight_pk(tenant, insight.namespace),
-                insight.insight_id,
-                insight,
-                insight.version,
-                state=insight.status,
-            )
-        }
+        put = self.insight_put(tenant, insight, expected_version)["Put"]
+        put.pop("TableName")
         if expected_version == 0:
-            put["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            put["ConditionExpression"] = "version = :v"
-            put["ExpressionAttributeValues"] = {":v": expected_version}
+            Registry(self._table).add_namespace(tenant, insight.namespace)
         try:
             dynamodb.table(self._table).put_item(**put)
         except ClientError as error:
             if dynamodb.is_conditional_failure(error):
                 raise WriteConflictError(insight.insight_id) from error
             raise
+
+    def insight_put(self, tenant: str, insight: Insight, expected_version: int) -> dict[str, Any]:
+        """The insight as a transaction item, guarded by the version it was computed from."""
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": dynamodb.item(
+                insight_pk(tenant, insight.namespace),
+                insight.insight_id,
+                insight,
+                insight.version,
+                state=insight.status,
+            ),
+        }
+        if expected_version == 0:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "version = :v"
+            put["ExpressionAttributeValues"] = {":v": expected_version}
+        return {"Put": put}
+
+    def insight_delete(self, tenant: str, insight: Insight) -> dict[str, Any]:
+        return {
+            "Delete": {
+                "TableName": self._table,
+                "Key": {"pk": insight_pk(tenant, insight.namespace), "sk": insight.insight_id},
+                "ConditionExpression": "version = :v",
+                "ExpressionAttributeValues": {":v": insight.version},
+            }
+        }
 
     def delete(self, tenant: str, namespace: str, insight_id: str) -> None:
         dynamodb.delete_keys(self._table, [{"pk": insight_pk(tenant, namespace), "sk": insight_id}])
