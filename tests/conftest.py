@@ -98,7 +98,7 @@ def call(aws: Aws) -> Call:
     """Invoke the real handlers with API Gateway events, as the authorizer would let them through."""
     from tests.support.handlers import FakeContext, load_handler, rest_event
 
-    handlers = {name: load_handler(name) for name in ("api", "get_context", "search")}
+    handlers = {name: load_handler(name) for name in ("api", "get_context", "search", "curate")}
 
     def invoke(
         method: str,
@@ -107,7 +107,8 @@ def call(aws: Aws) -> Call:
         tenant: str | None = "acme",
         query: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
-        handler = handlers[FUNCTION_FOR_PATH.get(path, "api")]
+        function = "curate" if path.startswith("/v1/curate") else FUNCTION_FOR_PATH.get(path, "api")
+        handler = handlers[function]
         reply = handler.lambda_handler(
             rest_event(method, path, tenant=tenant, body=body, query=query), FakeContext()
         )

@@ -79,10 +79,10 @@ class CurationRunner:
         config = self.config_for(tenant)
         done_units = 0
         try:
-            while done_units < self.units_per_slice and seconds_left() > 0:
+            while True:  # at least one unit per slice, so every slice makes progress
                 job = self._step(tenant, job, config)
                 done_units += 1
-                if job.cursor.stage == "done":
+                if job.cursor.stage == "done" or done_units >= self.units_per_slice or seconds_left() <= 0:
                     break
         except Exception as error:
             job = self.jobs.get(tenant, job_id) or job

@@ -170,7 +170,7 @@ def _plan_memories(
                 )
             continue
         current = state.memory(op.memory_id or "")
-        if current is None or op.memory_id in touched:
+        if current is None or current.memory_id in touched:
             plan.skipped.append(f"{op.op} of unknown or already changed memory {op.memory_id}")
             continue
         touched.add(current.memory_id)

@@ -6,7 +6,7 @@ namespace when its first entity or insight is written. Registering again is a no
 
 from __future__ import annotations
 
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import ConditionBase, Key
 
 from ..adapters import dynamodb
 from ..models.common import utc_now
@@ -42,7 +42,9 @@ class Registry:
         dynamodb.table(self._table).put_item(Item={"pk": pk, "sk": sk, "seen_at": utc_now().isoformat()})
 
     def _page(self, pk: str, after: str | None, limit: int) -> list[str]:
-        condition = Key("pk").eq(pk) & (Key("sk").gt(after) if after else Key("sk").gt(""))
+        condition: ConditionBase = Key("pk").eq(pk)
+        if after:
+            condition = condition & Key("sk").gt(after)
         page = dynamodb.table(self._table).query(
             KeyConditionExpression=condition, ProjectionExpression="sk", Limit=limit
         )

@@ -25,7 +25,12 @@ class UserState:
         return self.profile.version > 0 or bool(self.memories)
 
     def memory(self, memory_id: str) -> Memory | None:
-        return next((m for m in self.memories if m.memory_id == memory_id), None)
+        """By id; an id curation merged away resolves to the memory it was merged into, so an
+        extraction planned before the merge updates the survivor instead of losing its update."""
+        found = next((m for m in self.memories if m.memory_id == memory_id), None)
+        return found or next(
+            (m for m in self.memories if any(item.item_id == memory_id for item in m.merged)), None
+        )
 
 
 class UserMemoryStore:
