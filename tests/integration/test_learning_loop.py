@@ -332,3 +332,39 @@ def test_lm_imports_knowledge_searches_and_reviews_proposals(stack: Stack, tmp_p
     assert "Quokka" not in run("search", "quokkas deploy fridays")
     assert "is now active" in run("proposals", "approve", proposal["insight_id"], "--reviewer", "cli")
     assert "Quokka rule" in run("search", "quokkas deploy fridays")
+
+
+def test_lm_curate_plans_merges_and_undoes_through_the_curate_function(stack: Stack, tmp_path: Path) -> None:
+    """POST /v1/curate -> curation queue (moto) -> poller -> curate function, driven by `lm curate`."""
+    key = stack.new_tenant_key(f"cur-{uuid.uuid4().hex[:6]}")
+    api = {"Authorization": f"Bearer {key}"}
+    for text in ("The user prefers short answers in French", "The user prefers short answers in French!"):
+        created = httpx.post(
+            f"{stack.api_url}/v1/users/ana/memories", headers=api, json={"layer": "policies", "content": text}
+        )
+        assert created.status_code == 201, created.text
+    env = {"PATH": str(Path(sys.executable).parent), "LM_API_URL": stack.api_url, "LM_API_KEY": key}
+    lm = str(Path(sys.executable).with_name("lm"))
+
+    def run(*argv: str) -> str:
+        done = subprocess.run([lm, *argv], env=env, capture_output=True, text=True, check=False, cwd=tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def memories() -> list[str]:
+        listed = httpx.get(f"{stack.api_url}/v1/users/ana/memories", headers=api).json()
+        return sorted(m["memory_id"] for m in listed["memories"])
+
+    both = memories()
+    plan = run("curate", "--user", "ana", "--dry-run")
+    assert "[merge_memories] planned" in plan and "done: merge_memories 1" in plan
+    assert memories() == both
+
+    made = run("curate", "--user", "ana")
+    assert "[merge_memories] made" in made
+    job_id = made.split()[2]
+    assert len(memories()) == 1 and memories()[0] in both
+
+    undone = run("curate", "--undo", job_id)
+    assert "done: undone 1" in undone
+    assert memories() == both

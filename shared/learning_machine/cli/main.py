@@ -1,5 +1,5 @@
 """`lm`: manage keys, send transcripts, import knowledge, search, review proposals, read context,
-forget users.
+curate, forget users.
 
 Talks to LM_API_URL with LM_API_KEY (read from `.local/env` after `make up` when unset);
 `lm keys` writes to the keys table directly, and `lm replay` moves dead-lettered transcripts back
@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,57 @@ def cmd_forget_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_curate(args: argparse.Namespace) -> int:
+    """Start a job (or an undo), follow it to its end, print what it changed."""
+    api = Api.from_env()
+    if args.undo:
+        accepted = api.request("POST", f"/v1/curate/{args.undo}/undo")
+    else:
+        body: dict[str, Any] = {"dry_run": args.dry_run}
+        if args.user:
+            body["user_id"] = args.user
+        if args.namespace:
+            body["namespace"] = args.namespace
+        if args.operation:
+            body["operations"] = args.operation
+        accepted = api.request("POST", "/v1/curate", body)
+    job_id = accepted["job_id"]
+    print(f"curation job {job_id}{' (dry run)' if accepted.get('dry_run') else ''}")
+    if args.no_wait:
+        return 0
+    deadline = time.monotonic() + args.timeout
+    while True:
+        view = api.request("GET", f"/v1/curate/{job_id}")
+        job = view["job"]
+        progress_ = job["progress"]
+        sys.stderr.write(
+            f"\r{job['status']}: {progress_['units_done']} units, {progress_['changes']} changes"
+        )
+        if job["status"] in ("done", "failed") or time.monotonic() > deadline:
+            sys.stderr.write("\n")
+            break
+        time.sleep(0.5)
+    for change in _all_changes(api, job_id, view):
+        verb = "planned" if not change["applied"] else ("undone" if change["undone"] else "made")
+        removed = ", ".join(change["removed"])
+        print(f"[{change['kind']}] {verb}: {change['reason']}" + (f" (removed {removed})" if removed else ""))
+    counts = (
+        ", ".join(f"{kind} {n}" for kind, n in sorted(job["progress"]["by_kind"].items())) or "no changes"
+    )
+    print(f"{job['status']}: {counts}")
+    if job["status"] == "failed":
+        print(job.get("error") or "failed", file=sys.stderr)
+    return 0 if job["status"] == "done" else 1
+
+
+def _all_changes(api: Api, job_id: str, view: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    while True:
+        yield from view["changes"]
+        if not view.get("next_token"):
+            return
+        view = api.request("GET", f"/v1/curate/{job_id}", query={"after": view["next_token"]})
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -236,6 +288,23 @@ def parser() -> argparse.ArgumentParser:
     forget.add_argument("user")
     forget.add_argument("--yes", action="store_true")
     forget.set_defaults(func=cmd_forget_user)
+
+    curate = sub.add_parser(
+        "curate", help="merge duplicates and prune by the tenant's rules; wait and report"
+    )
+    curate.add_argument("--user", help="only this user (and their private namespace)")
+    curate.add_argument("--namespace", help="only this namespace")
+    curate.add_argument("--dry-run", action="store_true", help="plan and report every change, write nothing")
+    curate.add_argument(
+        "--operation",
+        action="append",
+        help="repeat to choose: merge_memories, prune_memories, prune_history, merge_entities, "
+        "dedupe_knowledge, drop_sessions (default: all)",
+    )
+    curate.add_argument("--undo", metavar="JOB_ID", help="undo a finished job instead")
+    curate.add_argument("--no-wait", action="store_true", help="print the job id and return")
+    curate.add_argument("--timeout", type=float, default=600, help="seconds to wait for the job")
+    curate.set_defaults(func=cmd_curate)
 
     replay = sub.add_parser("replay", help="move dead-lettered transcripts back to the transcripts queue")
     replay.add_argument("--dry-run", action="store_true", help="only count what would be replayed")
