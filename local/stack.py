@@ -42,6 +42,7 @@ ENV_FILE_FUNCTION_KEYS = (
     "LM_KEYS_TABLE",
     "LM_IDEMPOTENCY_TABLE",
     "LM_TRANSCRIPTS_QUEUE_URL",
+    "LM_CURATION_QUEUE_URL",
 )
 
 # Popen objects of the processes this Python process started, kept so they are reaped, not zombies.

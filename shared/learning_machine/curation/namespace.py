@@ -79,6 +79,7 @@ class NamespaceCuration:
             ),
         ).model_copy(update={"version": survivor.version + 1, "updated_at": unit.now})
         edges = self.entities.relationships(unit.tenant, namespace, other.entity_id)
+        own_edges = self.entities.relationships(unit.tenant, namespace, survivor.entity_id)
         record = unit.change(
             "merge_entities",
             survivor.entity_id,
@@ -89,6 +90,7 @@ class NamespaceCuration:
                 snapshot("entity", survivor),
                 snapshot("entity", other),
                 *(snapshot("edge", edge) for edge in edges),
+                *(snapshot("survivor_edge", edge) for edge in own_edges),
             ],
             namespace=namespace,
         )
@@ -97,10 +99,11 @@ class NamespaceCuration:
             return merged, other
         # Edges first (idempotent puts): once the transaction removes `other`, its edges are the
         # survivor's. Then the old ends go; a crash in between leaves only duplicates of live edges.
+        own = {edge_key(edge) for edge in own_edges}
         for edge in edges:
             moved = moved_edge(edge, other.entity_id, survivor)
-            if moved.source_id != moved.target_id:
-                self.entities.relate(unit.tenant, namespace, moved)
+            if moved.source_id != moved.target_id and edge_key(moved) not in own:
+                self.entities.relate(unit.tenant, namespace, moved)  # the survivor's own edge wins
         unit.commit(
             [
                 self.entities.entity_put(unit.tenant, merged, survivor.version),
@@ -225,6 +228,10 @@ class NamespaceCuration:
         return {i.insight_id for i in others}
 
 
+def edge_key(edge: Relationship) -> tuple[str, str, str]:
+    return edge.source_id, edge.relation, edge.target_id
+
+
 def moved_edge(edge: Relationship, old_id: str, survivor: Entity) -> Relationship:
     """The edge with the merged-away end replaced by the survivor."""
     source, target = edge.source_id == old_id, edge.target_id == old_id
@@ -239,12 +246,15 @@ def moved_edge(edge: Relationship, old_id: str, survivor: Entity) -> Relationshi
 
 
 def _duplicate_pair(entities: list[Entity]) -> tuple[Entity, Entity, str] | None:
-    owner: dict[str, Entity] = {}
+    owners: dict[str, list[Entity]] = {}
     for entity in entities:
         for name in entity.names():
-            first = owner.setdefault(canonical(name), entity)
-            if first.entity_id != entity.entity_id and _compatible(first, entity):
-                return first, entity, name
+            seen = owners.setdefault(canonical(name), [])
+            for first in seen:
+                if first.entity_id != entity.entity_id and _compatible(first, entity):
+                    return first, entity, name
+            if all(e.entity_id != entity.entity_id for e in seen):
+                seen.append(entity)
     return None
 
 

@@ -26,7 +26,7 @@ from ..stores.entities import EntityStore
 from ..stores.keys import SESSION_SK, history_pk, history_sk, session_pk
 from ..stores.knowledge import KnowledgeStore
 from ..stores.user_memory import UserMemoryStore
-from .namespace import moved_edge
+from .namespace import edge_key, moved_edge
 from .unit import transact
 
 
@@ -149,6 +149,7 @@ class Undo:
     def _entities(self, tenant: str, change: CurationChange, provenance: Provenance) -> tuple[bool, str]:
         survivor_before, other = (Entity.model_validate(raw) for raw in _items(change, "entity"))
         edges = [Relationship.model_validate(raw) for raw in _items(change, "edge")]
+        own = {edge_key(Relationship.model_validate(raw)) for raw in _items(change, "survivor_edge")}
         current = self.entities.get(tenant, survivor_before.namespace, survivor_before.entity_id)
         if current is None or current.version != survivor_before.version + 1:
             return False, "the kept entity changed since the merge; not undone"
@@ -165,8 +166,8 @@ class Undo:
         )
         for edge in edges:
             moved = moved_edge(edge, other.entity_id, current)
-            if moved.source_id != moved.target_id:
-                self.entities.unrelate(tenant, other.namespace, moved)
+            if moved.source_id != moved.target_id and edge_key(moved) not in own:
+                self.entities.unrelate(tenant, other.namespace, moved)  # the survivor had it before
             self.entities.relate(tenant, other.namespace, edge)
         indexer = self.indexer()
         indexer.put_entities(tenant, [reverted, back])
