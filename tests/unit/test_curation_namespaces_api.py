@@ -471,3 +471,20 @@ def test_event_files_of_the_curate_function_exist() -> None:
     post = event("curate/curate_post.json")
     assert post["requestContext"]["authorizer"]["tenant_id"] == "demo-tenant"
     assert (post["httpMethod"], post["path"]) == ("POST", "/v1/curate")
+
+
+def test_users_are_listed_a_page_at_a_time_and_only_the_tenants_own(aws: Aws, call: Call) -> None:
+    for user in ("carol", "alice", "bob"):
+        assert (
+            call("POST", f"/v1/users/{user}/memories", {"layer": "profile", "content": f"{user} is here"})[0]
+            == 201
+        )
+    call("POST", "/v1/users/mallory/memories", {"layer": "profile", "content": "other tenant"}, tenant="evil")
+
+    status, first = call("GET", "/v1/users", query={"limit": "2"})
+    assert status == 200 and first == {"users": ["alice", "bob"], "next_token": "bob"}
+    status, rest = call("GET", "/v1/users", query={"limit": "2", "after": "bob"})
+    assert rest == {"users": ["carol"], "next_token": None}
+    assert call("GET", "/v1/users", tenant="evil")[1]["users"] == ["mallory"]
+    status, body = call("GET", "/v1/users", query={"after": "bad id!"})
+    assert status == 422 and locs(body) == [["query", "after"]]

@@ -50,11 +50,14 @@ def transcript_store() -> TranscriptStore:
 
 
 @lru_cache(maxsize=1)
+def registry() -> Registry:
+    return Registry(get_settings().data_table)
+
+
+@lru_cache(maxsize=1)
 def intake() -> TranscriptIntake:
     settings = get_settings()
-    return TranscriptIntake(
-        transcript_store(), MessageQueue(settings.transcripts_queue_url), Registry(settings.data_table)
-    )
+    return TranscriptIntake(transcript_store(), MessageQueue(settings.transcripts_queue_url), registry())
 
 
 @lru_cache(maxsize=1)

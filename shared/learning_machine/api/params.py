@@ -37,3 +37,6 @@ JobId = Annotated[str, Path(pattern=ID_PATTERN, max_length=128)]
 ChangeCursor = Annotated[
     str | None, Query(max_length=400, description="next_token of the previous page of changes")
 ]
+UserAfter = Annotated[
+    str | None, Query(pattern=ID_PATTERN, max_length=128, description="next_token of the previous page")
+]

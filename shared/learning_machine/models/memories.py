@@ -109,3 +109,8 @@ class MemoryList(BaseModel):
 
 class UserRef(BaseModel):
     user_id: Identifier
+
+
+class UserPage(BaseModel):
+    users: list[str]
+    next_token: str | None = Field(default=None, description="Pass as ?after= for the next page")

@@ -9,12 +9,12 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from ...memory_admin import FieldValueError, UnknownMemoryError
 from ...models.export import UserExport
-from ...models.memories import Memory, MemoryCreate, MemoryHistory, MemoryList, MemoryPatch
+from ...models.memories import Memory, MemoryCreate, MemoryHistory, MemoryList, MemoryPatch, UserPage
 from ...models.profile import ProfilePatch, UserProfile
 from ...stores.user_memory import UserState
 from .. import deps
 from ..errors import ApiError, not_found
-from ..params import MemoryId, UserId
+from ..params import Limit, MemoryId, UserAfter, UserId
 from ..tenancy import tenant_of
 
 router = APIGatewayRouter()
@@ -25,6 +25,12 @@ def _existing_user(tenant: str, user_id: str) -> UserState:
     if not state.exists:
         raise not_found("user", ["path", "user_id"])
     return state
+
+
+@router.get("/v1/users", tags=["users"], summary="The tenant's users, in id order, a page at a time")
+def list_users(after: UserAfter = None, limit: Limit = 100) -> UserPage:
+    users = deps.registry().users(tenant_of(router), after=after, limit=limit)
+    return UserPage(users=users, next_token=users[-1] if len(users) == limit else None)
 
 
 @router.get("/v1/users/<user_id>/profile", tags=["users"])
