@@ -121,6 +121,45 @@ def show_entities_and_knowledge(api: Api, user: str) -> None:
     print("  " + block["xml"].replace("\n", "\n  "))
 
 
+def wait_for_job(api: Api, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Until the curate function (fed by the curation queue) has finished the job."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        view = api.request("GET", f"/v1/curate/{job_id}")
+        if view["job"]["status"] in ("done", "failed"):
+            return view
+        time.sleep(0.2)
+    raise SystemExit(f"curation job {job_id} did not finish within {timeout:.0f} s")
+
+
+def curated(api: Api, body: dict[str, Any]) -> dict[str, Any]:
+    return wait_for_job(api, api.request("POST", "/v1/curate", body)["job_id"])
+
+
+def show_curation(api: Api, user: str) -> None:
+    """The same fact saved twice in other words: a dry run plans the merge, a run makes it, undo reverts."""
+    print("\n=== curation " + "=" * 57)
+    for text in (
+        "The payments service uses PostgreSQL and Kafka.",
+        "The payments service runs on PostgreSQL and Kafka.",
+    ):
+        api.request("POST", f"/v1/users/{user}/memories", {"layer": "knowledge", "content": text})
+    count = len(api.request("GET", f"/v1/users/{user}/memories")["memories"])
+    print(f"an agent saved the same fact twice in other words; {user} has {count} memories")
+    plan = curated(api, {"user_id": user, "dry_run": True, "operations": ["merge_memories"]})
+    for change in plan["changes"]:
+        print(f"dry run plans [{change['kind']}]: {change['reason']}")
+    done = curated(api, {"user_id": user, "operations": ["merge_memories"]})
+    memories = api.request("GET", f"/v1/users/{user}/memories")["memories"]
+    kept = next(m for m in memories if m["merged"])
+    print(f'after the run: {len(memories)} memories; kept "{kept["content"]}", which lists what it absorbed:')
+    for item in kept["merged"]:
+        print(f'  - "{item["content"]}"   [{item["provenance"]["source"]}, merged by job {item["job_id"]}]')
+    undo = wait_for_job(api, api.request("POST", f"/v1/curate/{done['job']['job_id']}/undo")["job_id"])
+    count = len(api.request("GET", f"/v1/users/{user}/memories")["memories"])
+    print(f"undo ({undo['job']['progress']['by_kind']}): {user} has {count} memories again")
+
+
 def main() -> int:
     api = Api.from_env()
     run = uuid.uuid4().hex[:6]
@@ -168,6 +207,7 @@ def main() -> int:
     for user, role in USERS.items():
         show_user(api, f"{user}-{run}", role, sessions[user])
     show_entities_and_knowledge(api, f"priya-{run}")
+    show_curation(api, f"priya-{run}")
     if failed:
         print(f"\n{len(failed)} transcripts failed: {[s['error'] for s in failed]}", file=sys.stderr)
         return 1
