@@ -57,9 +57,11 @@ def test_near_duplicates_merge_into_one_keeping_every_provenance(aws: Aws) -> No
     assert [(i.item_id, i.content, i.provenance.transcript_id) for i in survivor.merged] == [
         (older.memory_id, DUPLICATE, "tr-old")
     ]
-    assert survivor.provenance.source == "curation" and survivor.provenance.job_id == job.job_id
+    assert survivor.provenance.transcript_id == "tr-new"  # its value still comes from its transcript
     history = deps.user_store().history("acme", "ada", older.memory_id)
     assert history[-1].change == "merged" and history[-1].merged_into == newer.memory_id
+    kept_history = deps.user_store().history("acme", "ada", newer.memory_id)
+    assert (kept_history[-1].change, kept_history[-1].provenance.job_id) == ("merged", job.job_id)
     view = service().view("acme", job.job_id)
     assert view is not None
     (change,) = view.changes
@@ -310,7 +312,8 @@ def test_undo_brings_merged_and_pruned_memories_back(aws: Aws) -> None:
     after = memories("acme", "ada")
     assert {m.memory_id: (m.content, m.layer) for m in after.values()} == before
     assert after[newer.memory_id].merged == []
-    assert after[older.memory_id].provenance.job_id == accepted.job_id
-    assert deps.user_store().history("acme", "ada", stale.memory_id)[-1].change == "restored"
+    assert after[older.memory_id].provenance.transcript_id == "tr-1"  # back with its own provenance
+    restored = deps.user_store().history("acme", "ada", stale.memory_id)[-1]
+    assert (restored.change, restored.provenance.job_id) == ("restored", accepted.job_id)
     view = service().view("acme", job.job_id)
     assert view is not None and all(c.undone and c.undo_note for c in view.changes)

@@ -83,11 +83,10 @@ class MemoryCuration:
                 "confirmations": survivor.confirmations + sum(m.confirmations + 1 for m in absorbed),
                 "version": survivor.version + 1,
                 "updated_at": unit.now,
-                "provenance": provenance,
             }
         )
         changes = ChangeSet(self.table, unit.tenant, user)
-        changes.update_memory(survivor, merged, change="merged", reason=reason)
+        changes.update_memory(survivor, merged, change="merged", reason=reason, by=provenance)
         for memory in absorbed:
             changes.delete_memory(
                 memory, provenance, change="merged", merged_into=survivor.memory_id, reason=reason

@@ -81,8 +81,9 @@ class Undo:
             ):
                 # The tombstone took version + 1; the restored value is the next one.
                 changes.restore_memory(
-                    memory.model_copy(update={"version": memory.version + 2, "provenance": provenance}),
+                    memory.model_copy(update={"version": memory.version + 2}),
                     reason=f"undo of curation change {change.key}",
+                    by=provenance,
                 )
                 restored += 1
         note = f"restored {restored} of {len(change.removed)} memories"
@@ -90,10 +91,10 @@ class Undo:
         if kept is not None:
             current = self.users.get_memory(tenant, change.user_id, kept.memory_id)
             if current is not None and current.version == kept.version + 1:
-                reverted = kept.model_copy(
-                    update={"version": current.version + 1, "provenance": provenance, "updated_at": utc_now()}
+                reverted = kept.model_copy(update={"version": current.version + 1, "updated_at": utc_now()})
+                changes.update_memory(
+                    current, reverted, change="restored", reason="undo of a merge", by=provenance
                 )
-                changes.update_memory(current, reverted, change="restored", reason="undo of a merge")
                 note += "; the kept memory is back to its value before the merge"
             elif current is not None:
                 unmerged = current.model_copy(
@@ -102,7 +103,9 @@ class Undo:
                         "version": current.version + 1,
                     }
                 )
-                changes.update_memory(current, unmerged, change="restored", reason="undo of a merge")
+                changes.update_memory(
+                    current, unmerged, change="restored", reason="undo of a merge", by=provenance
+                )
                 note += "; the kept memory changed since the merge and keeps its current value"
                 complete = False
         changes.commit()

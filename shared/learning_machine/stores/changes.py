@@ -63,8 +63,14 @@ class ChangeSet:
         self.applied.append(AppliedOperation(store="memories", action="add", target=memory.memory_id))
 
     def update_memory(
-        self, current: Memory, updated: Memory, change: Change = "updated", reason: str | None = None
+        self,
+        current: Memory,
+        updated: Memory,
+        change: Change = "updated",
+        reason: str | None = None,
+        by: Provenance | None = None,
     ) -> None:
+        """`by`: who made a change that keeps the value (a merge, an undo); default: the value's source."""
         self._put(
             user_pk(self.tenant, self.user),
             memory_sk(updated.memory_id),
@@ -72,7 +78,7 @@ class ChangeSet:
             updated.version,
             expected=current.version,
         )
-        self._record_version(updated, change, current.content, reason=reason)
+        self._record_version(updated, change, current.content, reason=reason, by=by)
         self.applied.append(AppliedOperation(store="memories", action="update", target=updated.memory_id))
 
     def confirm_memory(self, current: Memory, at: datetime) -> None:
@@ -115,12 +121,12 @@ class ChangeSet:
         self._record_version(tombstone, change, None, merged_into=merged_into, reason=reason)
         self.applied.append(AppliedOperation(store="memories", action="delete", target=current.memory_id))
 
-    def restore_memory(self, memory: Memory, reason: str) -> None:
+    def restore_memory(self, memory: Memory, reason: str, by: Provenance) -> None:
         """Put a removed memory back (undo of a curation change); fails if it exists again."""
         self._put(
             user_pk(self.tenant, self.user), memory_sk(memory.memory_id), memory, memory.version, new=True
         )
-        self._record_version(memory, "restored", None, reason=reason)
+        self._record_version(memory, "restored", None, reason=reason, by=by)
         self.applied.append(AppliedOperation(store="memories", action="add", target=memory.memory_id))
 
     def _record_version(
@@ -130,6 +136,7 @@ class ChangeSet:
         superseded: str | None,
         merged_into: str | None = None,
         reason: str | None = None,
+        by: Provenance | None = None,
     ) -> None:
         removed = change in ("deleted", "pruned") or merged_into is not None
         version = MemoryVersion(
@@ -142,7 +149,7 @@ class ChangeSet:
             polarity=memory.polarity,
             valid_from=memory.provenance.recorded_at if removed else memory.valid_from,
             superseded_value=superseded,
-            provenance=memory.provenance,
+            provenance=by or memory.provenance,
             merged_into=merged_into,
             reason=reason,
         )
