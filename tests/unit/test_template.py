@@ -39,6 +39,45 @@ def test_tables_have_pitr_and_encryption_and_the_queue_a_dlq_with_an_alarm() -> 
     assert extract["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
+def test_every_queue_has_a_dlq_with_an_alarm_and_curate_its_schedule() -> None:
+    resources = load_yaml(ROOT / "template.yaml")["Resources"]
+    for queue, dlq in (
+        ("TranscriptsQueue", "TranscriptsDeadLetterQueue"),
+        ("CurationQueue", "CurationDeadLetterQueue"),
+    ):
+        assert resources[queue]["Properties"]["RedrivePolicy"] == {
+            "deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
+            "maxReceiveCount": 3,
+        }
+        alarms = [
+            r
+            for r in resources.values()
+            if r["Type"] == "AWS::CloudWatch::Alarm"
+            and r["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [dlq, "QueueName"]}
+        ]
+        assert len(alarms) == 1
+    curate = resources["CurateFunction"]["Properties"]
+    events = curate["Events"]
+    assert events["Schedule"] == {
+        "Type": "Schedule",
+        "Properties": {
+            "Schedule": "rate(1 hour)",
+            "Description": events["Schedule"]["Properties"]["Description"],
+        },
+    }
+    assert events["Slices"]["Properties"]["BatchSize"] == 1
+    # A slice that dies is delivered again only after its lease (the function's timeout) is over.
+    assert resources["CurationQueue"]["Properties"]["VisibilityTimeout"] > curate["Timeout"]
+    routes = {
+        (e["Properties"]["Path"], e["Properties"]["Method"]) for e in events.values() if e["Type"] == "Api"
+    }
+    assert routes == {
+        ("/v1/curate", "post"),
+        ("/v1/curate/{job_id}", "get"),
+        ("/v1/curate/{job_id}/undo", "post"),
+    }
+
+
 def test_no_function_gets_wildcard_permissions() -> None:
     resources = load_yaml(ROOT / "template.yaml")["Resources"]
     for name, resource in resources.items():
