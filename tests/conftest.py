@@ -89,14 +89,12 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
 
 
 Call = Callable[..., tuple[int, Any]]
-# Routes served by their own function; everything else goes to the api function.
-FUNCTION_FOR_PATH = {"/v1/context": "get_context", "/v1/search": "search"}
 
 
 @pytest.fixture
 def call(aws: Aws) -> Call:
     """Invoke the real handlers with API Gateway events, as the authorizer would let them through."""
-    from tests.support.handlers import FakeContext, load_handler, rest_event
+    from tests.support.handlers import FakeContext, function_for, load_handler, rest_event
 
     handlers = {name: load_handler(name) for name in ("api", "get_context", "search", "curate")}
 
@@ -107,8 +105,7 @@ def call(aws: Aws) -> Call:
         tenant: str | None = "acme",
         query: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
-        function = "curate" if path.startswith("/v1/curate") else FUNCTION_FOR_PATH.get(path, "api")
-        handler = handlers[function]
+        handler = handlers[function_for(path)]
         reply = handler.lambda_handler(
             rest_event(method, path, tenant=tenant, body=body, query=query), FakeContext()
         )

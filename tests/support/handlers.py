@@ -22,6 +22,15 @@ def load_handler(function_dir: str) -> ModuleType:
     return module
 
 
+# Routes served by their own function; everything else goes to the api function.
+FUNCTION_FOR_PATH = {"/v1/context": "get_context", "/v1/search": "search"}
+
+
+def function_for(path: str) -> str:
+    """The function API Gateway sends a path to (as template.yaml routes it)."""
+    return "curate" if path.startswith("/v1/curate") else FUNCTION_FOR_PATH.get(path, "api")
+
+
 class FakeContext:
     function_name = "test-function"
     memory_limit_in_mb = 512

@@ -1,5 +1,5 @@
 """`lm`: manage keys, send transcripts, import knowledge, search, review proposals, read context,
-curate, forget users.
+curate, forget users, serve the agent tools over MCP (`lm mcp`).
 
 Talks to LM_API_URL with LM_API_KEY (read from `.local/env` after `make up` when unset);
 `lm keys` writes to the keys table directly, and `lm replay` moves dead-lettered transcripts back
@@ -229,6 +229,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    """Serve the agent tools over MCP on stdio until the host closes it."""
+    load_local_env()
+    try:  # the client and the MCP SDK load only for this command
+        from ..client import AsyncLearningMachineClient
+        from ..mcp_server import run
+    except ImportError as error:
+        hint = "pip install 'learning-machine-serverless[mcp]'"
+        raise SystemExit(f"lm mcp needs the mcp extra: {hint} ({error})") from None
+    try:
+        client = AsyncLearningMachineClient()
+    except ValueError as error:  # no LM_API_URL / LM_API_KEY
+        raise SystemExit(str(error)) from None
+    run(client, args.user or os.environ.get("LM_USER_ID"), args.session or os.environ.get("LM_SESSION_ID"))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="lm", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -310,6 +327,11 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--dry-run", action="store_true", help="only count what would be replayed")
     replay.add_argument("--limit", type=int, help="move at most this many (default: what the DLQ holds)")
     replay.set_defaults(func=cmd_replay)
+
+    mcp = sub.add_parser("mcp", help="serve the agent tools to an MCP host (stdio)")
+    mcp.add_argument("--user", help="the user the tools act for (LM_USER_ID); else each call names one")
+    mcp.add_argument("--session", help="the session passed with each call (LM_SESSION_ID)")
+    mcp.set_defaults(func=cmd_mcp)
     return root
 
 
