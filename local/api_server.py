@@ -15,6 +15,7 @@ import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ from .template import (
 
 log = logging.getLogger("local.api")
 HEALTH_PATH = "/__health"
+# The review page holds no data (its API calls carry the key): it is served without the authorizer.
+REVIEW_PATHS = ("/review", "/review/")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer"}
 
 
@@ -60,6 +63,16 @@ def json_response(status: int, payload: Any, request_id: str = "") -> Response:
     response = Response(json.dumps(payload), status=status, content_type="application/json")
     if request_id:
         response.headers["x-amzn-RequestId"] = request_id
+    return response
+
+
+def review_page() -> Response:
+    """The static review page, read on each request so that an edited page shows on reload."""
+    page = resources.files("learning_machine").joinpath("review", "index.html").read_bytes()
+    response = Response(page, status=200, content_type="text/html; charset=utf-8")
+    response.headers.update(
+        {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY"}
+    )
     return response
 
 
@@ -130,6 +143,8 @@ class LocalApi:
         request_id = str(uuid.uuid4())
         if request.path == HEALTH_PATH and request.method == "GET":
             return json_response(200, {"status": "ok", "routes": len(self.routes)})
+        if request.path in REVIEW_PATHS and request.method in ("GET", "HEAD"):
+            return review_page()
         try:
             endpoint, matched = self.url_map.bind_to_environ(request.environ).match()
             route = self.routes[endpoint]

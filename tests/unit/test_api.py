@@ -193,3 +193,15 @@ def test_a_transcript_the_queue_refuses_is_not_half_accepted(
     assert call("GET", "/v1/transcripts/retry-me")[0] == 404
     assert call("POST", "/v1/transcripts", {**TRANSCRIPT, "transcript_id": "retry-me"})[0] == 202
     assert len(aws.queue_messages()) == 1
+
+
+def test_answers_carry_cors_headers_for_a_page_on_another_origin(aws: Aws) -> None:
+    from tests.support.handlers import FakeContext, load_handler, rest_event
+
+    request = rest_event("GET", "/v1/config")
+    request["headers"]["Origin"] = "https://review.example.com"
+    reply = load_handler("api").lambda_handler(request, FakeContext())
+    assert reply["statusCode"] == 200
+    headers = reply.get("multiValueHeaders") or {}
+    assert headers.get("Access-Control-Allow-Origin") == ["*"]
+    assert "Authorization" in ",".join(headers.get("Access-Control-Allow-Headers", []))

@@ -22,6 +22,7 @@ FACT_ID = "f0000000000000example"
 PROPOSAL_ID = "k0000000000000example"
 
 EXPECTED_STATUS = {
+    "users_list.json": 200,
     "entities_list.json": 200,
     "entities_upsert.json": 200,
     "entities_search.json": 200,

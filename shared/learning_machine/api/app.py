@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from .errors import register_error_handlers
@@ -12,8 +12,12 @@ API_TITLE = "Learning Machine Serverless"
 API_VERSION = "1.0.0"
 
 
+# Keys are bearer tokens, never cookies: a page on any origin (the review page) may call with its key.
+CORS = CORSConfig(allow_origin="*", max_age=600)
+
+
 def build_resolver(*routers: APIGatewayRouter) -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=read_json_body)
+    app = APIGatewayRestResolver(cors=CORS, enable_validation=True, json_body_deserializer=read_json_body)
     app.use(middlewares=[limit_body_size])
     register_error_handlers(app)
     for router in routers:
