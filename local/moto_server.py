@@ -12,7 +12,9 @@ DynamoDB action gives the local stack that guarantee. Other services are untouch
 
 The whole-table copy also makes a transaction cost seconds once a table holds 100,000 items (it
 is taken once per item of the transaction). Under the lock, an undo log of just the items the
-transaction touches rolls a failed one back the same way, at the cost of those items.
+transaction touches rolls a failed one back the same way, at the cost of those items. Likewise a
+query of one partition sorts every item of the table first (0.3 s at 50,000 items); it reads just
+the partition instead. Both keep moto's answers; only their cost changes.
 """
 
 from __future__ import annotations
@@ -115,7 +117,29 @@ def undo_log_transactions() -> None:
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
+def partition_queries() -> None:
+    """Base-table queries read the one partition they name (idempotent; index queries unchanged)."""
+    original = Table.query
+    if getattr(original, "by_partition", False):
+        return
+
+    def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or hash_key is None or not self.has_range_key:
+            return original(self, hash_key, *args, **kwargs)
+        partition = list(self.items.get(hash_key, {}).values())
+        self.all_items = lambda: partition  # type: ignore[method-assign]  # this call only, under the lock
+        try:
+            return original(self, hash_key, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    query.by_partition = True  # type: ignore[attr-defined]
+    Table.query = query  # type: ignore[method-assign]
+
+
 if __name__ == "__main__":
     serialize_dynamodb()
     undo_log_transactions()
+    partition_queries()
     main()

@@ -63,3 +63,40 @@ def test_a_transaction_that_holds_commits_every_item(undo_log: str) -> None:
         ]
     )
     assert items(undo_log) == {"b": "1"}
+
+
+def test_partition_queries_answer_as_moto_does(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    from boto3.dynamodb.conditions import Key
+    from moto.dynamodb.models.table import Table
+
+    from local.moto_server import partition_queries
+
+    table = boto3.resource("dynamodb").Table(aws.settings.data_table)
+    with table.batch_writer() as batch:
+        for pk in ("a", "b", "c"):
+            for n in range(30):
+                batch.put_item(Item={"pk": pk, "sk": f"{n:03d}", "gsi1pk": f"g{n % 2}", "gsi1sk": f"{pk}{n}"})
+    queries = [
+        {"KeyConditionExpression": Key("pk").eq("b")},
+        {
+            "KeyConditionExpression": Key("pk").eq("b") & Key("sk").begins_with("01"),
+            "ScanIndexForward": False,
+        },
+        {
+            "KeyConditionExpression": Key("pk").eq("b"),
+            "Limit": 7,
+            "ExclusiveStartKey": {"pk": "b", "sk": "010"},
+        },
+        {"KeyConditionExpression": Key("pk").eq("nothing")},
+        {"IndexName": "gsi1", "KeyConditionExpression": Key("gsi1pk").eq("g1")},
+    ]
+    as_moto = [table.query(**q) for q in queries]
+    monkeypatch.setattr(Table, "query", Table.query)
+    partition_queries()
+    partition_queries()  # idempotent
+    for query, expected in zip(queries, as_moto, strict=True):
+        answer = table.query(**query)
+        assert (answer["Items"], answer.get("LastEvaluatedKey")) == (
+            expected["Items"],
+            expected.get("LastEvaluatedKey"),
+        )
