@@ -28,16 +28,19 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def write_result(name: str, figures: dict[str, Any]) -> Path:
+def write_result(name: str, figures: dict[str, Any], module: str | None = None) -> Path:
+    """bench/results/<name>.json; `module` when the command is not `python -m bench.<name>`."""
     RESULTS.mkdir(exist_ok=True)
     document = {
         "benchmark": name,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, "-m", f"bench.{name}", *sys.argv[1:]]),
+        "command": " ".join([Path(sys.executable).name, "-m", module or f"bench.{name}", *sys.argv[1:]]),
         "machine": {
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
+            # Other work on the machine skews timings: the load when the figures were written.
+            "load_average_1_5_15_min": [round(load, 2) for load in os.getloadavg()],
         },
         "figures": figures,
     }

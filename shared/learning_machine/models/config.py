@@ -139,7 +139,7 @@ class ContextConfig(_Strict):
 
 class ExtractionConfig(_Strict):
     memory_budget_tokens: int = Field(
-        default=1_500, ge=100, le=16_000, description="Prompt budget for the memories shown to the model"
+        default=900, ge=100, le=16_000, description="Prompt budget for the memories shown to the model"
     )
 
 

@@ -1,0 +1,138 @@
+"""`python -m bench.quality DATASET.json [--embedder local|openai|hashing] [--budget N[,N...]]`
+
+Imports every turn verbatim (`POST /v1/knowledge/import`, no model call) into a fresh tenant, one
+private namespace per conversation, then asks every question through `POST /v1/search` (top 20
+knowledge results) and `GET /v1/context` (with the token budget), and reports recall@1/5/10/20 of
+the evidence turns, MRR, the share of questions with all evidence in the top 10, and the evidence
+found in the context block with the tokens it used, per category and overall.
+The API runs in this process (bench/inprocess.py: the local API's routing, authorizer and handlers)
+against the local stack's moto server, with an index file of its own, so the embedder is chosen
+here: `local` (the sentence model), `openai` (any OpenAI-compatible endpoint: LM_EMBEDDING_BASE_URL
+or OPENAI_API_KEY, LM_EMBEDDING_MODEL, LM_EMBEDDING_DIMENSION), or `hashing` (not semantic; a floor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench.common import write_result
+from bench.inprocess import InProcessApi
+from bench.quality.dataset import Conversation, Dataset, DatasetError, item_id, load
+from bench.quality.metrics import QuestionScore, by_category, score
+from learning_machine.ranking import estimate_tokens
+
+SAMPLE = Path(__file__).with_name("data") / "sample.json"
+INDEX_DIR = Path(__file__).resolve().parents[2] / ".local" / "quality"
+SEARCH_LIMIT = 20
+IMPORT_BATCH = 100
+CONTEXT_ITEMS = 50  # the most a tenant's config lets get-context show; the token budget cuts first
+TENANT_CONFIG = {
+    "stores": {
+        # Each conversation is one user's private knowledge: search and context read only it.
+        "learned_knowledge": {"namespace": "user", "max_in_context": CONTEXT_ITEMS},
+        "entity_memory": {"enabled": False},
+    }
+}
+
+
+def user_of(index: int) -> str:
+    return f"conversation-{index}"
+
+
+def import_turns(api: InProcessApi, user: str, conversation: Conversation) -> None:
+    items = [
+        {
+            "item_id": item_id(turn.turn_id),
+            "title": f"{turn.speaker}, {turn.date}"[:300],
+            "content": turn.text,
+            "context": f"Said by {turn.speaker} on {turn.date} (session {turn.session_id})."[:8_000],
+            "source": turn.turn_id[:500],
+            "namespace": "user",
+            "user_id": user,
+        }
+        for turn in conversation.turns
+    ]
+    for start in range(0, len(items), IMPORT_BATCH):
+        api.call("POST", "/v1/knowledge/import", {"items": items[start : start + IMPORT_BATCH]})
+
+
+def evaluate(api: InProcessApi, dataset: Dataset, budgets: list[int]) -> list[QuestionScore]:
+    scores = []
+    for index, conversation in enumerate(dataset.conversations):
+        user = user_of(index)
+        import_turns(api, user, conversation)
+        for question in conversation.questions:
+            body = {
+                "query": question.question,
+                "user_id": user,
+                "namespace": "user",
+                "stores": ["knowledge"],
+                "limit": SEARCH_LIMIT,
+            }
+            results = api.call("POST", "/v1/search", body)["results"]
+            ranked = [r["details"]["source"] for r in results]
+            contexts = {}
+            for budget in budgets:
+                query = {"user_id": user, "query": question.question, "max_tokens": budget}
+                context = api.call("GET", "/v1/context", query=query)
+                contexts[budget] = ([k["source"] for k in context["knowledge"]], context["tokens"])
+            scores.append(score(question.category, ranked, question.evidence, contexts))
+    return scores
+
+
+def history_tokens(dataset: Dataset) -> float:
+    """Mean tokens of a conversation's raw turns (what the context block stands in for)."""
+    totals = [sum(estimate_tokens(f"{t.speaker}: {t.text}") for t in c.turns) for c in dataset.conversations]
+    return round(sum(totals) / len(totals), 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__)
+    parser.add_argument("dataset", type=Path, nargs="?", default=SAMPLE)
+    parser.add_argument("--embedder", choices=["local", "openai", "hashing"], default="local")
+    parser.add_argument(
+        "--budget",
+        default="200,500,1000",
+        help="max_tokens of GET /v1/context; a comma list compares several",
+    )
+    args = parser.parse_args(argv)
+    budgets = sorted({int(b) for b in args.budget.split(",") if b})
+    try:
+        dataset = load(args.dataset)
+    except DatasetError as error:
+        print(f"invalid dataset: {error}", file=sys.stderr)
+        return 2
+    INDEX_DIR.mkdir(parents=True, exist_ok=True)
+    index = INDEX_DIR / f"{dataset.name}-{args.embedder}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{index}{suffix}").unlink(missing_ok=True)
+    api = InProcessApi.start(
+        f"quality-{uuid.uuid4().hex[:8]}",
+        index,
+        LM_EMBEDDING_BACKEND=args.embedder,
+        LM_CONFIG_CACHE_SECONDS="0",
+    )
+    api.call("PUT", "/v1/config", TENANT_CONFIG)
+    started = time.perf_counter()
+    scores = evaluate(api, dataset, budgets)
+    figures: dict[str, Any] = {
+        "dataset": str(args.dataset),
+        "conversations": len(dataset.conversations),
+        "turns": sum(len(c.turns) for c in dataset.conversations),
+        "embedder": args.embedder,
+        "context_max_tokens": budgets,
+        "raw_conversation_tokens_mean": history_tokens(dataset),
+        "seconds": round(time.perf_counter() - started, 1),
+        "by_category": by_category(scores),
+    }
+    write_result(f"quality_{dataset.name}_{args.embedder}", figures, module="bench.quality")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
