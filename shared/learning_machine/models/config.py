@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from .common import MAX_CONTEXT_TOKENS, Layer, Mode
+from .common import MAX_CONTEXT_TOKENS, Layer, Mode, NamespaceName
 from .profile import STANDARD_FIELDS
 
 Prompt = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4_000)]
@@ -101,15 +101,12 @@ class SessionContextStoreConfig(_StoreConfig):
     planning: bool = False
 
 
-NamespaceSetting = Annotated[str, StringConstraints(pattern=r"^(global|user|[a-z0-9][a-z0-9_-]{0,63})$")]
-
-
 class EntityMemoryStoreConfig(_StoreConfig):
     STORE = "entity memory"
     ALLOWED_MODES = frozenset({Mode.ALWAYS, Mode.AGENTIC})
 
     modes: list[Mode] = Field(default_factory=lambda: [Mode.ALWAYS, Mode.AGENTIC])
-    namespace: NamespaceSetting = Field(
+    namespace: NamespaceName = Field(
         default="user", description="'user' (private to each user), 'global', or a named namespace"
     )
     max_in_context: int = Field(default=5, ge=0, le=50)
@@ -119,7 +116,7 @@ class LearnedKnowledgeStoreConfig(_StoreConfig):
     STORE = "learned knowledge"
 
     modes: list[Mode] = Field(default_factory=lambda: [Mode.AGENTIC])
-    namespace: NamespaceSetting = "global"
+    namespace: NamespaceName = "global"
     max_in_context: int = Field(default=5, ge=0, le=50)
     duplicate_similarity: float = Field(
         default=0.9, ge=0.5, le=1.0, description="Cosine similarity above which a save updates an insight"

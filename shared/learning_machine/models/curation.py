@@ -7,8 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .common import Identifier, utc_now
-from .entities import NamespaceName
+from .common import Identifier, NamespaceName, utc_now
 
 Operation = Literal[
     "merge_memories", "prune_memories", "prune_history", "merge_entities", "dedupe_knowledge", "drop_sessions"

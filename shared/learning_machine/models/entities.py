@@ -14,14 +14,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from .common import utc_now
+from .common import NamespaceName, utc_now
 from .memories import MergedItem, Provenance
 
 EntityType = Literal["company", "person", "project", "system", "product", "place", "other"]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Statement = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
 Relation = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-NamespaceName = Annotated[str, StringConstraints(pattern=r"^(global|user|[a-z0-9][a-z0-9_-]{0,63})$")]
 
 MAX_FACTS = 200
 MAX_EVENTS = 200

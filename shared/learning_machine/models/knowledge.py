@@ -7,8 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from .common import utc_now
-from .entities import NamespaceName
+from .common import NamespaceName, utc_now
 from .memories import MergedItem, Provenance
 
 Status = Literal["active", "pending", "rejected"]

@@ -6,8 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from .common import Identifier
-from .entities import NamespaceName
+from .common import Identifier, NamespaceName
 from .memories import Provenance
 
 StoreName = Literal["memories", "entities", "knowledge"]
