@@ -27,6 +27,7 @@ def reset_clients() -> None:
     """Drop every per-process client and store, so the next use binds to the current mock."""
     get_settings.cache_clear()
     dynamodb.resource.cache_clear()
+    dynamodb.raw_client.cache_clear()
     dynamodb.table.cache_clear()
     queue.sqs.cache_clear()
     for name in dir(deps):

@@ -33,6 +33,33 @@ def client() -> DynamoDBClient:
     return resource().meta.client
 
 
+@lru_cache(maxsize=1)
+def raw_client() -> DynamoDBClient:
+    """A plain client: its answers keep DynamoDB's type descriptors, so reading a `doc` skips the
+    per-attribute conversion the resource does (most of a 500-memory read's own time)."""
+    return boto3.client("dynamodb")
+
+
+def query_docs(table_name: str, pk: str, consistent: bool = False) -> list[tuple[str, str]]:
+    """(sort key, doc) of every item of one partition: the hot read path (one round trip a page)."""
+    kwargs: dict[str, Any] = {
+        "TableName": table_name,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": pk}},
+        "ProjectionExpression": "sk, #doc",
+        "ExpressionAttributeNames": {"#doc": "doc"},
+        "ConsistentRead": consistent,
+    }
+    found: list[tuple[str, str]] = []
+    while True:
+        page = raw_client().query(**kwargs)
+        found += [(item["sk"]["S"], item["doc"]["S"]) for item in page.get("Items", []) if "doc" in item]
+        last = page.get("LastEvaluatedKey")
+        if not last:
+            return found
+        kwargs["ExclusiveStartKey"] = last
+
+
 @lru_cache(maxsize=8)
 def table(name: str) -> Table:
     return resource().Table(name)

@@ -39,17 +39,13 @@ class UserMemoryStore:
 
     def load(self, tenant: str, user: str, consistent: bool = False) -> UserState:
         """One query; `consistent` for a retry after a conflict, which must see the winner's write."""
-        items = dynamodb.query_all(
-            self._table, KeyConditionExpression=Key("pk").eq(user_pk(tenant, user)), ConsistentRead=consistent
-        )
         profile = UserProfile(user_id=user)
         memories: list[Memory] = []
-        for raw in items:
-            sk = str(raw["sk"])
+        for sk, doc in dynamodb.query_docs(self._table, user_pk(tenant, user), consistent):
             if sk == PROFILE_SK:
-                profile = dynamodb.load(UserProfile, raw)
+                profile = UserProfile.model_validate_json(doc)
             elif sk.startswith(MEMORY_PREFIX):
-                memories.append(dynamodb.load(Memory, raw))
+                memories.append(Memory.model_validate_json(doc))
         return UserState(profile=profile, memories=memories)
 
     def get_memory(self, tenant: str, user: str, memory_id: str) -> Memory | None:
