@@ -69,6 +69,29 @@ def item(pk: str, sk: str, doc: BaseModel, version: int, **extra: Any) -> dict[s
     return {"pk": pk, "sk": sk, "version": version, "doc": doc.model_dump_json(), **extra}
 
 
+def guarded_put(table_name: str, item_: dict[str, Any], expected_version: int) -> dict[str, Any]:
+    """A transaction Put that fails unless the item is new (expected 0) or still at that version."""
+    put: dict[str, Any] = {"TableName": table_name, "Item": item_}
+    if expected_version == 0:
+        put["ConditionExpression"] = "attribute_not_exists(pk)"
+    else:
+        put["ConditionExpression"] = "version = :v"
+        put["ExpressionAttributeValues"] = {":v": expected_version}
+    return {"Put": put}
+
+
+def guarded_delete(table_name: str, key: dict[str, Any], version: int) -> dict[str, Any]:
+    """A transaction Delete that fails if the item moved on from `version` meanwhile."""
+    return {
+        "Delete": {
+            "TableName": table_name,
+            "Key": key,
+            "ConditionExpression": "version = :v",
+            "ExpressionAttributeValues": {":v": version},
+        }
+    }
+
+
 def load(model: type[M], raw: dict[str, Any]) -> M:
     return model.model_validate_json(str(raw["doc"]))
 

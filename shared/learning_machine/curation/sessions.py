@@ -43,14 +43,8 @@ class SessionCuration:
                 before=[snapshot("session", session)],
                 user_id=user,
             )
-            delete = {
-                "Delete": {
-                    "TableName": self.table,
-                    "Key": {"pk": session_pk(unit.tenant, session.session_id), "sk": SESSION_SK},
-                    "ConditionExpression": "version = :v",
-                    "ExpressionAttributeValues": {":v": session.version},
-                }
-            }
+            key = {"pk": session_pk(unit.tenant, session.session_id), "sk": SESSION_SK}
+            delete = dynamodb.guarded_delete(self.table, key, session.version)
             try:
                 unit.commit([delete], record)
             except WriteConflictError:

@@ -107,16 +107,8 @@ class ChangeSet:
         merged_into: str | None = None,
         reason: str | None = None,
     ) -> None:
-        self.items.append(
-            {
-                "Delete": {
-                    "TableName": self.table,
-                    "Key": {"pk": user_pk(self.tenant, self.user), "sk": memory_sk(current.memory_id)},
-                    "ConditionExpression": "version = :v",
-                    "ExpressionAttributeValues": {":v": current.version},
-                }
-            }
-        )
+        key = {"pk": user_pk(self.tenant, self.user), "sk": memory_sk(current.memory_id)}
+        self.items.append(dynamodb.guarded_delete(self.table, key, current.version))
         tombstone = current.model_copy(update={"version": current.version + 1, "provenance": provenance})
         self._record_version(tombstone, change, None, merged_into=merged_into, reason=reason)
         self.applied.append(AppliedOperation(store="memories", action="delete", target=current.memory_id))
@@ -259,13 +251,11 @@ class ChangeSet:
         expected: int | None = None,
         **extra: Any,
     ) -> None:
-        put: dict[str, Any] = {"TableName": self.table, "Item": dynamodb.item(pk, sk, doc, version, **extra)}
-        if new or expected == 0:
-            put["ConditionExpression"] = "attribute_not_exists(pk)"
-        elif expected is not None:
-            put["ConditionExpression"] = "version = :v"
-            put["ExpressionAttributeValues"] = {":v": expected}
-        self.items.append({"Put": put})
+        item = dynamodb.item(pk, sk, doc, version, **extra)
+        if new or expected is not None:
+            self.items.append(dynamodb.guarded_put(self.table, item, 0 if new else (expected or 0)))
+        else:
+            self.items.append({"Put": {"TableName": self.table, "Item": item}})
 
 
 def commit_with_retry(

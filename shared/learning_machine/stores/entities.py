@@ -75,28 +75,12 @@ class EntityStore:
 
     def entity_put(self, tenant: str, entity: Entity, expected_version: int) -> dict[str, Any]:
         """The entity as a transaction item, guarded by the version it was computed from."""
-        put: dict[str, Any] = {
-            "TableName": self._table,
-            "Item": dynamodb.item(
-                entity_pk(tenant, entity.namespace), entity.entity_id, entity, entity.version
-            ),
-        }
-        if expected_version == 0:
-            put["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            put["ConditionExpression"] = "version = :v"
-            put["ExpressionAttributeValues"] = {":v": expected_version}
-        return {"Put": put}
+        item = dynamodb.item(entity_pk(tenant, entity.namespace), entity.entity_id, entity, entity.version)
+        return dynamodb.guarded_put(self._table, item, expected_version)
 
     def entity_delete(self, tenant: str, entity: Entity) -> dict[str, Any]:
-        return {
-            "Delete": {
-                "TableName": self._table,
-                "Key": {"pk": entity_pk(tenant, entity.namespace), "sk": entity.entity_id},
-                "ConditionExpression": "version = :v",
-                "ExpressionAttributeValues": {":v": entity.version},
-            }
-        }
+        key = {"pk": entity_pk(tenant, entity.namespace), "sk": entity.entity_id}
+        return dynamodb.guarded_delete(self._table, key, entity.version)
 
     def name_puts(
         self, tenant: str, entity: Entity, taking_over_from: str | None = None

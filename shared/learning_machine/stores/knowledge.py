@@ -45,32 +45,18 @@ class KnowledgeStore:
 
     def insight_put(self, tenant: str, insight: Insight, expected_version: int) -> dict[str, Any]:
         """The insight as a transaction item, guarded by the version it was computed from."""
-        put: dict[str, Any] = {
-            "TableName": self._table,
-            "Item": dynamodb.item(
-                insight_pk(tenant, insight.namespace),
-                insight.insight_id,
-                insight,
-                insight.version,
-                state=insight.status,
-            ),
-        }
-        if expected_version == 0:
-            put["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            put["ConditionExpression"] = "version = :v"
-            put["ExpressionAttributeValues"] = {":v": expected_version}
-        return {"Put": put}
+        item = dynamodb.item(
+            insight_pk(tenant, insight.namespace),
+            insight.insight_id,
+            insight,
+            insight.version,
+            state=insight.status,
+        )
+        return dynamodb.guarded_put(self._table, item, expected_version)
 
     def insight_delete(self, tenant: str, insight: Insight) -> dict[str, Any]:
-        return {
-            "Delete": {
-                "TableName": self._table,
-                "Key": {"pk": insight_pk(tenant, insight.namespace), "sk": insight.insight_id},
-                "ConditionExpression": "version = :v",
-                "ExpressionAttributeValues": {":v": insight.version},
-            }
-        }
+        key = {"pk": insight_pk(tenant, insight.namespace), "sk": insight.insight_id}
+        return dynamodb.guarded_delete(self._table, key, insight.version)
 
     def delete(self, tenant: str, namespace: str, insight_id: str) -> None:
         dynamodb.delete_keys(self._table, [{"pk": insight_pk(tenant, namespace), "sk": insight_id}])
