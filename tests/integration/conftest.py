@@ -9,6 +9,7 @@ environment differs from the running one. A stack that cannot start fails the te
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,3 +140,14 @@ def fake_model_env(fake: FakeOpenAIServer, **overrides: str) -> dict[str, str]:
         "LM_LLM_TIMEOUT_SECONDS": "10",
         **overrides,
     }
+
+
+def wait_for(check: Callable[[], Any], what: str, deadline: float = 90) -> Any:
+    """Poll `check` until it returns something truthy; the deadline is generous: a failure here
+    means "never", not "slow"."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if found := check():
+            return found
+        time.sleep(0.25)
+    pytest.fail(f"gave up waiting for {what}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,10 +20,9 @@ import pytest
 
 from learning_machine.models.common import MAX_BODY_BYTES
 from tests.fakes.openai_server import FakeOpenAIServer, transcript_from_body
-from tests.integration.conftest import Stack, fake_model_env
+from tests.integration.conftest import Stack, fake_model_env, wait_for
 
 pytestmark = pytest.mark.integration
-DEADLINE_SECONDS = 60  # generous: a failure here means "never", not "slow"
 
 
 @pytest.fixture(scope="module")
@@ -66,16 +64,6 @@ def transcript(*lines: str, user: str = "ada", session: str = "s1", transcript_i
     if transcript_id:
         body["transcript_id"] = transcript_id
     return body
-
-
-def wait_for(check: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.25)
-    pytest.fail(f"gave up waiting for {what}")
 
 
 def learned(api: Api, transcript_id: str) -> dict:

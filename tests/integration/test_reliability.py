@@ -60,11 +60,10 @@ from local.template import REGION
 from tests.conftest import reset_clients
 from tests.fakes.openai_server import Behaviour, Delay, FakeOpenAIServer, HttpError, Malformed, Reply
 from tests.fakes.openai_server import transcript_from_body as transcript_of
-from tests.integration.conftest import Stack, fake_model_env
+from tests.integration.conftest import Stack, fake_model_env, wait_for
 from tests.support.handlers import FakeContext, load_handler
 
 pytestmark = pytest.mark.integration
-DEADLINE_SECONDS = 90  # generous: a failure here means "never", not "slow"
 MAX_RECEIVE_COUNT = 3  # the transcripts queue's redrive policy in template.yaml
 LLM_MAX_RETRIES = 1
 LLM_TIMEOUT_SECONDS = 1
@@ -92,15 +91,6 @@ def in_process(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
 
 def run_id() -> str:
     return uuid.uuid4().hex[:8]
-
-
-def wait_for(check: Callable[[], Any], what: str, deadline: float = DEADLINE_SECONDS) -> Any:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if found := check():
-            return found
-        time.sleep(0.25)
-    pytest.fail(f"gave up waiting for {what}")
 
 
 def envelope(tenant: str, transcript_id: str, user: str, session: str, text: str) -> TranscriptEnvelope:

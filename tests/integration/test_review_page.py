@@ -7,7 +7,6 @@ private and shared entities with their edges, and pending proposals, one approve
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from local.template import REPO_ROOT
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.integration.conftest import Stack, fake_model_env
+from tests.integration.conftest import Stack, fake_model_env, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +36,6 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOT = REPO_ROOT / ".local" / "test-artifacts" / "review-page.png"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-DEADLINE_SECONDS = 60  # generous: a failure here means "never", not "slow"
 USER = "grace"
 HOSTILE = '<img src=x onerror="window.__injected = 1"> & <b>not bold</b>'
 APPROVE_TITLE = "Prefer British spelling"
@@ -62,16 +60,6 @@ class Seeded:
     edited_memory_id: str
     approve_id: str
     reject_id: str
-
-
-def wait_for(check: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.25)
-    pytest.fail(f"gave up waiting for {what}")
 
 
 def ok(reply: httpx.Response) -> Any:
