@@ -21,7 +21,6 @@ from .models.transcripts import (
     TranscriptStatus,
 )
 from .redaction import redact
-from .stores.registry import Registry
 from .stores.transcripts import TranscriptStore
 
 # SQS refuses larger messages. Only a body full of short secrets grows past it once redacted.
@@ -44,7 +43,6 @@ class TranscriptTooLargeError(ValueError):
 class TranscriptIntake:
     transcripts: TranscriptStore
     queue: MessageQueue
-    registry: Registry
 
     def accept(self, tenant: str, transcript: TranscriptIn) -> TranscriptAccepted:
         transcript_id = transcript.transcript_id or f"tr_{uuid.uuid4().hex}"
@@ -64,7 +62,6 @@ class TranscriptIntake:
         existing = self.transcripts.create(tenant, status)
         if existing is not None:
             return TranscriptAccepted(transcript_id=transcript_id, status=existing.status, duplicate=True)
-        self.registry.add_user(tenant, transcript.user_id)  # before the send: curation must find the user
         try:
             self.queue.send(envelope)
         except Exception as error:

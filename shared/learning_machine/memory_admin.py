@@ -22,7 +22,6 @@ from .models.config import TenantConfig
 from .models.memories import Memory, MemoryCreate, MemoryPatch, Source
 from .models.profile import UserProfile
 from .stores.changes import ChangeSet, commit_with_retry
-from .stores.registry import Registry
 from .stores.user_memory import UserMemoryStore
 
 
@@ -37,11 +36,11 @@ class MemoryAdmin:
     write_retries: int = 6
 
     def _commit(self, tenant: str, user: str, build: Any) -> ChangeSet:
-        Registry(self.table).add_user(tenant, user)
 
         def attempt() -> ChangeSet:
             changes = ChangeSet(self.table, tenant, user)
             build(changes)
+            changes.register_user()
             return changes
 
         return commit_with_retry(attempt, self.write_retries, lambda _: None)

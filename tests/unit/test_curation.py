@@ -317,3 +317,15 @@ def test_undo_brings_merged_and_pruned_memories_back(aws: Aws) -> None:
     assert (restored.change, restored.provenance.job_id) == ("restored", accepted.job_id)
     view = service().view("acme", job.job_id)
     assert view is not None and all(c.undone and c.undo_note for c in view.changes)
+
+
+def test_a_user_learned_from_transcripts_is_found_by_a_whole_tenant_job(aws: Aws) -> None:
+    replies = result(
+        op("add", DUPLICATE, layer=Layer.KNOWLEDGE), op("add", DUPLICATE_2, layer=Layer.KNOWLEDGE)
+    )
+    extraction(aws, replies).process(envelope(user="zoe", transcript_id="t-zoe"))
+    assert deps.registry().users("acme") == ["zoe"]  # registered in the extraction's own transaction
+
+    job = curate("acme", operations=["merge_memories"])
+
+    assert job.progress.by_kind == {"merge_memories": 1} and len(memories("acme", "zoe")) == 1

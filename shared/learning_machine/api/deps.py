@@ -71,7 +71,7 @@ def intake() -> TranscriptIntake:
     from ..intake import TranscriptIntake
 
     settings = get_settings()
-    return TranscriptIntake(transcript_store(), MessageQueue(settings.transcripts_queue_url), registry())
+    return TranscriptIntake(transcript_store(), MessageQueue(settings.transcripts_queue_url))
 
 
 @lru_cache(maxsize=1)

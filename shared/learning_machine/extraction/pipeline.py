@@ -180,6 +180,8 @@ class ExtractionPipeline:
                 }
             )
             changes.complete_transcript(done)
+            if not current_state.exists:  # curation walks the tenant's users from this registry
+                changes.register_user()
             if reply is not None:
                 changes.add_usage(reply.usage, now.strftime("%Y-%m"))
             return changes

@@ -32,6 +32,7 @@ from .keys import (
     usage_pk,
     user_pk,
 )
+from .registry import Registry
 
 
 class WriteConflictError(Exception):
@@ -152,6 +153,12 @@ class ChangeSet:
             memory.version,
             new=True,
         )
+
+    def register_user(self) -> None:
+        """The user's entry in the tenant's registry (curation walks users from it), written with
+        their first data: no request of its own, and no conflict with other users' writes."""
+        item = Registry(self.table).user_item(self.tenant, self.user)
+        self.items.append({"Put": {"TableName": self.table, "Item": item}})
 
     def attach(self, item: dict[str, Any]) -> None:
         """Any other transaction item that must commit with these changes (a curation record)."""

@@ -1,7 +1,8 @@
 """The users and namespaces a tenant has, so curation can walk a whole tenant without a scan.
 
-A user is registered when a transcript for them is accepted or their memory is edited; a
-namespace when its first entity or insight is written. Registering again is a no-op put.
+A user is registered by the extraction that writes their first data (in its transaction) and by
+every edit of their memory; a namespace when its first entity or insight is written. Registering
+again is a harmless put.
 """
 
 from __future__ import annotations
@@ -20,10 +21,16 @@ class Registry:
         self._table = table_name
 
     def add_user(self, tenant: str, user: str) -> None:
-        self._put(users_pk(tenant), user)
+        dynamodb.table(self._table).put_item(Item=self.user_item(tenant, user))
+
+    def user_item(self, tenant: str, user: str) -> dict[str, str]:
+        """The user's entry, for a transaction that writes the user's first data."""
+        return {"pk": users_pk(tenant), "sk": user, "seen_at": utc_now().isoformat()}
 
     def add_namespace(self, tenant: str, namespace: str) -> None:
-        self._put(namespaces_pk(tenant), namespace)
+        dynamodb.table(self._table).put_item(
+            Item={"pk": namespaces_pk(tenant), "sk": namespace, "seen_at": utc_now().isoformat()}
+        )
 
     def remove_user(self, tenant: str, user: str) -> None:
         dynamodb.delete_keys(self._table, [{"pk": users_pk(tenant), "sk": user}])
@@ -37,9 +44,6 @@ class Registry:
 
     def namespaces(self, tenant: str, after: str | None = None, limit: int = PAGE) -> list[str]:
         return self._page(namespaces_pk(tenant), after, limit)
-
-    def _put(self, pk: str, sk: str) -> None:
-        dynamodb.table(self._table).put_item(Item={"pk": pk, "sk": sk, "seen_at": utc_now().isoformat()})
 
     def _page(self, pk: str, after: str | None, limit: int) -> list[str]:
         condition: ConditionBase = Key("pk").eq(pk)
