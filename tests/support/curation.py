@@ -16,7 +16,6 @@ from learning_machine.models.curation import CurateRequest, CurationJob
 from learning_machine.models.memories import Memory, Provenance
 from learning_machine.settings import get_settings
 from learning_machine.stores.changes import ChangeSet
-from learning_machine.stores.registry import Registry
 
 
 def days_ago(days: float) -> datetime:
@@ -51,8 +50,8 @@ def seed_memory(
     )
     changes = ChangeSet(get_settings().data_table, tenant, user)
     changes.add_memory(memory)
+    changes.register_user()
     changes.commit()
-    Registry(get_settings().data_table).add_user(tenant, user)
     return memory
 
 

@@ -21,7 +21,6 @@ from learning_machine.models.sessions import SessionContext
 from learning_machine.stores.api_keys import ApiKeyStore
 from learning_machine.stores.changes import ChangeSet
 from learning_machine.stores.keys import curation_pk
-from learning_machine.stores.registry import Registry
 from tests.conftest import Aws, Call, locs
 from tests.support.curation import curate, days_ago, run_to_end, service, tenant_items
 from tests.support.handlers import FakeContext, event, load_handler
@@ -245,8 +244,8 @@ def seed_sessions(tenant: str, user: str) -> None:
                 updated_at=days_ago(age),
             ),
         )
+    changes.register_user()
     changes.commit()
-    Registry(aws_table()).add_user(tenant, user)
 
 
 def aws_table() -> str:

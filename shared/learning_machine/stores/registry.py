@@ -20,9 +20,6 @@ class Registry:
     def __init__(self, table_name: str) -> None:
         self._table = table_name
 
-    def add_user(self, tenant: str, user: str) -> None:
-        dynamodb.table(self._table).put_item(Item=self.user_item(tenant, user))
-
     def user_item(self, tenant: str, user: str) -> dict[str, str]:
         """The user's entry, for a transaction that writes the user's first data."""
         return {"pk": users_pk(tenant), "sk": user, "seen_at": utc_now().isoformat()}
