@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cached_property
+from functools import cache, cached_property
 
 from pydantic import BaseModel
 
@@ -169,16 +169,9 @@ class CurationService:
 
 
 def build_curation(settings: Settings) -> CurationService:
-    indexer: list[Indexer] = []
-
-    def lazy_indexer() -> Indexer:
-        if not indexer:
-            indexer.append(build_indexer(settings))
-        return indexer[0]
-
     return CurationService(
         settings,
         ConfigStore(settings.data_table, settings.config_cache_seconds),
         MessageQueue(settings.curation_queue_url),
-        lazy_indexer,
+        cache(lambda: build_indexer(settings)),  # built on first use: API calls never open the index
     )
