@@ -80,6 +80,16 @@ def guarded_put(table_name: str, item_: dict[str, Any], expected_version: int) -
     return {"Put": put}
 
 
+def put_if_version(table_name: str, item_: dict[str, Any], expected_version: int) -> bool:
+    """One guarded put outside a transaction; False when the item moved on (or exists, for 0)."""
+    put = guarded_put(table_name, item_, expected_version)["Put"]
+    try:
+        client().put_item(**put)
+    except client().exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
 def guarded_delete(table_name: str, key: dict[str, Any], version: int) -> dict[str, Any]:
     """A transaction Delete that fails if the item moved on from `version` meanwhile."""
     return {

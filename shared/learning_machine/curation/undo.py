@@ -23,7 +23,7 @@ from ..models.sessions import SessionContext
 from ..stores.changes import ChangeSet, WriteConflictError
 from ..stores.curation import JobStore
 from ..stores.entities import EntityStore
-from ..stores.keys import SESSION_SK, history_pk, history_sk, session_pk
+from ..stores.keys import history_pk, history_sk
 from ..stores.knowledge import KnowledgeStore
 from ..stores.user_memory import UserMemoryStore
 from .namespace import edge_key, moved_edge
@@ -132,19 +132,11 @@ class Undo:
     # -- sessions ------------------------------------------------------------------------------
     def _session(self, tenant: str, change: CurationChange, provenance: Provenance) -> tuple[bool, str]:
         session = SessionContext.model_validate(_items(change, "session")[0])
+        changes = ChangeSet(self.table, tenant, session.user_id)
+        changes.put_session(None, session)  # the layout extraction writes; only if it is still gone
         try:
-            dynamodb.table(self.table).put_item(
-                Item=dynamodb.item(
-                    session_pk(tenant, session.session_id),
-                    SESSION_SK,
-                    session,
-                    session.version,
-                    gsi1pk=f"T#{tenant}#U#{session.user_id}",
-                    gsi1sk=f"SESSION#{session.session_id}",
-                ),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except dynamodb.client().exceptions.ConditionalCheckFailedException:
+            changes.commit()
+        except WriteConflictError:
             return False, "the session is active again; its current context is kept"
         return True, "session context restored"
 

@@ -35,16 +35,9 @@ class JobStore:
     def save(self, tenant: str, job: CurationJob) -> CurationJob:
         """Write the next version of the job; WriteConflictError if another slice wrote meanwhile."""
         saved = job.model_copy(update={"version": job.version + 1, "updated_at": utc_now()})
-        try:
-            dynamodb.table(self._table).put_item(
-                Item=dynamodb.item(curation_pk(tenant), job_sk(job.job_id), saved, saved.version),
-                ConditionExpression="version = :v",
-                ExpressionAttributeValues={":v": job.version},
-            )
-        except ClientError as error:
-            if dynamodb.is_conditional_failure(error):
-                raise WriteConflictError(job.job_id) from error
-            raise
+        item = dynamodb.item(curation_pk(tenant), job_sk(job.job_id), saved, saved.version)
+        if not dynamodb.put_if_version(self._table, item, job.version):
+            raise WriteConflictError(job.job_id)
         return saved
 
     # -- change records ----------------------------------------------------------------------

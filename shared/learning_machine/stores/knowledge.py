@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
 
 from ..adapters import dynamodb
 from ..models.knowledge import Insight
@@ -33,15 +32,10 @@ class KnowledgeStore:
 
     def save(self, tenant: str, insight: Insight, expected_version: int) -> None:
         put = self.insight_put(tenant, insight, expected_version)["Put"]
-        put.pop("TableName")
         if expected_version == 0:
             Registry(self._table).add_namespace(tenant, insight.namespace)
-        try:
-            dynamodb.table(self._table).put_item(**put)
-        except ClientError as error:
-            if dynamodb.is_conditional_failure(error):
-                raise WriteConflictError(insight.insight_id) from error
-            raise
+        if not dynamodb.put_if_version(self._table, put["Item"], expected_version):
+            raise WriteConflictError(insight.insight_id)
 
     def insight_put(self, tenant: str, insight: Insight, expected_version: int) -> dict[str, Any]:
         """The insight as a transaction item, guarded by the version it was computed from."""
