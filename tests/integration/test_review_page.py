@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Response, Route, expect, sync_playwright
 
 from local.template import REPO_ROOT
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -300,3 +300,34 @@ def test_the_users_list_opens_a_user(page: Page, stack: Stack, seeded: Seeded) -
         "aria-current", "true"
     )
     expect(page).to_have_url(f"{stack.api_url}/review#user={USER}")
+
+
+def test_a_late_answer_for_a_stored_key_does_not_undo_a_newer_connection(
+    page: Page, stack: Stack, seeded: Seeded
+) -> None:
+    """On load the page connects with the key the tab stored; if the user connects with another key
+    meanwhile, the first connection's late 401 must not hide the workspace."""
+    connect(page, stack, "lm_not-a-key")  # now stored in the tab
+    expect(page.get_by_test_id("error")).to_contain_text("Error 401")
+    held: list[Route] = []
+
+    def hold_the_stale_key(route: Route) -> None:
+        if "lm_not-a-key" in (route.request.headers.get("authorization") or ""):
+            held.append(route)  # answered only after the newer connection has finished
+        else:
+            route.continue_()
+
+    page.route("**/v1/config", hold_the_stale_key)
+    connect(page, stack, seeded.key)  # the reload starts a connection with the stored bad key first
+    expect(page.get_by_test_id("status")).to_have_text(f"Connected to {stack.api_url}.")
+    assert len(held) == 1
+
+    def stale(response: Response) -> bool:
+        return "lm_not-a-key" in (response.request.headers.get("authorization") or "")
+
+    with page.expect_response(stale) as answer:
+        held[0].continue_()
+    assert answer.value.status == 401
+    page.wait_for_timeout(300)  # the page's handling of that answer (not a timing assertion)
+    expect(page.get_by_test_id("status")).to_have_text(f"Connected to {stack.api_url}.")
+    expect(page.get_by_test_id("error")).to_be_hidden()
