@@ -51,7 +51,11 @@ def test_tables_and_queues_are_every_one_of_the_template(
     data = template.tables["DataTable"]
     assert data.name == "DataTable"
     assert data.properties["KeySchema"] == raw["Resources"]["DataTable"]["Properties"]["KeySchema"]
-    assert data.properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    # Retention of learned data is curation's (recorded, undoable), so the data table has no TTL; the
+    # idempotency table's TTL attribute is the one Powertools' idempotency writes (`expiration`).
+    assert "TimeToLiveSpecification" not in data.properties
+    idempotency = template.tables["IdempotencyTable"].properties
+    assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
 
 
 def test_queue_urls_arns_and_redrive_resolve_to_moto(template: LocalTemplate) -> None:
