@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from bench.common import summary, write_result
 from learning_machine.adapters import dynamodb
-from learning_machine.cli.http import load_local_env
+from learning_machine.cli.target import load_local_env
 from learning_machine.curation.service import build_curation
 from learning_machine.extraction.apply import new_memory_id
 from learning_machine.models.common import Layer

@@ -18,7 +18,7 @@ from typing import Any
 from werkzeug.test import Client, EnvironBuilder
 from werkzeug.wrappers import Request
 
-from learning_machine.cli.http import load_local_env
+from learning_machine.cli.target import load_local_env
 from local.api_server import Grant, LocalApi
 from local.lambda_runtime import LambdaRuntime
 from local.stack import create_api_key

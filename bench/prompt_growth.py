@@ -28,7 +28,7 @@ from bench.common import write_result
 from learning_machine.adapters import dynamodb
 from learning_machine.adapters.llm.scripted import ScriptedModel
 from learning_machine.api.deps import context_service
-from learning_machine.cli.http import load_local_env
+from learning_machine.cli.target import load_local_env
 from learning_machine.extraction.apply import new_memory_id
 from learning_machine.extraction.pipeline import memory_prompt_tokens
 from learning_machine.extraction.prompt import build_messages

@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-LOCAL_ENV_FILE = Path(".local/env")
-
-
-def load_local_env(path: Path = LOCAL_ENV_FILE) -> None:
-    """Fill missing variables from the file `make up` writes, so `lm` works right after it."""
-    if not path.exists():
-        return
-    for line in path.read_text().splitlines():
-        name, sep, value = line.partition("=")
-        if sep and name.strip() and not line.lstrip().startswith("#"):
-            os.environ.setdefault(name.strip(), value.strip())
+from .target import use_api_settings
 
 
 class ApiError(Exception):
@@ -39,11 +27,7 @@ class Api:
 
     @classmethod
     def from_env(cls) -> Api:
-        load_local_env()
-        url, key = os.environ.get("LM_API_URL"), os.environ.get("LM_API_KEY")
-        if not url or not key:
-            raise SystemExit("LM_API_URL and LM_API_KEY are not set (run `make up`, or export them)")
-        return cls(url.rstrip("/"), key)
+        return cls(*use_api_settings())
 
     def request(self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None) -> Any:
         params = {k: v for k, v in (query or {}).items() if v is not None}

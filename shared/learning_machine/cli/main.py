@@ -1,9 +1,11 @@
 """`lm`: manage keys, send transcripts, import knowledge, search, review proposals, read context,
 curate, forget users, serve the agent tools over MCP (`lm mcp`).
 
-Talks to LM_API_URL with LM_API_KEY (read from `.local/env` after `make up` when unset);
+Talks to LM_API_URL with LM_API_KEY (both read from `.local/env` after `make up` when neither is set).
 `lm keys` writes to the keys table directly, and `lm replay` moves dead-lettered transcripts back
-to the queue (LM_TRANSCRIPTS_QUEUE_URL, LM_TRANSCRIPTS_DLQ_URL), with the AWS credentials of the shell.
+to the queue, with the AWS credentials of the shell: `--stack NAME` takes the table and queues from
+a deployed stack's outputs, `--local` from the local stack; `.local/env` never fills in a command
+aimed at AWS.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .http import Api, ApiError, load_local_env
+from .http import Api, ApiError
+from .target import TargetError, stack_outputs, use_api_settings, use_aws_settings
 
 
 def read_documents(path: Path) -> Iterator[dict[str, Any]]:
@@ -46,11 +49,16 @@ def progress(done: int, total: int, label: str) -> None:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    load_local_env()
-    from ..settings import get_settings
     from ..stores.api_keys import ApiKeyStore
 
-    store = ApiKeyStore(get_settings().keys_table)
+    if args.stack:
+        table = stack_outputs(args.stack, ["ApiKeysTableName"])["ApiKeysTableName"]
+    else:
+        use_aws_settings(["LM_KEYS_TABLE"], local=args.local)
+        table = os.environ.get("LM_KEYS_TABLE", "")
+        if not table:
+            raise TargetError("name the deployment: --stack NAME (or LM_KEYS_TABLE), or --local")
+    store = ApiKeyStore(table)
     if args.action == "create":
         print(store.create(args.tenant, label=args.label or ""))
         return 0
@@ -202,15 +210,25 @@ def _all_changes(api: Api, job_id: str, view: dict[str, Any]) -> Iterator[dict[s
 def cmd_replay(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from ..replay import QUEUE_URL_VARIABLE, QueueUrls, ReplaySetupError, replay, sqs_client, waiting
+    from ..replay import (
+        DLQ_URL_VARIABLE,
+        QUEUE_URL_VARIABLE,
+        QueueUrls,
+        ReplaySetupError,
+        replay,
+        sqs_client,
+        waiting,
+    )
 
-    if not os.environ.get(QUEUE_URL_VARIABLE):
-        # The local stack's queues; exported (AWS) queue URLs never meet .local/env's moto endpoint.
-        load_local_env()
-    try:
-        queues = QueueUrls.from_env()
-    except ReplaySetupError as error:
-        raise SystemExit(str(error)) from None
+    if args.stack:
+        outputs = stack_outputs(args.stack, ["TranscriptsQueueUrl", "TranscriptsDeadLetterQueueUrl"])
+        queues = QueueUrls(queue=outputs["TranscriptsQueueUrl"], dlq=outputs["TranscriptsDeadLetterQueueUrl"])
+    else:
+        use_aws_settings([QUEUE_URL_VARIABLE, DLQ_URL_VARIABLE], local=args.local)
+        try:
+            queues = QueueUrls.from_env()
+        except ReplaySetupError as error:
+            raise SystemExit(str(error)) from None
     sqs = sqs_client(queues.queue)
     try:
         if args.dry_run:
@@ -231,7 +249,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_mcp(args: argparse.Namespace) -> int:
     """Serve the agent tools over MCP on stdio until the host closes it."""
-    load_local_env()
+    use_api_settings()
     try:  # the client and the MCP SDK load only for this command
         from ..client import AsyncLearningMachineClient
         from ..mcp_server import run
@@ -244,6 +262,13 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         raise SystemExit(str(error)) from None
     run(client, args.user or os.environ.get("LM_USER_ID"), args.session or os.environ.get("LM_SESSION_ID"))
     return 0
+
+
+def add_target_arguments(command: argparse.ArgumentParser) -> None:
+    """For the commands that call AWS themselves: which deployment, said outright."""
+    target = command.add_mutually_exclusive_group()
+    target.add_argument("--stack", help="a deployed stack's name: its outputs name the table and queues")
+    target.add_argument("--local", action="store_true", help="the local stack `make up` started")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -259,6 +284,8 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--label")
     revoke = keys_sub.add_parser("revoke", help="revoke an API key")
     revoke.add_argument("key")
+    for command in (create, revoke):
+        add_target_arguments(command)
     keys.set_defaults(func=cmd_keys)
 
     ingest = sub.add_parser("ingest", help="send transcripts from a JSON or JSONL file")
@@ -326,6 +353,7 @@ def parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="move dead-lettered transcripts back to the transcripts queue")
     replay.add_argument("--dry-run", action="store_true", help="only count what would be replayed")
     replay.add_argument("--limit", type=int, help="move at most this many (default: what the DLQ holds)")
+    add_target_arguments(replay)
     replay.set_defaults(func=cmd_replay)
 
     mcp = sub.add_parser("mcp", help="serve the agent tools to an MCP host (stdio)")

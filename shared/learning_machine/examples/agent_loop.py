@@ -32,7 +32,7 @@ from openai.types.chat import (
     ChatCompletionToolUnionParam,
 )
 
-from ..cli.http import load_local_env
+from ..cli.target import use_api_settings
 from ..client import ConflictError, InvalidRequestError, LearningMachineClient, NotFoundError
 from ..models.common import MAX_MESSAGE_CHARS
 
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--session", required=True)
     parser.add_argument("--model", default=os.environ.get("LM_AGENT_MODEL", DEFAULT_MODEL))
     args = parser.parse_args(argv)
-    load_local_env()
+    use_api_settings()
     with LearningMachineClient() as memory:
         agent = MemoryAgent(memory, OpenAI(), args.user, args.session, model=args.model)
         while True:
