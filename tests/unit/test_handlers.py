@@ -175,9 +175,13 @@ def test_extract_reports_a_bad_record_alone(aws: Aws) -> None:
     assert reply == {"batchItemFailures": [{"itemIdentifier": "bad-one"}]}
 
 
-def test_event_files_are_valid_json() -> None:
+def test_event_files_are_valid_json_and_every_function_has_some() -> None:
+    functions = {path.name for path in (ROOT / "functions").iterdir() if (path / "app.py").is_file()}
+    with_events = set()
     for path in Path(ROOT / "events").rglob("*.json"):
-        json.loads(path.read_text())
+        assert isinstance(json.loads(path.read_text()), dict), path
+        with_events.add(path.parent.name)
+    assert functions and with_events >= functions, functions - with_events
 
 
 def test_keys_are_random_hashed_and_a_revoked_key_is_refused(aws: Aws) -> None:

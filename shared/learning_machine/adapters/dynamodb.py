@@ -6,7 +6,6 @@ Documents are stored as a JSON string (`doc`) beside the key attributes and a nu
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -104,10 +103,6 @@ def guarded_delete(table_name: str, key: dict[str, Any], version: int) -> dict[s
 
 def load(model: type[M], raw: dict[str, Any]) -> M:
     return model.model_validate_json(str(raw["doc"]))
-
-
-def dump_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
 
 
 def query_all(table_name: str, **kwargs: Any) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .common import Category, Identifier, Layer, RedactedShortText, utc_now
+from .common import Category, Layer, RedactedShortText, utc_now
 
 Polarity = Literal["positive", "negative"]
 Source = Literal["extraction", "api", "tool", "import", "curation"]
@@ -105,10 +105,6 @@ class MemoryPatch(BaseModel):
 class MemoryList(BaseModel):
     user_id: str
     memories: list[Memory]
-
-
-class UserRef(BaseModel):
-    user_id: Identifier
 
 
 class UserPage(BaseModel):
