@@ -1,5 +1,7 @@
 """Index writes survive an unreachable index: they wait in the DynamoDB outbox and are replayed,
-in order, once it answers again; get-context meanwhile degrades instead of failing."""
+in order, once it answers again; get-context meanwhile degrades instead of failing. Every test
+runs against every engine the service can be configured with (`tests/support/index_flavours.py`):
+the embedded one and the OpenSearch adapter against a fake node playing each flavour."""
 
 from __future__ import annotations
 
@@ -10,7 +12,11 @@ import pytest
 
 from learning_machine.adapters.index.base import IndexUnavailableError
 from learning_machine.api import deps
-from tests.conftest import Aws, Call
+from tests.conftest import Aws, Call, reset_clients
+from tests.fakes.opensearch_server import FakeOpenSearch
+from tests.support.index_flavours import IndexUnderTest, index_engine
+
+__all__ = ["index_engine"]  # the fixture, imported for pytest
 
 
 class Switch:
@@ -44,7 +50,7 @@ def pending(aws: Aws) -> int:
 
 
 def test_writes_wait_in_the_outbox_and_replay_in_order(
-    aws: Aws, call: Call, monkeypatch: pytest.MonkeyPatch
+    aws: Aws, call: Call, monkeypatch: pytest.MonkeyPatch, index_engine: IndexUnderTest
 ) -> None:
     index = Switch(monkeypatch)
     index.down = True
@@ -63,16 +69,22 @@ def test_writes_wait_in_the_outbox_and_replay_in_order(
     index.down = False
     call("POST", "/v1/knowledge", {"title": "Otter standups", "content": "Otters hold standups at nine."})
     assert pending(aws) == 0
+    # On Serverless the replayed delete ran before the replayed upsert was searchable: it is
+    # complete once repeated, after the refresh interval (by the next drain or write).
+    index_engine.past_repeats()
+    deps.indexer().drain("acme")
     assert titles(call, "walruses deploy noon")[0] == "Walrus deploys"
     assert "Narwhal" not in titles(call, "narwhals review code")  # the delete replayed after the upsert
     assert titles(call, "otters standups")[0] == "Otter standups"
 
 
 def test_forget_user_while_the_index_is_down_clears_it_later(
-    aws: Aws, call: Call, monkeypatch: pytest.MonkeyPatch
+    aws: Aws, call: Call, monkeypatch: pytest.MonkeyPatch, index_engine: IndexUnderTest
 ) -> None:
     index = Switch(monkeypatch)
     call("POST", "/v1/entities", {"name": "Beehive", "description": "Ada's beehive.", "user_id": "ada"})
+    index_engine.settle()
+    assert deps.indexer().search("acme", ["user:ada"], ["entity"], "beehive", limit=5)
     index.down = True
     call("POST", "/v1/users/ada/memories", {"layer": "knowledge", "content": "Keeps bees."})
     assert call("DELETE", "/v1/users/ada")[0] == 204
@@ -80,3 +92,40 @@ def test_forget_user_while_the_index_is_down_clears_it_later(
     index.down = False
     assert deps.indexer().drain("acme") == 1
     assert deps.indexer().search("acme", ["user:ada"], ["entity"], "beehive", limit=5) == []
+    index_engine.past_repeats()
+    deps.indexer().drain("acme")
+    assert index_engine.stored("user:ada") == []
+
+
+@pytest.mark.parametrize("status", [400, 403])
+def test_an_index_refused_at_cold_start_degrades_reads_and_keeps_writes(
+    aws: Aws, call: Call, monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
+    """A cold start whose index creation is refused (a mapping the collection does not take, a
+    data access policy without aoss:CreateIndex) leaves the index unusable until an operator
+    fixes it: get-context answers degraded, not 500, and writes wait in the outbox."""
+    with FakeOpenSearch(flavour="serverless") as node:
+        monkeypatch.setenv("LM_INDEX_ENGINE", "opensearch")
+        monkeypatch.setenv("LM_OPENSEARCH_ENDPOINT", node.url)
+        monkeypatch.setenv("LM_OPENSEARCH_FLAVOUR", "serverless")
+        reset_clients()
+        node.fail_next(
+            status, "mapper_parsing_exception" if status == 400 else "security_exception", times=50
+        )
+
+        reply = call("GET", "/v1/context", query={"user_id": "ada", "query": "walrus deploys"})
+        assert reply[0] == 200 and reply[1]["degraded"] is True
+        status_code, _ = call("POST", "/v1/knowledge", {"title": "Walrus deploys", "content": "At noon."})
+        assert status_code == 201
+        assert pending(aws) == 1
+        assert "learning-machine" not in node.indices
+
+        node.forget_script()  # fixed by an operator
+        call("POST", "/v1/knowledge", {"title": "Otter standups", "content": "Otters meet at nine."})
+        assert pending(aws) == 0
+        assert sorted(d["title"] for d in node.documents("learning-machine").values()) == [
+            "Otter standups",
+            "Walrus deploys",
+        ]
+        assert call("GET", "/v1/context", query={"user_id": "ada", "query": "walrus"})[1]["degraded"] is False
+    reset_clients()
