@@ -55,10 +55,12 @@ class Indexer:
     waits in the durable outbox and is replayed, in order, by the tenant's next write or `drain`.
 
     On an index whose writes stay invisible for a while (OpenSearch Serverless: its refresh
-    interval), a delete cannot find a copy written just before it. So each delete is recorded to
-    be repeated once that delay has passed, restricted to copies written before the first attempt
-    ended; the tenant's next write and `drain` (which the hourly curation schedule runs for every
-    tenant) apply the repeats that are due. Forget-user is complete once its repeat ran."""
+    interval), a delete cannot find a copy written just before it, nor can an upsert find the
+    copy it replaces. So each delete is recorded to be repeated once that delay has passed,
+    restricted to copies written before the first attempt ended, and each upsert to delete the
+    copies written before it; the tenant's next write and `drain` (which the hourly curation
+    schedule runs for every tenant) apply the repeats that are due. Forget-user is complete once
+    its repeat ran."""
 
     index: KnowledgeIndex
     embedder: Embedder
@@ -117,7 +119,11 @@ class Indexer:
     def _apply(self, tenant: str, writes: list[PendingIndexWrite]) -> None:
         upserts = [w.document for w in writes if w.op == "upsert" and w.document is not None]
         if upserts:
+            # Copies written before this one that the upsert's lookup could not see yet go too.
+            before = self._now() - timedelta(milliseconds=1)
             self.index.upsert(upserts)
+            stale = PendingIndexWrite(op="delete", doc_ids=[d.doc_id for d in upserts])
+            self._schedule_repeat(tenant, stale, before)
         for write in writes:
             if write.op == "delete":
                 self.index.delete(tenant, write.doc_ids, written_before=write.written_before)
@@ -127,17 +133,18 @@ class Indexer:
                 )
             else:
                 continue
-            self._schedule_repeat(tenant, write)
+            if write.written_before is None:
+                self._schedule_repeat(tenant, write, self._now())
 
-    def _schedule_repeat(self, tenant: str, write: PendingIndexWrite) -> None:
-        """After a first delete on an index with a visibility delay: repeat it once the delay has
-        passed, for the copies written until now (a later write of the same document is kept)."""
+    def _schedule_repeat(self, tenant: str, delete: PendingIndexWrite, written_before: datetime) -> None:
+        """On an index with a visibility delay: delete again, once the delay has passed, the
+        copies written until `written_before` (a later write of the same document is kept)."""
         delay = self.index.visibility_delay_seconds
-        if write.written_before is not None or delay <= 0 or self.outbox is None:
+        if delay <= 0 or self.outbox is None:
             return
-        now = self._now()
-        repeat = write.model_copy(update={"written_before": now})
-        self.outbox.put_repeat(tenant, repeat, now + timedelta(seconds=delay * REPEAT_AFTER_DELAYS))
+        repeat = delete.model_copy(update={"written_before": written_before})
+        due = self._now() + timedelta(seconds=delay * REPEAT_AFTER_DELAYS)
+        self.outbox.put_repeat(tenant, repeat, due)
 
     def put_entities(
         self, tenant: str, entities: Sequence[Entity], vectors: Sequence[Sequence[float]] | None = None

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import pytest
 
 from learning_machine import indexing
+from learning_machine.adapters.index import opensearch
 from learning_machine.adapters.index.opensearch import FLAVOURS, OpenSearchIndex
 from learning_machine.api import deps
 from tests.conftest import Aws, reset_clients
@@ -63,7 +64,6 @@ class IndexUnderTest:
 def index_engine(
     request: pytest.FixtureRequest, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[IndexUnderTest]:
-    # From now on: adapters built elsewhere (other handlers) stamp their writes with the real clock.
     clock = ManualClock(time.time())
     if request.param == "embedded":
         yield IndexUnderTest("embedded", clock)
@@ -77,8 +77,9 @@ def index_engine(
         reset_clients()
         indexer = deps.indexer()
         assert isinstance(indexer.index, OpenSearchIndex)
-        monkeypatch.setattr(indexer.index, "_clock", clock)
-        # Every Indexer (this one, and those the extract and curate handlers build) on that clock.
+        # Every adapter and Indexer (this one, and those the extract and curate handlers build)
+        # on that clock.
+        monkeypatch.setattr(opensearch, "_wall_clock", clock)
         monkeypatch.setattr(indexing, "_utcnow", lambda: datetime.fromtimestamp(clock(), UTC))
         yield IndexUnderTest(flavour, clock, node)
     reset_clients()

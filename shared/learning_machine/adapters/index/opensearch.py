@@ -168,6 +168,10 @@ def index_body(dimension: int, flavour: Flavour) -> dict[str, Any]:
     }
 
 
+def _wall_clock() -> float:
+    return time.time()
+
+
 def document_key(tenant_id: str, doc_id: str) -> str:
     """`{tenant_id}:{doc_id}`, with `%` and `:` escaped in the tenant so two tenants never share a key."""
     return f"{tenant_id.replace('%', '%25').replace(':', '%3A')}:{doc_id}"
@@ -220,7 +224,7 @@ class OpenSearchIndex:
         flavour: Flavour,
         region: str,
         client: OpenSearch | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self._index = index_name
         self._dimension = dimension
@@ -365,7 +369,7 @@ class OpenSearchIndex:
         return {
             "key": document_key(doc.tenant_id, doc.doc_id),
             "copy_id": uuid.uuid4().hex,
-            "indexed_at": int(self._clock() * 1000),
+            "indexed_at": int((self._clock or _wall_clock)() * 1000),
             **doc.model_dump(mode="json"),
         }
 
