@@ -34,14 +34,15 @@ types" (VECTORSEARCH: server-generated ids); the error AOSS returns, quoted in a
   400 "Document ID is not supported in create/index operation request". There documents are
   written without `_id`; the `"{tenant}:{doc_id}"` key is a keyword field. An upsert looks up the
   copies already stored under its keys, indexes the new copies, then deletes the old ones by their
-  server ids; search collapses copies of one key (newest `updated_at` wins).
+  server ids; search collapses copies of one key (newest `updated_at` wins) until the `Indexer`'s
+  repeat (below) removes a copy the lookup could not see yet.
 - No refresh: a write becomes searchable after the collection's refresh interval (60 s, "Working
   with vector search collections", Limitations), and nothing here asks for a refresh on any
   flavour. A delete issued within that interval cannot find a copy written just before it. So
   every copy records when it was written (`indexed_at`), `visibility_delay_seconds` says how long
-  a write may stay invisible, and the `Indexer` repeats each delete once that delay has passed,
-  restricted to copies written before the first attempt (`written_before`), so a document written
-  again since then is never touched.
+  a write may stay invisible, and the `Indexer` repeats each delete (and, for an upsert, the
+  removal of older copies) once that delay has passed, restricted to copies written before the
+  first attempt (`written_before`), so a document written again since then is never touched.
 - No `_delete_by_query`: deleting a namespace lists the copies (paged on `copy_id`), then deletes
   them in bulk by their server ids.
 """
