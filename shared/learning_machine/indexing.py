@@ -7,8 +7,9 @@ index once (hybrid: keyword and vector, fused the same way on every engine).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from .adapters.embeddings.base import Embedder
 from .adapters.index.base import IndexDocument, IndexHit, IndexUnavailableError, KnowledgeIndex, SearchMode
@@ -22,6 +23,13 @@ logger = logging.getLogger(__name__)
 ENTITY = "entity"
 KNOWLEDGE = "knowledge"
 FACTS_IN_PAYLOAD = 5
+# A delete is repeated this many visibility delays after it ran: a copy written just before it is
+# searchable by then (OpenSearch Serverless: a 60 s refresh interval, so 2 minutes).
+REPEAT_AFTER_DELAYS = 2.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def entity_doc_id(entity_id: str) -> str:
@@ -44,11 +52,24 @@ def insight_text(insight: Insight | InsightIn) -> str:
 @dataclass
 class Indexer:
     """Every write to the index goes through `_write`: when the index is unreachable, the write
-    waits in the durable outbox and is replayed, in order, by the tenant's next write or `drain`."""
+    waits in the durable outbox and is replayed, in order, by the tenant's next write or `drain`.
+
+    On an index whose writes stay invisible for a while (OpenSearch Serverless: its refresh
+    interval), a delete cannot find a copy written just before it, nor can an upsert find the
+    copy it replaces. So each delete is recorded to be repeated once that delay has passed,
+    restricted to copies written before the first attempt ended, and each upsert to delete the
+    copies written before it; the tenant's next write and `drain` (which the hourly curation
+    schedule runs for every tenant) apply the repeats that are due. Forget-user is complete once
+    its repeat ran."""
 
     index: KnowledgeIndex
     embedder: Embedder
     outbox: IndexOutbox | None = None
+    # None: the wall clock (looked up at each call).
+    clock: Callable[[], datetime] | None = None
+
+    def _now(self) -> datetime:
+        return (self.clock or _utcnow)()
 
     def _write(self, tenant: str, writes: list[PendingIndexWrite]) -> None:
         if self.outbox is None:
@@ -63,9 +84,13 @@ class Indexer:
         except IndexUnavailableError:
             logger.warning("knowledge index unreachable; %d writes kept in the outbox", len(writes))
             self.outbox.put(tenant, writes)
+            return
+        if self.index.visibility_delay_seconds > 0:
+            self._repeat_due(tenant)
 
     def drain(self, tenant: str, limit: int = 100) -> int:
-        """Replay pending writes oldest first; stops (keeping the rest) if the index is still down."""
+        """Replay pending writes oldest first, then the repeated deletes that are due; stops
+        (keeping the rest) if the index is still down. Returns how many it applied."""
         if self.outbox is None:
             return 0
         replayed = 0
@@ -73,20 +98,53 @@ class Indexer:
             try:
                 self._apply(tenant, [write])
             except IndexUnavailableError:
-                break
+                return replayed
             self.outbox.done(tenant, sort_key)
             replayed += 1
-        return replayed
+        return replayed + self._repeat_due(tenant, limit)
+
+    def _repeat_due(self, tenant: str, limit: int = 100) -> int:
+        if self.outbox is None:
+            return 0
+        repeated = 0
+        for sort_key, write in self.outbox.due_repeats(tenant, self._now(), limit):
+            try:
+                self._apply(tenant, [write])
+            except IndexUnavailableError:
+                break
+            self.outbox.repeated(tenant, sort_key)
+            repeated += 1
+        return repeated
 
     def _apply(self, tenant: str, writes: list[PendingIndexWrite]) -> None:
         upserts = [w.document for w in writes if w.op == "upsert" and w.document is not None]
         if upserts:
+            # Copies written before this one that the upsert's lookup could not see yet go too.
+            before = self._now() - timedelta(milliseconds=1)
             self.index.upsert(upserts)
+            stale = PendingIndexWrite(op="delete", doc_ids=[d.doc_id for d in upserts])
+            self._schedule_repeat(tenant, stale, before)
         for write in writes:
             if write.op == "delete":
-                self.index.delete(tenant, write.doc_ids)
+                self.index.delete(tenant, write.doc_ids, written_before=write.written_before)
             elif write.op == "delete_namespace" and write.namespace:
-                self.index.delete_tenant_namespace(tenant, write.namespace)
+                self.index.delete_tenant_namespace(
+                    tenant, write.namespace, written_before=write.written_before
+                )
+            else:
+                continue
+            if write.written_before is None:
+                self._schedule_repeat(tenant, write, self._now())
+
+    def _schedule_repeat(self, tenant: str, delete: PendingIndexWrite, written_before: datetime) -> None:
+        """On an index with a visibility delay: delete again, once the delay has passed, the
+        copies written until `written_before` (a later write of the same document is kept)."""
+        delay = self.index.visibility_delay_seconds
+        if delay <= 0 or self.outbox is None:
+            return
+        repeat = delete.model_copy(update={"written_before": written_before})
+        due = self._now() + timedelta(seconds=delay * REPEAT_AFTER_DELAYS)
+        self.outbox.put_repeat(tenant, repeat, due)
 
     def put_entities(
         self, tenant: str, entities: Sequence[Entity], vectors: Sequence[Sequence[float]] | None = None

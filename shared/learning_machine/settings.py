@@ -44,7 +44,9 @@ class Settings(BaseModel):
     index_engine: Literal["embedded", "opensearch"] = "embedded"
     index_path: str = ".local/index.db"
     opensearch_endpoint: str | None = None
-    opensearch_service: Literal["aoss", "es"] = "aoss"
+    # serverless: a classic Serverless vector collection; serverless-nextgen: a NextGen one;
+    # managed: an OpenSearch Service domain, 2.4 or later (adapters/index/opensearch.py says why).
+    opensearch_flavour: Literal["serverless", "serverless-nextgen", "managed"] = "serverless"
     opensearch_index: str = "learning-machine"
 
     config_cache_seconds: int = 10

@@ -10,16 +10,23 @@ adapter uses, so contract tests can check what the requests express (filters, ke
   `knn` with its own `filter`, `match_all`; `_source` (false, a list, or includes/excludes);
   `sort` on one keyword field with `search_after`; `size`;
 - `knn` follows the k-NN docs: the clause's own `filter` is applied while the `k` nearest are
-  chosen (lucene efficient filtering), a filter outside the clause only after them; the score is
-  the lucene `cosinesimil` score (1 + cosine) / 2;
+  chosen (efficient filtering, refused for an engine or version that lacks it), a filter outside
+  the clause only after them; the score is the `cosinesimil` score (1 + cosine) / 2 ("Spaces");
+- `range` on a numeric field (the `indexed_at` of repeated deletes);
 - `multi_match` scoring is NOT BM25: a term-count stand-in (boosted field matches summed) that
   orders by how many query words a document contains. Relevance is OpenSearch's business and is
   not what these tests claim to check.
 
-`server_ids=True` emulates a Serverless vector search collection: a bulk `index` or `create` that
-carries `_id` fails with 400 "Document ID is not supported in create/index operation request"
-(the error AOSS returns), the server generates ids, and `_refresh` and `_delete_by_query` answer 404.
-Writes are visible at once (a real node shows them after its refresh interval).
+`flavour` picks what the node plays, strictly (each rule cites its page next to it, in `_Rules`
+and the methods that apply them, and answers in the shape OpenSearch gives errors):
+- `managed`: an OpenSearch Service domain of `version` (default 2.19): engines and filters as the
+  k-NN documentation dates them;
+- `serverless`: a classic Serverless VECTORSEARCH collection: no lucene, nmslib or IVF; no client
+  document ids; no `_refresh`, `_delete_by_query`, refresh parameters, shard or replica settings;
+- `serverless-nextgen`: the same, and an explicit `engine` in a mapping is refused.
+Writes become searchable `refresh_interval` seconds after they were made, on `clock` (a
+`ManualClock` lets a test move time instead of sleeping); deletes by id act at once, as a get or
+delete by id does on OpenSearch. It is a stand-in checked against documentation, not OpenSearch.
 
     with FakeOpenSearch() as node:
         node.url                       # http://127.0.0.1:PORT
@@ -34,12 +41,14 @@ import json
 import math
 import re
 import threading
+import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.http import FakeHTTPServer
@@ -56,6 +65,7 @@ class RecordedRequest:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    status: int = 0  # what the node answered
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -74,10 +84,53 @@ class Scripted:
     delay: float = 0.0
 
 
+Flavour = Literal["managed", "serverless", "serverless-nextgen"]
+
+# -- sources of the rules (cited next to each rule below) ----------------------------------------
+AWS_VECTOR = (
+    "https://docs.aws.amazon.com/opensearch-service/latest/developerguide/serverless-vector-search.html"
+    ' "Working with vector search collections"'
+)
+AWS_OPERATIONS = (
+    "https://docs.aws.amazon.com/opensearch-service/latest/developerguide/serverless-genref.html"
+    ' "Supported operations and plugins in Amazon OpenSearch Serverless"'
+)
+AWS_COLLECTION_TYPES = (
+    "https://docs.aws.amazon.com/solutions/latest/migration-assistant-for-amazon-opensearch-service/"
+    'mts-collection-types.html "Collection types" (Migration Assistant for Amazon OpenSearch Service)'
+)
+AWS_NEXTGEN = (
+    "https://docs.aws.amazon.com/solutions/latest/migration-assistant-for-amazon-opensearch-service/"
+    'tdvk-serverless.html "Amazon OpenSearch Serverless NextGen considerations"'
+)
+OS_FILTERING = 'https://docs.opensearch.org/latest/vector-search/filter-search-knn/index/ "Filtering data"'
+OS_ENGINES = (
+    "https://docs.opensearch.org/latest/mappings/supported-field-types/knn-methods-engines/"
+    ' "Methods and engines"'
+)
+
+
+class ManualClock:
+    """Seconds since the epoch that move only when a test says so (`advance`)."""
+
+    def __init__(self, start: float = 1_767_225_600.0) -> None:  # 2026-01-01T00:00:00Z
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @dataclass
 class _Index:
     body: Json
     docs: dict[str, Json] = field(default_factory=dict)
+    # When each document becomes searchable (the node's clock); absent: at once.
+    visible_at: dict[str, float] = field(default_factory=dict)
+    # The k-NN engine of each knn_vector field, as the mapping resolved it.
+    engines: dict[str, str] = field(default_factory=dict)
 
 
 def error_body(status: int, kind: str, reason: str, **extra: Any) -> Json:
@@ -87,8 +140,21 @@ def error_body(status: int, kind: str, reason: str, **extra: Any) -> Json:
 
 
 class FakeOpenSearch:
-    def __init__(self, *, server_ids: bool = False, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.server_ids = server_ids
+    def __init__(
+        self,
+        *,
+        flavour: Flavour = "managed",
+        version: tuple[int, int] = (2, 19),
+        refresh_interval: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.flavour = flavour
+        self.serverless = flavour != "managed"
+        self.version = version
+        self.refresh_interval = refresh_interval
+        self.clock = clock
         self.requests: list[RecordedRequest] = []
         self.indices: dict[str, _Index] = {}
         self._script: deque[Scripted] = deque()
@@ -106,11 +172,17 @@ class FakeOpenSearch:
         for _ in range(times):
             self.respond_next(status, error_body(status, kind, f"scripted {status}"))
 
+    def forget_script(self) -> None:
+        """Drop the scripted answers not given yet: the node answers for itself again."""
+        with self._lock:
+            self._script.clear()
+
     def respond_next(self, status: int, body: Any, delay: float = 0.0) -> None:
         with self._lock:
             self._script.append(Scripted(status, body, delay))
 
     def documents(self, index: str) -> dict[str, Json]:
+        """Every stored document, searchable yet or not."""
         with self._lock:
             return dict(self.indices[index].docs)
 
@@ -147,13 +219,19 @@ class FakeOpenSearch:
     def handle(self, request: RecordedRequest) -> Scripted:
         with self._lock:
             self.requests.append(request)
-            if self._script:
-                return self._script.popleft()
-            return self._route(request)
+            answer = self._script.popleft() if self._script else self._route(request)
+            request.status = answer.status
+            return answer
 
     def _route(self, request: RecordedRequest) -> Scripted:
         parts = [p for p in request.path.split("/") if p]
         method = request.method
+        if self.serverless and "refresh" in request.query:
+            # Serverless manages refreshes: a write asking for one is refused (400 "true refresh
+            # policy is not supported", reported in argilla PR #3251); refresh interval 60 s
+            # (AWS_VECTOR, Limitations).
+            reason = f"{request.query['refresh'][0]} refresh policy is not supported"
+            return Scripted(400, error_body(400, "illegal_argument_exception", reason))
         if len(parts) == 1 and method == "PUT":
             return self._create_index(parts[0], request.json())
         if parts and parts[-1] == "_bulk" and method in ("POST", "PUT"):
@@ -164,9 +242,18 @@ class FakeOpenSearch:
             index = self._existing(parts[0])
             if index is None:
                 return _index_not_found(parts[0])
-            return Scripted(200, self._search(parts[0], index, request.json() if request.body else {}))
-        if len(parts) == 2 and parts[1] == "_delete_by_query" and not self.server_ids:
+            body = request.json() if request.body else {}
+            refusal = self._query_refusal(index, body)
+            if refusal:
+                return Scripted(400, error_body(400, "search_phase_execution_exception", refusal))
+            return Scripted(200, self._search(parts[0], index, body))
+        if len(parts) == 2 and parts[1] == "_delete_by_query" and not self.serverless:
             return self._delete_by_query(parts[0], request.json())
+        if parts and parts[-1] == "_refresh" and not self.serverless:
+            return Scripted(200, {"_shards": {"total": 1, "successful": 1, "failed": 0}})
+        # Serverless: `_refresh` and `_delete_by_query` are not among the supported operations
+        # (AWS_OPERATIONS); collections answer 404 to them (reported in opensearch-java issue
+        # #1112 for _delete_by_query, mem0 PR #3893 and searchkick issue #1714 for _refresh).
         missing = f"no route {method} {request.path}"
         return Scripted(404, error_body(404, "resource_not_found_exception", missing))
 
@@ -187,9 +274,83 @@ class FakeOpenSearch:
                     index=name,
                 ),
             )
-        self.indices[name] = _Index(body=body)
+        refusal = self._refuse_settings(body.get("settings", {}))
+        engines: dict[str, str] = {}
+        for field_name, mapping in body.get("mappings", {}).get("properties", {}).items():
+            if mapping.get("type") != "knn_vector":
+                continue
+            engine_or_refusal = self._knn_engine(mapping)
+            if engine_or_refusal.startswith("!"):
+                refusal = refusal or engine_or_refusal[1:]
+            engines[field_name] = engine_or_refusal
+        if refusal:
+            # A refused mapping: 400 mapper_parsing_exception, the reason also as `caused_by`
+            # (the shape OpenSearch answers, e.g. the nmslib refusal quoted in GitLab issue 540086).
+            reason = f"Failed to parse mapping [_doc]: {refusal}"
+            cause = {"type": "illegal_argument_exception", "reason": refusal}
+            return Scripted(400, error_body(400, "mapper_parsing_exception", reason, caused_by=cause))
+        self.indices[name] = _Index(body=body, engines=engines)
         # "Create index" response (OpenSearch docs, Index APIs > Create index).
         return Scripted(200, {"acknowledged": True, "shards_acknowledged": True, "index": name})
+
+    def _refuse_settings(self, settings: Json) -> str | None:
+        """Serverless manages shards and replicas itself (AWS "How it works", and opensearch-go
+        PR #374: such settings have no effect there). The fake refuses them, stricter than the
+        service, so that the adapter can never come to depend on one."""
+        flat = {**settings, **settings.get("index", {})}
+        for key in (
+            "number_of_shards",
+            "number_of_replicas",
+            "index.number_of_shards",
+            "index.number_of_replicas",
+        ):
+            if self.serverless and key in flat:
+                return f"setting [{key}] is managed by OpenSearch Serverless"
+        return None
+
+    def _knn_engine(self, mapping: Json) -> str:
+        """The engine a knn_vector mapping resolves to, or "!reason" when this flavour refuses it."""
+        method = mapping.get("method", {})
+        named = method.get("engine")
+        space = method.get("space_type", mapping.get("space_type", "l2"))
+        if self.flavour == "serverless-nextgen":
+            if named is not None:
+                # NextGen refuses an explicit engine (the error reported on a NextGen collection)
+                # and maps knn_vector to faiss HNSW itself (AWS_NEXTGEN).
+                return "!Field parameter 'engine' is not supported"
+            return "faiss"
+        if self.flavour == "serverless":
+            if named in ("lucene", "nmslib"):
+                # Classic vector collections: no Lucene engine (AWS_VECTOR, Limitations); nmslib
+                # is deprecated and refused for new indexes from OpenSearch 3.0 (OS_ENGINES;
+                # Serverless needs clients compatible with OpenSearch 3.x).
+                return f"!engine [{named}] is not supported on vector search collections"
+            if method.get("name") == "ivf":
+                return "!method [ivf] is not supported on vector search collections"  # AWS_VECTOR
+            # Without an engine the collection builds nmslib HNSW (AWS_VECTOR, tutorial step 3:
+            # "By default, this creates an index with a nmslib engine"), which cannot filter.
+            return named or "nmslib"
+        engine = named or ("nmslib" if self.version < (3, 0) else "faiss")
+        if engine == "nmslib" and self.version >= (3, 0):
+            return "!nmslib engine is deprecated in OpenSearch and cannot be used for new index creation"
+        if engine == "lucene" and self.version < (2, 2):  # lucene HNSW from 2.2 (OS_FILTERING)
+            return "!engine [lucene] is not supported"
+        if engine == "faiss" and space == "cosinesimil" and self.version < (2, 19):
+            # faiss takes cosinesimil from OpenSearch 2.19 (OS_ENGINES, Faiss engine).
+            return '!"hnsw" with "faiss" configuration does not support space type: "cosinesimil"'
+        return engine
+
+    def _knn_filter_refusal(self, index: _Index, field_name: str) -> str | None:
+        """Efficient filtering inside the knn clause: lucene from 2.4, faiss HNSW from 2.9;
+        nmslib cannot filter (OS_FILTERING; "Engine [NMSLIB] does not support filters",
+        opensearch-project/documentation-website issue #10149)."""
+        engine = index.engines.get(field_name, "nmslib")
+        minimum = {"lucene": (2, 4), "faiss": (2, 9)}.get(engine)
+        if minimum is None:
+            return f"Engine [{engine.upper()}] does not support filters"
+        if not self.serverless and self.version < minimum:
+            return f"Engine [{engine.upper()}] does not support filters before {minimum[0]}.{minimum[1]}"
+        return None
 
     def _bulk(self, path_index: str | None, lines: list[Json]) -> Scripted:
         # "Bulk" response (OpenSearch docs, Document APIs > Bulk): per-action items, in order.
@@ -213,13 +374,19 @@ class FakeOpenSearch:
         if index is None:
             return {**head, "status": 404, "error": _index_not_found(name).body["error"]}
         if op in ("index", "create"):
-            if self.server_ids and doc_id is not None:
+            if self.serverless and doc_id is not None:
+                # Vector search collections generate document ids (AWS_COLLECTION_TYPES:
+                # VECTORSEARCH "server-generated IDs"; AWS_OPERATIONS: `_create/<id>` and
+                # `PUT <index>/_doc/<id>` "for search collection types only"). The item error is
+                # the one AOSS returns (quoted in aws-sdk-pandas PR #2784, langchainjs #4346).
                 reason = "Document ID is not supported in create/index operation request"
                 error = {"type": "illegal_argument_exception", "reason": reason}
                 return {**head, "status": 400, "error": error}
             doc_id = doc_id or uuid.uuid4().hex[:20]
             created = doc_id not in index.docs
             index.docs[doc_id] = dict(source or {})
+            # Searchable only after the refresh interval (60 s on vector collections, AWS_VECTOR).
+            index.visible_at[doc_id] = self.clock() + self.refresh_interval
             return {
                 **head,
                 "_id": doc_id,
@@ -232,6 +399,7 @@ class FakeOpenSearch:
             }
         if op == "delete":
             found = index.docs.pop(doc_id or "", None) is not None
+            index.visible_at.pop(doc_id or "", None)
             return {
                 **head,
                 "_version": 2,
@@ -251,12 +419,32 @@ class FakeOpenSearch:
             if index is None:
                 responses.append(_index_not_found(name).body)
                 continue
+            refusal = self._query_refusal(index, body)
+            if refusal:
+                responses.append(error_body(400, "search_phase_execution_exception", refusal))
+                continue
             responses.append({**self._search(name, index, body), "status": 200})
         return Scripted(200, {"took": 4, "responses": responses})
 
+    def _query_refusal(self, index: _Index, body: Json) -> str | None:
+        query = body.get("query", {})
+        if "knn" in query:
+            ((field_name, params),) = query["knn"].items()
+            if "filter" in params:
+                return self._knn_filter_refusal(index, field_name)
+        return None
+
+    def _searchable(self, index: _Index) -> list[tuple[str, Json]]:
+        now = self.clock()
+        return [
+            (doc_id, source)
+            for doc_id, source in index.docs.items()
+            if index.visible_at.get(doc_id, now) <= now
+        ]
+
     def _search(self, name: str, index: _Index, body: Json) -> Json:
         query = body.get("query", {"match_all": {}})
-        scored = _evaluate(query, list(index.docs.items()))
+        scored = _evaluate(query, self._searchable(index))
         sort = body.get("sort")
         if sort:
             ((sort_field, order),) = sort[0].items()
@@ -289,9 +477,11 @@ class FakeOpenSearch:
         index = self._existing(name)
         if index is None:
             return _index_not_found(name)
-        doomed = [doc_id for doc_id, _ in _evaluate(body["query"], list(index.docs.items()))]
+        # Delete by query searches first: it only reaches documents already refreshed.
+        doomed = [doc_id for doc_id, _ in _evaluate(body["query"], self._searchable(index))]
         for doc_id in doomed:
             del index.docs[doc_id]
+            index.visible_at.pop(doc_id, None)
         # "Delete by query" response (OpenSearch docs, Document APIs > Delete by query).
         return Scripted(
             200,
@@ -359,6 +549,18 @@ def _score(query: Json, source: Json) -> float | None:
     if kind == "terms":
         ((name, values),) = spec.items()
         return 0.0 if set(values) & set(_values(source, name)) else None
+    if kind == "range":
+        ((name, bounds),) = spec.items()
+        value = source.get(name)
+        checks = {
+            "lte": lambda b: value <= b,
+            "lt": lambda b: value < b,
+            "gte": lambda b: value >= b,
+            "gt": lambda b: value > b,
+        }
+        if value is None or not all(checks[op](bound) for op, bound in bounds.items()):
+            return None
+        return 0.0
     if kind == "multi_match":
         words = set(_WORD.findall(spec["query"].lower()))
         total = 0.0
@@ -379,6 +581,14 @@ def _score(query: Json, source: Json) -> float | None:
             total += score
         return total
     raise AssertionError(f"the fake does not evaluate {kind!r} queries")
+
+
+_RANGE = {
+    "lte": lambda value, bound: value <= bound,
+    "lt": lambda value, bound: value < bound,
+    "gte": lambda value, bound: value >= bound,
+    "gt": lambda value, bound: value > bound,
+}
 
 
 def _knn(spec: Json, docs: list[tuple[str, Json]]) -> list[tuple[str, float]]:

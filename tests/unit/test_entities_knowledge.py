@@ -9,8 +9,11 @@ import pytest
 
 from tests.conftest import Call, locs
 from tests.support.handlers import FakeContext, load_handler, rest_event
+from tests.support.index_flavours import IndexUnderTest, index_engine
 
 GLOBAL = {"namespace": "global"}
+
+__all__ = ["index_engine"]  # the fixture, imported for pytest
 
 
 def test_names_match_case_insensitively_and_through_aliases(call: Call) -> None:
@@ -279,7 +282,7 @@ def test_context_holds_entities_relevant_to_the_query(call: Call) -> None:
 
 
 def test_context_asks_the_index_once_and_degrades_when_it_is_down(
-    call: Call, monkeypatch: pytest.MonkeyPatch
+    call: Call, monkeypatch: pytest.MonkeyPatch, index_engine: IndexUnderTest
 ) -> None:
     from learning_machine.adapters.index.base import IndexUnavailableError
     from learning_machine.api import deps
@@ -290,6 +293,7 @@ def test_context_asks_the_index_once_and_degrades_when_it_is_down(
         {"title": "Falcon runbook", "content": "Restart Falcon with the blue button."},
     )
     call("POST", "/v1/entities", {"name": "Falcon", "entity_type": "project", "user_id": "ada"})
+    index_engine.settle()
     index = deps.indexer().index
     queries: list[tuple] = []
     real_search = index.search

@@ -1,13 +1,15 @@
 """The knowledge-index contract, run against every engine.
 
 - `embedded`: the real SQLite engine on disk (apsw + FTS5 + sqlite-vec).
-- `opensearch-es` / `opensearch-aoss`: the real OpenSearch adapter over HTTP against
-  `tests.fakes.opensearch_server`, which evaluates the documented query DSL the adapter sends
-  (filters, knn with its filter, ids, deletes) and, for `aoss`, refuses client document ids as a
-  Serverless vector collection does. What these runs prove is that the adapter's requests express
-  the contract (tenant, namespace, kind and status filters inside the query; one document per key;
-  deletes that reach every copy). They prove nothing about OpenSearch's relevance: the fake scores
-  keywords by counting words, not BM25, so assertions here never depend on keyword order.
+- `opensearch-<flavour>` (managed, serverless, serverless-nextgen): the real OpenSearch adapter
+  over HTTP against `tests.fakes.opensearch_server` playing that flavour, which evaluates the
+  documented query DSL the adapter sends (filters, knn with its filter, ids, deletes) and refuses
+  what the flavour does not support (client document ids, lucene, an explicit engine on NextGen,
+  `_delete_by_query` and `_refresh` on Serverless). What these runs prove is that the adapter's
+  requests express the contract (tenant, namespace, kind and status filters inside the query; one
+  document per key; deletes that reach every copy). They prove nothing about OpenSearch's
+  relevance: the fake scores keywords by counting words, not BM25, so assertions here never
+  depend on keyword order.
   That the two engines fuse the same rankings into the same order is checked in
   test_opensearch_index.py against the documented `_msearch` response.
 """
@@ -25,7 +27,7 @@ from learning_machine.adapters.index.opensearch import OpenSearchIndex
 from tests.fakes.opensearch_server import FakeOpenSearch
 from tests.support.index_docs import DIMENSION, document, embed
 
-ENGINES = ["embedded", "opensearch-es", "opensearch-aoss"]
+ENGINES = ["embedded", "opensearch-managed", "opensearch-serverless", "opensearch-serverless-nextgen"]
 KINDS = ["knowledge", "entity"]
 GLOBAL = ["global"]
 
@@ -44,9 +46,9 @@ def index(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    service = "aoss" if request.param == "opensearch-aoss" else "es"
-    with FakeOpenSearch(server_ids=service == "aoss") as node:
-        engine = OpenSearchIndex(node.url, "knowledge", DIMENSION, service, "eu-west-1")
+    flavour = request.param.removeprefix("opensearch-")
+    with FakeOpenSearch(flavour=flavour) as node:
+        engine = OpenSearchIndex(node.url, "knowledge", DIMENSION, flavour, "eu-west-1")
         engine.ensure()
         yield engine
 

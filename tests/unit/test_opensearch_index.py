@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -19,12 +20,13 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from opensearchpy import helpers
 
 from learning_machine.adapters.index import opensearch
 from learning_machine.adapters.index.base import IndexHit, IndexRequestError, IndexUnavailableError
 from learning_machine.adapters.index.fusion import RankedDocument, candidate_depth, fuse
-from learning_machine.adapters.index.opensearch import OpenSearchIndex, build_client
-from tests.fakes.opensearch_server import FakeOpenSearch, RecordedRequest, error_body
+from learning_machine.adapters.index.opensearch import FLAVOURS, Flavour, OpenSearchIndex, build_client
+from tests.fakes.opensearch_server import FakeOpenSearch, ManualClock, RecordedRequest, error_body
 from tests.support.index_docs import DIMENSION, document, embed
 
 ACCESS_KEY = "AKIDEXAMPLE"
@@ -55,20 +57,32 @@ def static_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+ALL_FLAVOURS: list[Flavour] = ["serverless", "serverless-nextgen", "managed"]
+SERVERLESS: list[Flavour] = ["serverless", "serverless-nextgen"]
+
+
 @pytest.fixture
 def node() -> Iterator[FakeOpenSearch]:
-    with FakeOpenSearch() as fake:
+    with FakeOpenSearch(flavour="managed") as fake:
         yield fake
 
 
-@pytest.fixture
-def serverless() -> Iterator[FakeOpenSearch]:
-    with FakeOpenSearch(server_ids=True) as fake:
+@pytest.fixture(params=SERVERLESS)
+def serverless(request: pytest.FixtureRequest) -> Iterator[FakeOpenSearch]:
+    with FakeOpenSearch(flavour=request.param) as fake:
         yield fake
 
 
-def engine(node: FakeOpenSearch, service: str = "es") -> OpenSearchIndex:
-    index = OpenSearchIndex(node.url, INDEX, DIMENSION, service, REGION)  # type: ignore[arg-type]
+@pytest.fixture(params=ALL_FLAVOURS)
+def any_node(request: pytest.FixtureRequest) -> Iterator[FakeOpenSearch]:
+    with FakeOpenSearch(flavour=request.param) as fake:
+        yield fake
+
+
+def engine(node: FakeOpenSearch, clock: ManualClock | None = None) -> OpenSearchIndex:
+    """The adapter configured with the flavour the node plays."""
+    extra = {"clock": clock} if clock is not None else {}
+    index = OpenSearchIndex(node.url, INDEX, DIMENSION, node.flavour, REGION, **extra)  # type: ignore[arg-type]
     index.ensure()
     node.requests.clear()
     return index
@@ -124,47 +138,109 @@ def hit(
 # -- index creation ---------------------------------------------------------------------------
 
 
-def test_ensure_creates_the_documented_knn_index_once(node: FakeOpenSearch) -> None:
-    index = OpenSearchIndex(node.url, INDEX, DIMENSION, "es", REGION)
+EXPECTED_METHOD = {
+    # Classic vector collections: faiss HNSW (no lucene there); cosinesimil.
+    "serverless": {"name": "hnsw", "engine": "faiss", "space_type": "cosinesimil"},
+    # NextGen: no explicit engine (it refuses one and uses faiss HNSW).
+    "serverless-nextgen": {"name": "hnsw", "space_type": "cosinesimil"},
+    # Managed domains 2.4+: lucene HNSW, whose filter inside k-NN exists from 2.4.
+    "managed": {"name": "hnsw", "engine": "lucene", "space_type": "cosinesimil"},
+}
+
+
+def test_ensure_creates_the_documented_knn_index_once_per_flavour(any_node: FakeOpenSearch) -> None:
+    index = OpenSearchIndex(any_node.url, INDEX, DIMENSION, any_node.flavour, REGION)  # type: ignore[arg-type]
 
     index.ensure()
     index.ensure()  # the node answers 400 resource_already_exists_exception: not an error
 
-    first, second = node.requests
+    first, second = any_node.requests
     assert (first.method, first.path) == ("PUT", f"/{INDEX}")
     body = first.json()
     # k-NN index settings and knn_vector mapping (OpenSearch docs, "k-NN vector" field type and
-    # "Methods and engines": method name, engine, space_type; lucene HNSW with cosinesimil).
+    # "Methods and engines": method name, engine, space_type). No shard or replica settings.
     assert body["settings"] == {"index": {"knn": True}}
     fields = body["mappings"]["properties"]
     assert fields["vector"] == {
         "type": "knn_vector",
         "dimension": DIMENSION,
-        "method": {"name": "hnsw", "engine": "lucene", "space_type": "cosinesimil"},
+        "method": EXPECTED_METHOD[any_node.flavour],
     }
     for name in ("tenant_id", "namespace", "kind", "status", "doc_id", "tags", "key"):
         assert fields[name]["type"] == "keyword"
     assert fields["title"]["type"] == fields["text"]["type"] == "text"
     assert fields["payload"] == {"type": "object", "enabled": False}
     assert fields["updated_at"] == {"type": "date"}
+    assert fields["indexed_at"] == {"type": "long"}
     assert second.json() == body
-    assert node.indices[INDEX].body == body
+    assert any_node.indices[INDEX].body == body
 
 
-def test_ensure_reports_any_other_refusal(node: FakeOpenSearch) -> None:
+@pytest.mark.parametrize("target", ALL_FLAVOURS)
+@pytest.mark.parametrize("configured", ALL_FLAVOURS)
+def test_only_the_configured_flavours_index_works(target: Flavour, configured: Flavour) -> None:
+    """Each flavour refuses the others' mapping, or cannot filter inside k-NN with it: lucene on a
+    vector collection, an engine on NextGen, no engine (nmslib) on a classic collection or a
+    domain. A domain (2.19 here) also takes the classic collection's faiss mapping."""
+    works = configured == target or (target, configured) == ("managed", "serverless")
+    with FakeOpenSearch(flavour=target) as node:
+        index = OpenSearchIndex(node.url, INDEX, DIMENSION, configured, REGION)
+
+        def create_write_search() -> list[IndexHit]:
+            index.ensure()
+            index.upsert([document("k1", "Deploy checklist")])
+            return search(index, mode="vector")
+
+        if works:
+            assert [h.doc_id for h in create_write_search()] == ["k1"]
+        else:
+            with pytest.raises((IndexUnavailableError, IndexRequestError)) as refusal:
+                create_write_search()
+            assert "mapper_parsing_exception" in str(refusal.value) or "does not support filters" in str(
+                refusal.value
+            )
+
+
+def test_a_managed_domain_needs_2_4_for_the_filter_inside_knn() -> None:
+    """lucene filters inside the k-NN query from OpenSearch 2.4 ("Filtering data")."""
+    for version, filters in (((2, 3), False), ((2, 4), True)):
+        with FakeOpenSearch(flavour="managed", version=version) as node:
+            index = engine(node)
+            index.upsert([document("k1", "Deploy checklist")])
+            if filters:
+                assert [h.doc_id for h in search(index, mode="vector")] == ["k1"]
+            else:
+                with pytest.raises(IndexRequestError, match="does not support filters"):
+                    search(index, mode="vector")
+
+
+def test_a_refusal_at_creation_means_unavailable_and_is_retried(node: FakeOpenSearch) -> None:
+    """A refused index (wrong flavour, a dimension that clashes with an existing index) cannot be
+    used until an operator fixes it: reads degrade and writes wait instead of failing, and every
+    operation tries to create the index again first."""
     node.fail_next(400, "mapper_parsing_exception")
+    index = OpenSearchIndex(node.url, INDEX, DIMENSION, "managed", REGION)
 
-    with pytest.raises(IndexRequestError, match="mapper_parsing_exception"):
-        OpenSearchIndex(node.url, INDEX, DIMENSION, "es", REGION).ensure()
+    with pytest.raises(IndexUnavailableError, match="mapper_parsing_exception"):
+        index.ensure()
+    node.fail_next(403, "security_exception")
+    with pytest.raises(IndexUnavailableError, match="security_exception"):
+        search(index)
+    assert INDEX not in node.indices
+
+    search(index)  # the node takes the index now
+    assert [r.method for r in node.requests[-2:]] == ["PUT", "POST"]
+    assert INDEX in node.indices
 
 
 # -- signing ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("service", ["aoss", "es"])
-def test_every_request_carries_a_valid_sigv4_signature_for_the_service(service: str) -> None:
-    with FakeOpenSearch(server_ids=service == "aoss") as node:
-        index = OpenSearchIndex(node.url, INDEX, DIMENSION, service, REGION)  # type: ignore[arg-type]
+@pytest.mark.parametrize("flavour", ALL_FLAVOURS)
+def test_every_request_carries_a_valid_sigv4_signature_for_the_service(flavour: Flavour) -> None:
+    service = FLAVOURS[flavour].service
+    with FakeOpenSearch(flavour=flavour) as node:
+        index = OpenSearchIndex(node.url, INDEX, DIMENSION, flavour, REGION)
         index.ensure()
         index.upsert([document("k1", "Deploy checklist")])
         search(index)
@@ -231,7 +307,7 @@ def test_upsert_on_a_domain_is_one_bulk_request_keyed_by_tenant_and_doc_id(node:
 
 
 def test_upsert_on_serverless_sends_no_ids_and_replaces_the_previous_copy(serverless: FakeOpenSearch) -> None:
-    index = engine(serverless, "aoss")
+    index = engine(serverless)
 
     index.upsert([document("k1", "First version")])
     first_copy = set(serverless.documents(INDEX))
@@ -255,11 +331,17 @@ def test_upsert_on_serverless_sends_no_ids_and_replaces_the_previous_copy(server
 
 
 def test_client_ids_are_refused_by_a_serverless_collection(serverless: FakeOpenSearch) -> None:
-    """Why the adapter needs `service="aoss"`: the domain request shape fails item by item there."""
-    index = engine(serverless, "es")
+    """Why the adapter writes without ids there: the domain request shape fails item by item."""
+    engine(serverless)
+    client = build_client(serverless.url, "aoss", REGION)
+    action = {"_op_type": "index", "_index": INDEX, "_id": "acme:k1", "_source": {"doc_id": "k1"}}
 
-    with pytest.raises(IndexRequestError, match="Document ID is not supported"):
-        index.upsert([document("k1", "Note")])
+    _, errors = helpers.bulk(client, [action], raise_on_error=False, max_retries=0)
+
+    ((item,),) = [e.values() for e in errors]
+    assert item["status"] == 400
+    assert item["error"]["reason"] == "Document ID is not supported in create/index operation request"
+    assert serverless.documents(INDEX) == {}
 
 
 def test_delete_on_a_domain_is_one_bulk_of_delete_actions(node: FakeOpenSearch) -> None:
@@ -298,7 +380,7 @@ def test_serverless_deletes_list_the_copies_page_by_page_then_delete_them(
     serverless: FakeOpenSearch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(opensearch, "LOOKUP_PAGE", 2)
-    index = engine(serverless, "aoss")
+    index = engine(serverless)
     index.upsert([document(f"u{i}", "Ada note", namespace="user:ada") for i in range(5)])
     index.upsert([document("g1", "Ada note")])
     serverless.requests.clear()
@@ -314,16 +396,105 @@ def test_serverless_deletes_list_the_copies_page_by_page_then_delete_them(
     assert remaining["doc_id"] == "g1"
 
 
-def test_no_refresh_is_ever_requested(serverless: FakeOpenSearch) -> None:
-    index = engine(serverless, "aoss")
+def test_no_refresh_is_ever_requested(any_node: FakeOpenSearch) -> None:
+    index = engine(any_node)
     index.upsert([document("k1", "Note")])
     index.upsert([document("k1", "Note again")])
     search(index, "note")
     index.delete("acme", ["k1"])
+    index.delete_tenant_namespace("acme", "global")
 
-    for request in serverless.requests:
+    assert any_node.requests
+    for request in any_node.requests:
         assert "_refresh" not in request.path
         assert "refresh" not in request.query
+        assert request.status < 400, (request.method, request.path)
+
+
+# -- what the fake refuses on Serverless (so the adapter's tests would see it) -----------------
+
+
+def raw_request(node: FakeOpenSearch, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    client = build_client(node.url, FLAVOURS[node.flavour].service, REGION)
+    try:
+        return 200, client.transport.perform_request(method, path, body=body)
+    except opensearch.TransportError as error:
+        return int(error.status_code), error.info
+
+
+def test_a_serverless_collection_refuses_what_aws_documents_as_unsupported(
+    serverless: FakeOpenSearch,
+) -> None:
+    engine(serverless)
+    index_body = opensearch.index_body(DIMENSION, serverless.flavour)
+    lucene = {"type": "knn_vector", "dimension": 4, "method": {"name": "hnsw", "engine": "lucene"}}
+    nmslib = {"type": "knn_vector", "dimension": 4, "method": {"name": "hnsw", "engine": "nmslib"}}
+    refused = {
+        "_refresh": raw_request(serverless, "POST", f"/{INDEX}/_refresh"),
+        "_delete_by_query": raw_request(
+            serverless, "POST", f"/{INDEX}/_delete_by_query", {"query": {"match_all": {}}}
+        ),
+        "refresh=true": raw_request(serverless, "POST", "/_bulk?refresh=true", "{}\n"),
+        "shards": raw_request(
+            serverless, "PUT", "/other", {**index_body, "settings": {"number_of_shards": 2}}
+        ),
+        "lucene": raw_request(serverless, "PUT", "/lucene", {"mappings": {"properties": {"v": lucene}}}),
+        "nmslib": raw_request(serverless, "PUT", "/nmslib", {"mappings": {"properties": {"v": nmslib}}}),
+    }
+
+    assert {name: status for name, (status, _) in refused.items()} == {
+        "_refresh": 404,
+        "_delete_by_query": 404,
+        "refresh=true": 400,
+        "shards": 400,
+        "lucene": 400,
+        "nmslib": 400,
+    }
+    assert refused["lucene"][1]["error"]["type"] == "mapper_parsing_exception"
+    assert set(serverless.indices) == {INDEX}
+
+
+def test_nextgen_refuses_any_explicit_engine_and_classic_needs_faiss_to_filter() -> None:
+    faiss = {"type": "knn_vector", "dimension": DIMENSION, "method": {"name": "hnsw", "engine": "faiss"}}
+    bare = {"type": "knn_vector", "dimension": DIMENSION}
+    knn = {"size": 1, "query": {"knn": {"v": {"vector": embed("x"), "k": 1, "filter": {"match_all": {}}}}}}
+    with FakeOpenSearch(flavour="serverless-nextgen") as nextgen:
+        status, body = raw_request(nextgen, "PUT", "/faiss", {"mappings": {"properties": {"v": faiss}}})
+        assert (status, body["error"]["caused_by"]["reason"]) == (
+            400,
+            "Field parameter 'engine' is not supported",
+        )
+        assert raw_request(nextgen, "PUT", "/bare", {"mappings": {"properties": {"v": bare}}})[0] == 200
+        assert raw_request(nextgen, "POST", "/bare/_search", knn)[0] == 200
+    with FakeOpenSearch(flavour="serverless") as classic:
+        assert raw_request(classic, "PUT", "/bare", {"mappings": {"properties": {"v": bare}}})[0] == 200
+        status, body = raw_request(classic, "POST", "/bare/_search", knn)
+        assert (status, body["error"]["reason"]) == (400, "Engine [NMSLIB] does not support filters")
+
+
+# -- writes that stay invisible for the refresh interval ---------------------------------------
+
+
+def test_a_delete_within_the_refresh_interval_misses_a_copy_and_its_repeat_removes_it() -> None:
+    clock = ManualClock()
+    with FakeOpenSearch(flavour="serverless", refresh_interval=60.0, clock=clock) as node:
+        index = engine(node, clock)
+        assert index.visibility_delay_seconds == 60.0  # the documented refresh interval
+        index.upsert([document("k1", "Note", namespace="user:ada")])
+        clock.advance(5)
+
+        index.delete("acme", ["k1"])  # the copy is not searchable yet: the lookup finds nothing
+        assert len(node.documents(INDEX)) == 1
+        first_attempt = datetime.fromtimestamp(clock(), UTC)
+        clock.advance(1)
+        index.upsert([document("k2", "Newer", namespace="user:ada")])  # written after the delete
+        clock.advance(120)
+
+        index.delete("acme", ["k1"], written_before=first_attempt)
+        index.delete_tenant_namespace("acme", "user:ada", written_before=first_attempt)
+
+        (kept,) = node.documents(INDEX).values()
+        assert kept["doc_id"] == "k2"  # only what was written before the first attempt went
 
 
 # -- search requests --------------------------------------------------------------------------
@@ -437,9 +608,10 @@ def test_the_documented_response_fuses_exactly_like_the_embedded_engine(node: Fa
 
 
 def test_copies_of_one_document_collapse_to_the_best_place_with_the_newest_content(
-    node: FakeOpenSearch,
+    serverless: FakeOpenSearch,
 ) -> None:
-    index = engine(node, "aoss")
+    node = serverless
+    index = engine(node)
     stale = hit("k1", 9.0, "2024-05-01T12:00:00+00:00", {"version": 1})
     fresh = hit("k1", 5.0, "2024-05-02T12:00:00+00:00", {"version": 2})
     node.respond_next(200, search_response([stale, hit("k2", 7.0), fresh]))
@@ -518,7 +690,8 @@ def test_an_unreachable_node_means_unavailable(node: FakeOpenSearch) -> None:
 
 def test_a_timeout_means_unavailable(node: FakeOpenSearch) -> None:
     client = build_client(node.url, "es", REGION, timeout=0.2)
-    index = OpenSearchIndex(node.url, INDEX, DIMENSION, "es", REGION, client=client)
+    index = OpenSearchIndex(node.url, INDEX, DIMENSION, "managed", REGION, client=client)
+    index.ensure()
     for _ in range(2):  # the first attempt and its one retry
         node.respond_next(200, search_response([]), delay=2.0)
 

@@ -125,6 +125,7 @@ class StackResolver(Resolver):
             logical_id: self.resolve(resources[logical_id]["Properties"]["Name"])
             for logical_id in (
                 "KnowledgeCollection",
+                "KnowledgeCollectionGroup",
                 "KnowledgeEncryptionPolicy",
                 "KnowledgeNetworkPolicy",
                 "KnowledgeAccessPolicy",
@@ -147,6 +148,7 @@ def test_collection_and_policy_names_fit_opensearch_serverless_for_every_allowed
         collection = names["KnowledgeCollection"]
         assert collection == (given or "lm-0f1e2d3c")
         assert names["KnowledgeAccessPolicy"] == f"{collection}-access"
+        assert names["KnowledgeCollectionGroup"] == collection  # NextGen: the group the collection joins
 
 
 def test_two_stacks_with_default_parameters_get_different_collection_names() -> None:

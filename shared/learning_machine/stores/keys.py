@@ -17,6 +17,7 @@ Every partition key starts with the tenant, so no read or write can cross tenant
 | relationship end    | T#t#NS#n#G#<entity id>  | <out|in>#<rel>#<id>   |                   |
 | insight             | T#t#NS#n#K              | <insight id>          |                   |
 | index outbox entry  | T#t#OUTBOX              | <time-ordered id>     |                   |
+| index delete repeat | T#t#OUTBOX#REPEAT       | <due ms:015>#<id>     |                   |
 | known user          | T#t#USERS               | <user id>             |                   |
 | known namespace     | T#t#NAMESPACES          | <namespace>           |                   |
 | curation job        | T#t#CURATE              | JOB#<job id>          |                   |
@@ -90,6 +91,10 @@ def insight_pk(tenant: str, namespace: str) -> str:
 
 def outbox_pk(tenant: str) -> str:
     return f"T#{tenant}#OUTBOX"
+
+
+def repeat_pk(tenant: str) -> str:
+    return f"T#{tenant}#OUTBOX#REPEAT"
 
 
 def users_pk(tenant: str) -> str:

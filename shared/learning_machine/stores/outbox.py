@@ -3,19 +3,24 @@
 One item per operation under the tenant's outbox partition, in time order; drained in that order
 by the next index write of the tenant (or an explicit drain), so a later delete can never be
 overtaken by an older upsert replayed after it.
+
+A second partition holds deletes to repeat once an index's visibility delay has passed (see
+`Indexer`), sorted by when they are due. A repeat only removes copies written before the first
+attempt (`written_before`), so it commutes with every later write and needs no place in the order.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from boto3.dynamodb.conditions import Key
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from ..adapters import dynamodb
 from ..adapters.index.base import IndexDocument
 from ..ids import new_id
-from .keys import outbox_pk
+from .keys import outbox_pk, repeat_pk
 
 Operation = Literal["upsert", "delete", "delete_namespace"]
 
@@ -25,6 +30,8 @@ class PendingIndexWrite(BaseModel):
     document: IndexDocument | None = None
     doc_ids: list[str] = Field(default_factory=list)
     namespace: str | None = None
+    # A repeated delete: only copies written at or before this moment.
+    written_before: AwareDatetime | None = None
 
 
 class IndexOutbox:
@@ -45,3 +52,23 @@ class IndexOutbox:
 
     def done(self, tenant: str, sort_key: str) -> None:
         dynamodb.table(self._table).delete_item(Key={"pk": outbox_pk(tenant), "sk": sort_key})
+
+    def put_repeat(self, tenant: str, write: PendingIndexWrite, due: datetime) -> None:
+        """Keep a delete to repeat at `due` (or at the first drain after it)."""
+        sort_key = f"{_millis(due):015d}#{new_id('r')}"
+        dynamodb.table(self._table).put_item(Item=dynamodb.item(repeat_pk(tenant), sort_key, write, 1))
+
+    def due_repeats(self, tenant: str, now: datetime, limit: int) -> list[tuple[str, PendingIndexWrite]]:
+        page = dynamodb.table(self._table).query(
+            KeyConditionExpression=Key("pk").eq(repeat_pk(tenant)) & Key("sk").lt(f"{_millis(now) + 1:015d}"),
+            Limit=limit,
+            ConsistentRead=True,
+        )
+        return [(str(raw["sk"]), dynamodb.load(PendingIndexWrite, raw)) for raw in page.get("Items", [])]
+
+    def repeated(self, tenant: str, sort_key: str) -> None:
+        dynamodb.table(self._table).delete_item(Key={"pk": repeat_pk(tenant), "sk": sort_key})
+
+
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)

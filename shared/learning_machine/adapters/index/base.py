@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, Field
@@ -56,6 +57,14 @@ class IndexRequestError(Exception):
 
 
 class KnowledgeIndex(Protocol):
+    @property
+    def visibility_delay_seconds(self) -> float:
+        """How long a write may stay invisible to searches and to the lookups deletes make (0: none).
+
+        When it is above 0, a delete can miss a copy written just before it; whoever deletes
+        repeats the delete after this delay with `written_before` (see `Indexer`)."""
+        ...
+
     def ensure(self) -> None:
         """Create the index (tables, mappings) if it does not exist. Idempotent."""
         ...
@@ -64,12 +73,18 @@ class KnowledgeIndex(Protocol):
         """Insert or replace documents, keyed by (tenant_id, doc_id), as one batch."""
         ...
 
-    def delete(self, tenant_id: str, doc_ids: Sequence[str]) -> None:
-        """Remove documents of one tenant; unknown ids are ignored."""
+    def delete(
+        self, tenant_id: str, doc_ids: Sequence[str], *, written_before: datetime | None = None
+    ) -> None:
+        """Remove documents of one tenant; unknown ids are ignored. With `written_before`, only
+        what was written at or before that moment (a repeated delete never removes a newer write)."""
         ...
 
-    def delete_tenant_namespace(self, tenant_id: str, namespace: str) -> None:
-        """Remove every document of one tenant in one namespace (forget a user, drop a namespace)."""
+    def delete_tenant_namespace(
+        self, tenant_id: str, namespace: str, *, written_before: datetime | None = None
+    ) -> None:
+        """Remove every document of one tenant in one namespace (forget a user, drop a namespace);
+        `written_before` as in `delete`."""
         ...
 
     def search(

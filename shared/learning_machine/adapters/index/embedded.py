@@ -18,6 +18,7 @@ import math
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,13 @@ ORDER BY nearest.distance, d.doc_id
 _UNAVAILABLE = (apsw.BusyError, apsw.LockedError, apsw.CantOpenError, apsw.IOError, apsw.FullError)
 
 
+def _no_repeats(written_before: datetime | None) -> None:
+    # One row per key, replaced in place: which write a row holds is not recorded, and with no
+    # visibility delay a repeated delete is never scheduled for this engine.
+    if written_before is not None:
+        raise ValueError("the embedded engine's deletes are complete at once; nothing repeats them")
+
+
 @contextmanager
 def _translate_errors() -> Iterator[None]:
     try:
@@ -142,6 +150,9 @@ class EmbeddedIndex:
     @property
     def path(self) -> Path:
         return self._path
+
+    # Every write is visible to the next read: a delete never misses a copy, so none is repeated.
+    visibility_delay_seconds = 0.0
 
     def ensure(self) -> None:
         with self._lock:
@@ -183,7 +194,10 @@ class EmbeddedIndex:
                     ),
                 )
 
-    def delete(self, tenant_id: str, doc_ids: Sequence[str]) -> None:
+    def delete(
+        self, tenant_id: str, doc_ids: Sequence[str], *, written_before: datetime | None = None
+    ) -> None:
+        _no_repeats(written_before)
         if not doc_ids:
             return
         with self._write() as conn:
@@ -193,7 +207,10 @@ class EmbeddedIndex:
                 (tenant_id, json.dumps(list(doc_ids))),
             )
 
-    def delete_tenant_namespace(self, tenant_id: str, namespace: str) -> None:
+    def delete_tenant_namespace(
+        self, tenant_id: str, namespace: str, *, written_before: datetime | None = None
+    ) -> None:
+        _no_repeats(written_before)
         with self._write() as conn:
             _delete_rows(
                 conn, "SELECT id FROM documents WHERE tenant_id = ? AND namespace = ?", (tenant_id, namespace)

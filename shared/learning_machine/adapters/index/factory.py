@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from ...settings import Settings
-from .base import KnowledgeIndex
+from .base import IndexUnavailableError, KnowledgeIndex
+
+logger = logging.getLogger(__name__)
 
 
 def build_index(settings: Settings) -> KnowledgeIndex:
@@ -20,12 +23,17 @@ def build_index(settings: Settings) -> KnowledgeIndex:
             settings.opensearch_endpoint,
             settings.opensearch_index,
             settings.embedding_dimension,
-            settings.opensearch_service,
+            settings.opensearch_flavour,
             region,
         )
     else:
         from .embedded import EmbeddedIndex
 
         index = EmbeddedIndex(Path(settings.index_path), settings.embedding_dimension)
-    index.ensure()
+    try:
+        index.ensure()
+    except IndexUnavailableError:
+        # Unreachable, or refused until an operator fixes it: every operation ensures again first,
+        # so reads degrade and writes wait in the outbox meanwhile.
+        logger.warning("knowledge index not ready at start", exc_info=True)
     return index

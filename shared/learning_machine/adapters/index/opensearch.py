@@ -3,37 +3,58 @@
 opensearch-py with SigV4 signing (`RequestsAWSV4SignerAuth`, the current name of `AWSV4SignerAuth`,
 over `RequestsHttpConnection`, as opensearch-py documents for AWS), credentials from the boto3
 session (the Lambda role). One index holds every tenant; every query filters on `tenant_id`,
-`namespace`, `kind` and `status` inside the query: the k-NN clause carries the filter itself (the
-lucene engine filters while it searches, so filtered-out documents cannot crowd out the `k`
-nearest), and the BM25 query carries the same bool filter. A search is one `_msearch` request with
-both bodies, fused by `fusion.fuse` exactly like the embedded engine.
+`namespace`, `kind` and `status` inside the query: the k-NN clause carries the filter itself
+(efficient filtering: filtered-out documents cannot crowd out the `k` nearest), and the BM25 query
+carries the same bool filter. A search is one `_msearch` request with both bodies, fused by
+`fusion.fuse` exactly like the embedded engine.
+
+The flavour (`LM_OPENSEARCH_FLAVOUR`, the template's `KnowledgeIndexFlavour`) decides the mapping
+and the requests; `FLAVOURS` below holds each one's rules with their sources:
+- `serverless`: a classic Serverless VECTORSEARCH collection. AWS, "Working with vector search
+  collections" (https://docs.aws.amazon.com/opensearch-service/latest/developerguide/serverless-vector-search.html),
+  Limitations: no Lucene engine (nor faiss IVF); its filtered-search example maps faiss HNSW. So the
+  vector is faiss HNSW, cosinesimil (faiss takes cosinesimil from OpenSearch 2.19, "Methods and
+  engines"; Serverless runs a current version), and filtering inside k-NN is faiss efficient
+  filtering (OpenSearch "Filtering data": faiss HNSW from 2.9).
+- `serverless-nextgen`: a NextGen VECTORSEARCH collection. The same rules, but an explicit
+  `engine` is refused ("Field parameter 'engine' is not supported", as reported on such a
+  collection); it maps knn_vector to faiss HNSW itself (AWS Migration Assistant, "Amazon
+  OpenSearch Serverless NextGen considerations"). The method names HNSW and the space, no engine.
+- `managed`: an OpenSearch Service domain, OpenSearch 2.4 or later: lucene HNSW, cosinesimil, whose
+  efficient filtering inside the k-NN query exists from 2.4 (OpenSearch "Filtering data").
 
 Serverless differs from a domain in ways that shape this module. Sources: AWS "Supported
-operations and plugins in Amazon OpenSearch Serverless" (`POST <index>/_create/<id>` is listed "for
-search collection types only"); the error AOSS returns, quoted in aws-sdk-pandas PR #2784 and
-langchainjs issue #4346; mem0 PR #3893 and searchkick issue #1714 (`_refresh` answers 404);
-argilla PR #3251 (400 "true refresh policy is not supported"); opensearch-java issue #1112
-(`_delete_by_query` answers 404 on AOSS).
+operations and plugins in Amazon OpenSearch Serverless"
+(https://docs.aws.amazon.com/opensearch-service/latest/developerguide/serverless-genref.html: no
+`_refresh`, no `_delete_by_query` among the supported operations; `_create/<id>` and
+`PUT <index>/_doc/<id>` "for search collection types only"); AWS Migration Assistant, "Collection
+types" (VECTORSEARCH: server-generated ids); the error AOSS returns, quoted in aws-sdk-pandas PR
+#2784 and langchainjs issue #4346.
 - Vector search collections refuse client document ids: a bulk `index` with `_id` fails with
-  400 "Document ID is not supported in create/index operation request". With `service="aoss"`
-  documents are written without `_id`; the `"{tenant}:{doc_id}"` key is a keyword field. An upsert
-  looks up the copies already stored under its keys, indexes the new copies, then deletes the old
-  ones by their server ids; search collapses copies of one key (newest `updated_at` wins).
-- No refresh: writes become searchable after the collection's own refresh interval (seconds).
-  Nothing here asks for a refresh on either service (a domain shows writes after its interval,
-  1 s by default). On Serverless, a delete or re-upsert issued within that interval can miss a
-  copy written just before it: search collapses the stray copy, and the next write or delete of
-  its key removes it. Deletes that must not miss (forget-user) should be repeated after the
-  interval, which the outbox around this adapter can do.
+  400 "Document ID is not supported in create/index operation request". There documents are
+  written without `_id`; the `"{tenant}:{doc_id}"` key is a keyword field. An upsert looks up the
+  copies already stored under its keys, indexes the new copies, then deletes the old ones by their
+  server ids; search collapses copies of one key (newest `updated_at` wins) until the `Indexer`'s
+  repeat (below) removes a copy the lookup could not see yet.
+- No refresh: a write becomes searchable after the collection's refresh interval (60 s, "Working
+  with vector search collections", Limitations), and nothing here asks for a refresh on any
+  flavour. A delete issued within that interval cannot find a copy written just before it. So
+  every copy records when it was written (`indexed_at`), `visibility_delay_seconds` says how long
+  a write may stay invisible, and the `Indexer` repeats each delete (and, for an upsert, the
+  removal of older copies) once that delay has passed, restricted to copies written before the
+  first attempt (`written_before`), so a document written again since then is never touched.
 - No `_delete_by_query`: deleting a namespace lists the copies (paged on `copy_id`), then deletes
-  them in bulk.
+  them in bulk by their server ids.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -52,7 +73,32 @@ from opensearchpy import (
 from .base import IndexDocument, IndexHit, IndexRequestError, IndexUnavailableError, SearchMode
 from .fusion import RankedDocument, fuse, plan_search
 
+logger = logging.getLogger(__name__)
+
 Service = Literal["aoss", "es"]
+Flavour = Literal["serverless", "serverless-nextgen", "managed"]
+
+
+@dataclass(frozen=True)
+class FlavourRules:
+    """What one flavour of OpenSearch accepts (sources in the module docstring)."""
+
+    service: Service  # the SigV4 signing name
+    engine: str | None  # the k-NN engine to name in the mapping; None: name none
+    server_ids: bool  # client document ids refused: documents get server-generated ids
+    delete_by_query: bool  # `_delete_by_query` is supported
+    visibility_delay_seconds: float  # how long a write may stay invisible to search
+
+
+FLAVOURS: dict[str, FlavourRules] = {
+    # Classic VECTORSEARCH collection: faiss HNSW, server ids, no delete_by_query, 60 s refresh.
+    "serverless": FlavourRules("aoss", "faiss", True, False, 60.0),
+    # NextGen VECTORSEARCH collection: the same, but no explicit engine (faiss HNSW by itself).
+    "serverless-nextgen": FlavourRules("aoss", None, True, False, 60.0),
+    # Managed domain, OpenSearch 2.4+: lucene HNSW with efficient filtering; client ids; the
+    # default refresh interval is 1 s, and delete_by_query only sees refreshed documents.
+    "managed": FlavourRules("es", "lucene", False, True, 1.0),
+}
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 BULK_CHUNK = 500
@@ -84,8 +130,16 @@ def build_client(
     )
 
 
-def index_body(dimension: int) -> dict[str, Any]:
-    """Settings and mappings of the index (OpenSearch "k-NN vector" and "Methods and engines")."""
+def vector_method(flavour: Flavour) -> dict[str, str]:
+    """The knn_vector `method` of a flavour (OpenSearch "Methods and engines")."""
+    engine = FLAVOURS[flavour].engine
+    return {"name": "hnsw", **({"engine": engine} if engine else {}), "space_type": "cosinesimil"}
+
+
+def index_body(dimension: int, flavour: Flavour) -> dict[str, Any]:
+    """Settings and mappings of the index (OpenSearch "k-NN vector" and "Methods and engines").
+
+    No shard or replica settings: Serverless manages them itself."""
     return {
         "settings": {"index": {"knn": True}},
         "mappings": {
@@ -103,17 +157,20 @@ def index_body(dimension: int) -> dict[str, Any]:
                 "title": {"type": "text", "analyzer": "english"},
                 "text": {"type": "text", "analyzer": "english"},
                 "tags": {"type": "keyword"},
-                "vector": {
-                    "type": "knn_vector",
-                    "dimension": dimension,
-                    "method": {"name": "hnsw", "engine": "lucene", "space_type": "cosinesimil"},
-                },
+                "vector": {"type": "knn_vector", "dimension": dimension, "method": vector_method(flavour)},
                 # Returned to callers, never searched: stored in _source only.
                 "payload": {"type": "object", "enabled": False},
                 "updated_at": {"type": "date"},
+                # When this copy was written (epoch milliseconds): follow-up deletes take only
+                # copies written before their first attempt.
+                "indexed_at": {"type": "long"},
             },
         },
     }
+
+
+def _wall_clock() -> float:
+    return time.time()
 
 
 def document_key(tenant_id: str, doc_id: str) -> str:
@@ -165,22 +222,46 @@ class OpenSearchIndex:
         endpoint: str,
         index_name: str,
         dimension: int,
-        service: Service,
+        flavour: Flavour,
         region: str,
         client: OpenSearch | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self._index = index_name
         self._dimension = dimension
-        self._server_ids = service == "aoss"
-        self._client = client if client is not None else build_client(endpoint, service, region)
+        self._flavour = flavour
+        self._rules = FLAVOURS[flavour]
+        self._server_ids = self._rules.server_ids
+        self._clock = clock
+        self._ready = False
+        self._client = client if client is not None else build_client(endpoint, self._rules.service, region)
+
+    @property
+    def visibility_delay_seconds(self) -> float:
+        return self._rules.visibility_delay_seconds
 
     def ensure(self) -> None:
-        with _translate_errors():
-            try:
-                self._client.indices.create(index=self._index, body=index_body(self._dimension))
-            except RequestError as error:
-                if error.error != "resource_already_exists_exception":
-                    raise
+        """Create the index if it is missing. A refusal means the index cannot be used until an
+        operator fixes it (wrong flavour, a dimension that differs from an existing index's):
+        it is reported as unavailable, so reads degrade and writes wait in the outbox instead of
+        failing, and every later operation tries again first."""
+        try:
+            with _translate_errors():
+                try:
+                    self._client.indices.create(
+                        index=self._index, body=index_body(self._dimension, self._flavour)
+                    )
+                except RequestError as error:
+                    if error.error != "resource_already_exists_exception":
+                        raise
+        except IndexRequestError as error:
+            logger.error("the %s index %s cannot be created: %s", self._flavour, self._index, error)
+            raise IndexUnavailableError(f"the knowledge index cannot be created: {error}") from error
+        self._ready = True
+
+    def _ensured(self) -> None:
+        if not self._ready:
+            self.ensure()
 
     def upsert(self, docs: Sequence[IndexDocument]) -> None:
         for doc in docs:
@@ -188,6 +269,7 @@ class OpenSearchIndex:
                 raise ValueError(f"vector has {len(doc.vector)} dimensions, the index has {self._dimension}")
         if not docs:
             return
+        self._ensured()
         if not self._server_ids:
             self._bulk(
                 {
@@ -206,18 +288,25 @@ class OpenSearchIndex:
         self._bulk({"_op_type": "index", "_index": self._index, "_source": self._source(d)} for d in docs)
         self._bulk_delete(stale)
 
-    def delete(self, tenant_id: str, doc_ids: Sequence[str]) -> None:
+    def delete(
+        self, tenant_id: str, doc_ids: Sequence[str], *, written_before: datetime | None = None
+    ) -> None:
         if not doc_ids:
             return
-        if self._server_ids:
-            ids = self._find_copies(_copies_of(tenant_id, doc_ids))
+        self._ensured()
+        if self._server_ids or written_before is not None:
+            ids = self._find_copies(_copies_of(tenant_id, doc_ids) + _written_before(written_before))
         else:
             ids = [document_key(tenant_id, doc_id) for doc_id in doc_ids]
         self._bulk_delete(ids)
 
-    def delete_tenant_namespace(self, tenant_id: str, namespace: str) -> None:
+    def delete_tenant_namespace(
+        self, tenant_id: str, namespace: str, *, written_before: datetime | None = None
+    ) -> None:
+        self._ensured()
         scope = [{"term": {"tenant_id": tenant_id}}, {"term": {"namespace": namespace}}]
-        if self._server_ids:
+        scope += _written_before(written_before)
+        if not self._rules.delete_by_query:
             # Serverless has no _delete_by_query: list the copies, then delete them in bulk.
             self._bulk_delete(self._find_copies(scope))
             return
@@ -242,6 +331,7 @@ class OpenSearchIndex:
         plan = plan_search(text, vector, limit, mode)
         if limit < 1 or not namespaces or not kinds or not (plan.keyword or plan.vector):
             return []
+        self._ensured()
         scope = scope_filter(tenant_id, namespaces, kinds)
         names: list[str] = []
         lines: list[dict[str, Any]] = []
@@ -280,6 +370,7 @@ class OpenSearchIndex:
         return {
             "key": document_key(doc.tenant_id, doc.doc_id),
             "copy_id": uuid.uuid4().hex,
+            "indexed_at": int((self._clock or _wall_clock)() * 1000),
             **doc.model_dump(mode="json"),
         }
 
@@ -327,6 +418,13 @@ def _copies_of(tenant_id: str, doc_ids: Iterable[str]) -> list[dict[str, Any]]:
     return [{"term": {"tenant_id": tenant_id}}, {"terms": {"key": keys}}]
 
 
+def _written_before(moment: datetime | None) -> list[dict[str, Any]]:
+    """Copies written at or before `moment` (Range query on the epoch-millisecond `indexed_at`)."""
+    if moment is None:
+        return []
+    return [{"range": {"indexed_at": {"lte": int(moment.timestamp() * 1000)}}}]
+
+
 def _by_tenant(docs: Sequence[IndexDocument]) -> dict[str, list[str]]:
     grouped: dict[str, list[str]] = {}
     for doc in docs:
@@ -355,7 +453,8 @@ def _ranking(hits: Sequence[dict[str, Any]], *, vector_scores: bool = False) -> 
             namespace=newest[doc_id]["namespace"],
             payload=newest[doc_id].get("payload") or {},
             score=scores[doc_id],
-            # lucene's cosinesimil score is (1 + cosine) / 2; keyword scores are not similarities.
+            # The cosinesimil score is (2 - (1 - cosine)) / 2 = (1 + cosine) / 2 for every engine
+            # (OpenSearch "Spaces"); keyword scores are not similarities.
             similarity=2.0 * scores[doc_id] - 1.0 if vector_scores else None,
         )
         for doc_id in ordered

@@ -1,0 +1,135 @@
+"""DynamoDB access: one cached resource per process, and the item codec every store uses.
+
+Documents are stored as a JSON string (`doc`) beside the key attributes and a numeric
+`version`: no float/Decimal conversions, and the version drives conditional writes.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import boto3
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource, Table
+
+M = TypeVar("M", bound=BaseModel)
+
+# A transaction holds at most 100 items (DynamoDB limit).
+MAX_TRANSACTION_ITEMS = 100
+
+
+@lru_cache(maxsize=1)
+def resource() -> DynamoDBServiceResource:
+    return boto3.resource("dynamodb")
+
+
+def client() -> DynamoDBClient:
+    """The resource's client: takes and returns plain Python values (no type descriptors)."""
+    return resource().meta.client
+
+
+@lru_cache(maxsize=1)
+def raw_client() -> DynamoDBClient:
+    """A plain client: its answers keep DynamoDB's type descriptors, so reading a `doc` skips the
+    per-attribute conversion the resource does (most of a 500-memory read's own time)."""
+    return boto3.client("dynamodb")
+
+
+def query_docs(table_name: str, pk: str, consistent: bool = False) -> list[tuple[str, str]]:
+    """(sort key, doc) of every item of one partition: the hot read path (one round trip a page)."""
+    kwargs: dict[str, Any] = {
+        "TableName": table_name,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": pk}},
+        "ProjectionExpression": "sk, #doc",
+        "ExpressionAttributeNames": {"#doc": "doc"},
+        "ConsistentRead": consistent,
+    }
+    found: list[tuple[str, str]] = []
+    while True:
+        page = raw_client().query(**kwargs)
+        found += [(item["sk"]["S"], item["doc"]["S"]) for item in page.get("Items", []) if "doc" in item]
+        last = page.get("LastEvaluatedKey")
+        if not last:
+            return found
+        kwargs["ExclusiveStartKey"] = last
+
+
+@lru_cache(maxsize=8)
+def table(name: str) -> Table:
+    return resource().Table(name)
+
+
+def item(pk: str, sk: str, doc: BaseModel, version: int, **extra: Any) -> dict[str, Any]:
+    return {"pk": pk, "sk": sk, "version": version, "doc": doc.model_dump_json(), **extra}
+
+
+def guarded_put(table_name: str, item_: dict[str, Any], expected_version: int) -> dict[str, Any]:
+    """A transaction Put that fails unless the item is new (expected 0) or still at that version."""
+    put: dict[str, Any] = {"TableName": table_name, "Item": item_}
+    if expected_version == 0:
+        put["ConditionExpression"] = "attribute_not_exists(pk)"
+    else:
+        put["ConditionExpression"] = "version = :v"
+        put["ExpressionAttributeValues"] = {":v": expected_version}
+    return {"Put": put}
+
+
+def put_if_version(table_name: str, item_: dict[str, Any], expected_version: int) -> bool:
+    """One guarded put outside a transaction; False when the item moved on (or exists, for 0)."""
+    put = guarded_put(table_name, item_, expected_version)["Put"]
+    try:
+        client().put_item(**put)
+    except client().exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
+def guarded_delete(table_name: str, key: dict[str, Any], version: int) -> dict[str, Any]:
+    """A transaction Delete that fails if the item moved on from `version` meanwhile."""
+    return {
+        "Delete": {
+            "TableName": table_name,
+            "Key": key,
+            "ConditionExpression": "version = :v",
+            "ExpressionAttributeValues": {":v": version},
+        }
+    }
+
+
+def load(model: type[M], raw: dict[str, Any]) -> M:
+    return model.model_validate_json(str(raw["doc"]))
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def query_all(table_name: str, **kwargs: Any) -> list[dict[str, Any]]:
+    """Query every page of a key condition (one logical round trip per page)."""
+    found: list[dict[str, Any]] = []
+    tbl = table(table_name)
+    while True:
+        page = tbl.query(**kwargs)
+        found.extend(page.get("Items", []))
+        last = page.get("LastEvaluatedKey")
+        if not last:
+            return found
+        kwargs["ExclusiveStartKey"] = last
+
+
+def delete_keys(table_name: str, keys: list[dict[str, Any]]) -> int:
+    with table(table_name).batch_writer() as batch:
+        for key in keys:
+            batch.delete_item(Key=key)
+    return len(keys)
+
+
+def is_conditional_failure(error: Exception) -> bool:
+    code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
+    return code in ("ConditionalCheckFailedException", "TransactionCanceledException")

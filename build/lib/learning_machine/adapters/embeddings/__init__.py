@@ -1,0 +1,1 @@
+"""Embedders behind one interface: an OpenAI-compatible endpoint, a local sentence model, a fallback."""

@@ -1,0 +1,41 @@
+"""The interface every embedder implements, and the errors it may raise."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+EmbedderKind = Literal["remote", "local-model", "fallback"]
+
+
+class EmbeddingError(Exception):
+    """The texts could not be embedded (endpoint failure after retries, a malformed reply, ...)."""
+
+
+class EmbeddingConfigError(EmbeddingError):
+    """The settings cannot work: e.g. the embedder's dimension differs from the index's."""
+
+
+class Embedder(Protocol):
+    """Texts in, one L2-normalized vector per text out, in the same order."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def kind(self) -> EmbedderKind:
+        """ "remote" (an endpoint), "local-model" (a real model in process) or "fallback" (not semantic)."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One call for the whole batch: the pipeline embeds once per transcript or import batch."""
+        ...
+
+
+def normalized(vector: Sequence[float]) -> list[float]:
+    """The vector scaled to unit length (cosine = dot product in every index); zero stays zero."""
+    norm = sum(value * value for value in vector) ** 0.5
+    return [value / norm for value in vector] if norm > 0 else [float(value) for value in vector]

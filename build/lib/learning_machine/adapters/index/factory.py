@@ -1,0 +1,31 @@
+"""Settings -> the knowledge index engine: embedded on disk locally, OpenSearch in AWS."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ...settings import Settings
+from .base import KnowledgeIndex
+
+
+def build_index(settings: Settings) -> KnowledgeIndex:
+    if settings.index_engine == "opensearch":
+        from .opensearch import OpenSearchIndex
+
+        if not settings.opensearch_endpoint:
+            raise ValueError("LM_OPENSEARCH_ENDPOINT is required when LM_INDEX_ENGINE=opensearch")
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        index: KnowledgeIndex = OpenSearchIndex(
+            settings.opensearch_endpoint,
+            settings.opensearch_index,
+            settings.embedding_dimension,
+            settings.opensearch_service,
+            region,
+        )
+    else:
+        from .embedded import EmbeddedIndex
+
+        index = EmbeddedIndex(Path(settings.index_path), settings.embedding_dimension)
+    index.ensure()
+    return index

@@ -1,0 +1,1 @@
+"""Extraction models behind one interface: the openai SDK, a scripted model, an offline extractor."""

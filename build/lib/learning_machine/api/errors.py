@@ -1,0 +1,73 @@
+"""Error responses: every 4xx names the field at fault, in the shape Powertools uses for 422."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+
+
+class FieldDetail(BaseModel):
+    loc: list[str | int]
+    type: str
+    msg: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Body of every error the API answers."""
+
+    statusCode: int
+    message: str
+    detail: list[FieldDetail] = []
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: HTTPStatus, message: str, loc: list[str | int] | None = None, kind: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.detail = (
+            [FieldDetail(loc=loc, type=kind or status.phrase.lower().replace(" ", "_"), msg=message)]
+            if loc
+            else []
+        )
+
+
+def not_found(what: str, loc: list[str | int]) -> ApiError:
+    return ApiError(HTTPStatus.NOT_FOUND, f"{what} not found", loc, "not_found")
+
+
+def error_response(status: HTTPStatus, message: str, detail: list[FieldDetail]) -> Response[Any]:
+    body = ErrorBody(statusCode=status.value, message=message, detail=detail)
+    return Response(
+        status_code=status.value,
+        content_type=content_types.APPLICATION_JSON,
+        body=body.model_dump_json(),
+    )
+
+
+def register_error_handlers(app: APIGatewayRestResolver) -> None:
+    @app.exception_handler(ApiError)
+    def _api_error(error: ApiError) -> Response[Any]:
+        return error_response(error.status, error.message, error.detail)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(error: RequestValidationError) -> Response[Any]:
+        # Location, type and pydantic's message name the field; input values are not echoed back.
+        detail = [FieldDetail(loc=list(e["loc"]), type=e["type"], msg=e.get("msg")) for e in error.errors()]
+        fields = ", ".join(".".join(str(part) for part in d.loc) for d in detail)
+        return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, f"invalid request: {fields}", detail)
+
+    @app.exception_handler(UnicodeDecodeError)
+    def _undecodable_body(error: UnicodeDecodeError) -> Response[Any]:
+        # Powertools decodes a base64 body as UTF-8 before its JSON check, so bytes that are not UTF-8
+        # raise here instead of failing validation; from anywhere else it stays a server error.
+        if not app.current_event.is_base64_encoded:
+            raise error
+        detail = [FieldDetail(loc=["body"], type="json_invalid", msg="the body is not UTF-8 text")]
+        return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, "invalid request: body", detail)

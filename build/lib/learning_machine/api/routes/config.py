@@ -1,0 +1,28 @@
+"""GET/PUT /v1/config: the tenant's versioned configuration document."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from ...models.config import StoredConfig, TenantConfig
+from ...stores.config import ConfigConflictError
+from .. import deps
+from ..errors import ApiError
+from ..tenancy import tenant_of
+
+router = APIGatewayRouter()
+
+
+@router.get("/v1/config", tags=["config"])
+def get_config() -> StoredConfig:
+    return deps.config_store().get(tenant_of(router), fresh=True)
+
+
+@router.put("/v1/config", tags=["config"], summary="Replace the configuration (validated, versioned)")
+def put_config(config: TenantConfig) -> StoredConfig:
+    try:
+        return deps.config_store().put(tenant_of(router), config)
+    except ConfigConflictError as error:
+        raise ApiError(HTTPStatus.CONFLICT, str(error), ["body"], "conflict") from error

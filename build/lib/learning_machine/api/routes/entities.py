@@ -1,0 +1,155 @@
+"""Entity memory: list, get, search, create/update, facts, events, relationships, delete."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from ...entity_memory import UnknownEntityError, UnknownFactError
+from ...models.common import utc_now
+from ...models.entities import (
+    Entity,
+    EntityList,
+    EntityUpsert,
+    EntityView,
+    EventsIn,
+    FactsIn,
+    Relationship,
+    RelationshipsIn,
+)
+from ...models.memories import Provenance
+from ...stores.entities import NameTakenError
+from .. import deps
+from ..errors import ApiError, not_found
+from ..params import EntityRef, FactId, Limit, NamespaceQuery, OwnerQuery, RequiredQuery
+from ..scopes import namespace_for
+from ..tenancy import tenant_of
+
+router = APIGatewayRouter()
+
+
+def _scope(namespace: str | None, user_id: str | None, loc: list[str | int] | None = None) -> tuple[str, str]:
+    tenant = tenant_of(router)
+    configured = deps.config_store().get(tenant).config.stores.entity_memory.namespace
+    return tenant, namespace_for(namespace, configured, user_id, loc or ["query", "user_id"])
+
+
+def _api_provenance() -> Provenance:
+    return Provenance(source="api")
+
+
+@router.get("/v1/entities", tags=["entities"])
+def list_entities(namespace: NamespaceQuery = None, user_id: OwnerQuery = None) -> EntityList:
+    tenant, scope = _scope(namespace, user_id)
+    entities = sorted(deps.entity_memory().store.in_namespace(tenant, scope), key=lambda e: e.name.lower())
+    return EntityList(namespace=scope, entities=entities)
+
+
+@router.get("/v1/entities/search", tags=["entities"], summary="Hybrid search over names, aliases and facts")
+def search_entities(
+    query: RequiredQuery, namespace: NamespaceQuery = None, user_id: OwnerQuery = None, limit: Limit = 10
+) -> EntityList:
+    tenant, scope = _scope(namespace, user_id)
+    return EntityList(namespace=scope, entities=deps.entity_memory().search(tenant, [scope], query, limit))
+
+
+@router.post("/v1/entities", tags=["entities"], summary="Create, or merge into the entity with this name")
+def upsert_entity(body: EntityUpsert) -> Entity:
+    tenant, scope = _scope(body.namespace, body.user_id, ["body", "user_id"])
+    try:
+        return deps.entity_memory().upsert(
+            tenant,
+            scope,
+            body.name,
+            entity_type=body.entity_type,
+            aliases=body.aliases,
+            description=body.description,
+            properties=body.properties,
+        )
+    except NameTakenError as error:
+        raise ApiError(HTTPStatus.CONFLICT, str(error), ["body", "aliases"], "conflict") from error
+
+
+@router.get("/v1/entities/<entity>", tags=["entities"])
+def get_entity(entity: EntityRef, namespace: NamespaceQuery = None, user_id: OwnerQuery = None) -> EntityView:
+    tenant, scope = _scope(namespace, user_id)
+    try:
+        return deps.entity_memory().view(tenant, scope, entity)
+    except UnknownEntityError as error:
+        raise not_found("entity", ["path", "entity"]) from error
+
+
+@router.post(
+    "/v1/entities/<entity>/facts", tags=["entities"], summary="Add facts; supersede contradicted ones"
+)
+def add_facts(
+    entity: EntityRef, body: FactsIn, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
+) -> Entity:
+    tenant, scope = _scope(namespace, user_id)
+    try:
+        return deps.entity_memory().add_facts(
+            tenant, scope, entity, body.facts, _api_provenance(), supersedes=body.supersedes
+        )
+    except UnknownEntityError as error:
+        raise not_found("entity", ["path", "entity"]) from error
+    except UnknownFactError as error:
+        raise not_found("fact", ["body", "supersedes"]) from error
+
+
+@router.delete("/v1/entities/<entity>/facts/<fact_id>", tags=["entities"], summary="Forget one fact")
+def forget_fact(
+    entity: EntityRef, fact_id: FactId, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
+) -> Entity:
+    tenant, scope = _scope(namespace, user_id)
+    try:
+        return deps.entity_memory().forget_fact(tenant, scope, entity, fact_id)
+    except UnknownEntityError as error:
+        raise not_found("entity", ["path", "entity"]) from error
+    except UnknownFactError as error:
+        raise not_found("fact", ["path", "fact_id"]) from error
+
+
+@router.post("/v1/entities/<entity>/events", tags=["entities"], summary="Add dated events")
+def add_events(
+    entity: EntityRef, body: EventsIn, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
+) -> Entity:
+    tenant, scope = _scope(namespace, user_id)
+    try:
+        return deps.entity_memory().add_events(
+            tenant, scope, entity, body.events, _api_provenance(), utc_now()
+        )
+    except UnknownEntityError as error:
+        raise not_found("entity", ["path", "entity"]) from error
+
+
+@router.post(
+    "/v1/entities/<entity>/relationships", tags=["entities"], summary="Typed edges to other entities"
+)
+def add_relationships(
+    entity: EntityRef, body: RelationshipsIn, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
+) -> list[Relationship]:
+    tenant, scope = _scope(namespace, user_id)
+    memory = deps.entity_memory()
+    try:
+        return [
+            memory.relate(
+                tenant, scope, entity, edge.relation, edge.target, _api_provenance(), edge.description
+            )
+            for edge in body.relationships
+        ]
+    except UnknownEntityError as error:
+        raise not_found("entity", ["path", "entity"]) from error
+
+
+@router.delete("/v1/entities/<entity>", tags=["entities"], summary="Forget the entity, its facts and edges")
+def delete_entity(
+    entity: EntityRef, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
+) -> Response[None]:
+    tenant, scope = _scope(namespace, user_id)
+    try:
+        deps.entity_memory().forget(tenant, scope, entity)
+    except UnknownEntityError as error:
+        raise not_found("entity", ["path", "entity"]) from error
+    return Response(status_code=HTTPStatus.NO_CONTENT.value)

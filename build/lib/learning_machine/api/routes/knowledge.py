@@ -1,0 +1,119 @@
+"""Learned knowledge: save, bulk import, list, and proposals that a human approves or rejects."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from ...learned_knowledge import NotPendingError, UnknownInsightError
+from ...models.config import LearnedKnowledgeStoreConfig
+from ...models.knowledge import (
+    ImportRequest,
+    ImportResult,
+    Insight,
+    InsightIn,
+    InsightList,
+    RejectIn,
+    SaveResult,
+)
+from ...models.memories import Provenance
+from .. import deps
+from ..errors import ApiError, not_found
+from ..params import InsightId, NamespaceQuery, OwnerQuery
+from ..scopes import namespace_for
+from ..tenancy import tenant_of
+
+router = APIGatewayRouter()
+
+
+class ApproveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reviewer: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None
+    ) = None
+
+
+def _store(tenant: str) -> LearnedKnowledgeStoreConfig:
+    return deps.config_store().get(tenant).config.stores.learned_knowledge
+
+
+def _scope(namespace: str | None, user_id: str | None, loc: list[str | int]) -> tuple[str, str, float]:
+    tenant = tenant_of(router)
+    store = _store(tenant)
+    return tenant, namespace_for(namespace, store.namespace, user_id, loc), store.duplicate_similarity
+
+
+@router.post("/v1/knowledge", tags=["knowledge"], summary="Save an insight (a near-duplicate updates it)")
+def save_insight(body: InsightIn) -> Response[SaveResult]:
+    tenant, scope, similarity = _scope(body.namespace, body.user_id, ["body", "user_id"])
+    result = deps.learned_knowledge().save(tenant, scope, body, Provenance(source="api"), similarity)
+    status = HTTPStatus.OK if result.deduplicated else HTTPStatus.CREATED
+    return Response(status_code=status.value, body=result, content_type="application/json")
+
+
+@router.post(
+    "/v1/knowledge/import", tags=["knowledge"], summary="Bulk import, verbatim, idempotent per item_id"
+)
+def import_insights(body: ImportRequest) -> ImportResult:
+    tenant = tenant_of(router)
+    configured = _store(tenant).namespace
+    items = [
+        (namespace_for(item.namespace, configured, item.user_id, ["body", "items", i, "user_id"]), item)
+        for i, item in enumerate(body.items)
+    ]
+    return deps.learned_knowledge().import_items(tenant, items, Provenance(source="import"))
+
+
+@router.get("/v1/knowledge", tags=["knowledge"], summary="Active insights of a namespace")
+def list_insights(namespace: NamespaceQuery = None, user_id: OwnerQuery = None) -> InsightList:
+    tenant, scope, _ = _scope(namespace, user_id, ["query", "user_id"])
+    insights = deps.learned_knowledge().store.in_namespace(tenant, scope, "active")
+    return InsightList(insights=sorted(insights, key=lambda i: i.created_at))
+
+
+@router.post("/v1/knowledge/proposals", tags=["knowledge"], summary="Propose an insight for human review")
+def propose_insight(body: InsightIn) -> Response[Insight]:
+    tenant, scope, _ = _scope(body.namespace, body.user_id, ["body", "user_id"])
+    insight = deps.learned_knowledge().propose(tenant, scope, body, Provenance(source="api"))
+    return Response(status_code=HTTPStatus.CREATED.value, body=insight, content_type="application/json")
+
+
+@router.get("/v1/knowledge/proposals", tags=["knowledge"], summary="Pending proposals, oldest first")
+def list_proposals(namespace: NamespaceQuery = None, user_id: OwnerQuery = None) -> InsightList:
+    tenant, scope, _ = _scope(namespace, user_id, ["query", "user_id"])
+    return InsightList(insights=deps.learned_knowledge().proposals(tenant, scope))
+
+
+@router.post("/v1/knowledge/proposals/<insight_id>/approve", tags=["knowledge"])
+def approve_proposal(
+    insight_id: InsightId, body: ApproveIn, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
+) -> Insight:
+    tenant, scope, _ = _scope(namespace, user_id, ["query", "user_id"])
+    try:
+        return deps.learned_knowledge().approve(
+            tenant, scope, insight_id, body.reviewer or f"tenant:{tenant}"
+        )
+    except UnknownInsightError as error:
+        raise not_found("proposal", ["path", "insight_id"]) from error
+    except NotPendingError as error:
+        raise ApiError(HTTPStatus.CONFLICT, str(error), ["path", "insight_id"], "conflict") from error
+
+
+@router.post(
+    "/v1/knowledge/proposals/<insight_id>/reject", tags=["knowledge"], summary="Reject; the reason is kept"
+)
+def reject_proposal(
+    insight_id: InsightId, body: RejectIn, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
+) -> Insight:
+    tenant, scope, _ = _scope(namespace, user_id, ["query", "user_id"])
+    try:
+        return deps.learned_knowledge().reject(tenant, scope, insight_id, f"tenant:{tenant}", body.reason)
+    except UnknownInsightError as error:
+        raise not_found("proposal", ["path", "insight_id"]) from error
+    except NotPendingError as error:
+        raise ApiError(HTTPStatus.CONFLICT, str(error), ["path", "insight_id"], "conflict") from error

@@ -1,0 +1,37 @@
+"""POST /v1/transcripts (202, queued) and GET /v1/transcripts/{id} (status)."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from ...intake import QueueUnavailableError, TranscriptTooLargeError
+from ...models.transcripts import TranscriptAccepted, TranscriptIn, TranscriptStatus
+from .. import deps
+from ..errors import ApiError, not_found
+from ..params import TranscriptId
+from ..tenancy import tenant_of
+
+router = APIGatewayRouter()
+
+
+@router.post("/v1/transcripts", tags=["transcripts"], summary="Send a transcript to learn from")
+def post_transcript(transcript: TranscriptIn) -> Response[TranscriptAccepted]:
+    try:
+        accepted = deps.intake().accept(tenant_of(router), transcript)
+    except QueueUnavailableError as error:
+        raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "the queue is unavailable; retry") from error
+    except TranscriptTooLargeError as error:
+        raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, str(error), ["body"], "too_large") from error
+    status = HTTPStatus.OK if accepted.duplicate else HTTPStatus.ACCEPTED
+    return Response(status_code=status.value, body=accepted, content_type="application/json")
+
+
+@router.get("/v1/transcripts/<transcript_id>", tags=["transcripts"], summary="Status, operations and tokens")
+def get_transcript(transcript_id: TranscriptId) -> TranscriptStatus:
+    status = deps.transcript_store().get(tenant_of(router), transcript_id)
+    if status is None:
+        raise not_found("transcript", ["path", "transcript_id"])
+    return status

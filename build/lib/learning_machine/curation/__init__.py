@@ -1,0 +1,1 @@
+"""Curation: scheduled and on-demand upkeep of what was learned (merges, prunes, retention)."""

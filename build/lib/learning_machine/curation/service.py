@@ -1,0 +1,177 @@
+"""Starting, following and undoing curation jobs; the schedule; one slice of work per message."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache, cached_property
+
+from pydantic import BaseModel
+
+from ..adapters import dynamodb
+from ..adapters.queue import MessageQueue
+from ..ids import new_id
+from ..indexing import Indexer, build_indexer
+from ..models.curation import ALL_OPERATIONS, CurateRequest, CurationJob, JobAccepted, JobCursor, JobView
+from ..namespaces import resolve
+from ..settings import Settings
+from ..stores.config import ConfigStore
+from ..stores.curation import JobStore
+from ..stores.entities import EntityStore
+from ..stores.knowledge import KnowledgeStore
+from ..stores.registry import Registry
+from ..stores.user_memory import UserMemoryStore
+from .memories import MemoryCuration
+from .namespace import NamespaceCuration
+from .runner import CurationRunner, JobBusyError
+from .sessions import SessionCuration
+from .undo import Undo
+
+logger = logging.getLogger(__name__)
+
+
+class SliceMessage(BaseModel):
+    """What the curation queue carries: which job to work on next."""
+
+    tenant_id: str
+    job_id: str
+
+
+class JobStateError(ValueError):
+    """The job cannot be undone (not finished, a dry run, or an undo itself)."""
+
+
+@dataclass
+class CurationService:
+    settings: Settings
+    configs: ConfigStore
+    queue: MessageQueue
+    indexer: Callable[[], Indexer]
+
+    @cached_property
+    def jobs(self) -> JobStore:
+        return JobStore(self.settings.data_table)
+
+    # -- API -----------------------------------------------------------------------------------
+    def start(self, tenant: str, request: CurateRequest) -> JobAccepted:
+        """Record the job, then queue its first slice (NamespaceError for 'user' without user_id)."""
+        namespace = None
+        if request.namespace:
+            configured = self.configs.get(tenant).config.stores.entity_memory.namespace
+            namespace = resolve(request.namespace, configured, request.user_id)
+        job = CurationJob(
+            job_id=new_id("cj"),
+            user_id=request.user_id,
+            namespace=namespace,
+            operations=list(dict.fromkeys(request.operations or ALL_OPERATIONS)),
+            dry_run=request.dry_run,
+        )
+        return self._launch(tenant, job)
+
+    def view(self, tenant: str, job_id: str, after: str | None = None, limit: int = 100) -> JobView | None:
+        job = self.jobs.get(tenant, job_id)
+        if job is None:
+            return None
+        changes, next_token = self.jobs.changes(tenant, job_id, after=after, limit=limit)
+        return JobView(job=job, changes=changes, next_token=next_token)
+
+    def undo(self, tenant: str, job_id: str) -> JobAccepted | None:
+        original = self.jobs.get(tenant, job_id)
+        if original is None:
+            return None
+        if original.dry_run or original.undo_of or original.status != "done":
+            raise JobStateError(
+                f"job {job_id} is {'a dry run' if original.dry_run else original.status}: "
+                "only a finished curation run can be undone"
+            )
+        job = CurationJob(
+            job_id=new_id("cj"),
+            trigger="undo",
+            undo_of=job_id,
+            user_id=original.user_id,
+            namespace=original.namespace,
+            operations=original.operations,
+            cursor=JobCursor(stage="changes"),
+        )
+        return self._launch(tenant, job)
+
+    def _launch(self, tenant: str, job: CurationJob) -> JobAccepted:
+        self.jobs.create(tenant, job)
+        self.queue.send(SliceMessage(tenant_id=tenant, job_id=job.job_id))
+        return JobAccepted(job_id=job.job_id, status=job.status, dry_run=job.dry_run)
+
+    # -- schedule ------------------------------------------------------------------------------
+    def run_schedule(self) -> list[str]:
+        """For every tenant whose schedule is due: one whole-tenant job; and replay index writes
+        that waited in the outbox (a tenant that never writes again still gets them applied)."""
+        started: list[str] = []
+        for tenant in self._tenants():
+            try:
+                self.indexer().drain(tenant)
+            except Exception:  # the index may still be down: the outbox keeps the writes
+                logger.warning("index outbox of %s not drained", tenant, exc_info=True)
+            schedule = self.configs.get(tenant, fresh=True).config.curation.schedule
+            if schedule.enabled and self.jobs.claim_schedule(tenant, timedelta(hours=schedule.every_hours)):
+                job = CurationJob(job_id=new_id("cj"), trigger="schedule")
+                started.append(self._launch(tenant, job).job_id)
+        return started
+
+    def _tenants(self) -> list[str]:
+        """Tenants with an active API key (the keys table is small: one item per key)."""
+        tenants: set[str] = set()
+        table = dynamodb.table(self.settings.keys_table)
+        kwargs: dict[str, object] = {"ProjectionExpression": "tenant_id, revoked"}
+        while True:
+            page = table.scan(**kwargs)  # type: ignore[arg-type]
+            tenants |= {str(i["tenant_id"]) for i in page.get("Items", []) if not i.get("revoked")}
+            if "LastEvaluatedKey" not in page:
+                return sorted(tenants)
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # -- slices ----------------------------------------------------------------------------------
+    def process(self, message: SliceMessage, seconds_left: Callable[[], float]) -> CurationJob | None:
+        """One slice; queues the next one while the job is not finished."""
+        try:
+            job = self.runner.run_slice(message.tenant_id, message.job_id, seconds_left)
+        except JobBusyError:
+            logger.info("job %s is running in another invocation", message.job_id)
+            return None
+        except Exception:
+            failed = self.jobs.get(message.tenant_id, message.job_id)
+            if failed is not None and failed.status == "failed":
+                logger.exception("curation job %s failed for good", message.job_id)
+                return failed
+            raise  # the queue delivers the slice again; the job resumes from its checkpoint
+        if job is not None and job.status == "running":
+            self.queue.send(message)
+        return job
+
+    @cached_property
+    def runner(self) -> CurationRunner:
+        table = self.settings.data_table
+        users = UserMemoryStore(table)
+        entities, knowledge = EntityStore(table), KnowledgeStore(table)
+        return CurationRunner(
+            jobs=self.jobs,
+            registry=Registry(table),
+            config_for=lambda tenant: self.configs.get(tenant, fresh=True).config,
+            memories=MemoryCuration(users, table),
+            sessions=SessionCuration(table),
+            namespaces=lambda: NamespaceCuration(entities, knowledge, self.indexer()),
+            embedder=lambda: self.indexer().embedder,
+            undo=lambda: Undo(table, self.jobs, users, entities, knowledge, self.indexer),
+            units_per_slice=self.settings.curation_units_per_slice,
+            lease_seconds=self.settings.curation_lease_seconds,
+            write_retries=self.settings.write_retries,
+        )
+
+
+def build_curation(settings: Settings) -> CurationService:
+    return CurationService(
+        settings,
+        ConfigStore(settings.data_table, settings.config_cache_seconds),
+        MessageQueue(settings.curation_queue_url),
+        cache(lambda: build_indexer(settings)),  # built on first use: API calls never open the index
+    )

@@ -1,0 +1,1 @@
+"""Runnable examples of using the service from an agent."""

@@ -1,0 +1,1 @@
+"""Extraction: prompt building, the one-call extractor, applying operations."""

@@ -1,0 +1,205 @@
+"""What entity memory and learned knowledge put in the knowledge index, and how they search it.
+
+Documents are embedded in one batch per write; a search embeds its query once and asks the
+index once (hybrid: keyword and vector, fused the same way on every engine).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .adapters.embeddings.base import Embedder
+from .adapters.index.base import IndexDocument, IndexHit, IndexUnavailableError, KnowledgeIndex, SearchMode
+from .models.entities import Entity
+from .models.knowledge import Insight, InsightIn
+from .settings import Settings
+from .stores.outbox import IndexOutbox, PendingIndexWrite
+
+logger = logging.getLogger(__name__)
+
+ENTITY = "entity"
+KNOWLEDGE = "knowledge"
+FACTS_IN_PAYLOAD = 5
+
+
+def entity_doc_id(entity_id: str) -> str:
+    return f"{ENTITY}:{entity_id}"
+
+
+def insight_doc_id(insight_id: str) -> str:
+    return f"{KNOWLEDGE}:{insight_id}"
+
+
+def entity_text(entity: Entity) -> str:
+    facts = " ".join(f.content for f in entity.current_facts())
+    return " ".join(part for part in [", ".join(entity.names()), entity.description or "", facts] if part)
+
+
+def insight_text(insight: Insight | InsightIn) -> str:
+    return " ".join(part for part in [insight.content, insight.context or "", " ".join(insight.tags)] if part)
+
+
+@dataclass
+class Indexer:
+    """Every write to the index goes through `_write`: when the index is unreachable, the write
+    waits in the durable outbox and is replayed, in order, by the tenant's next write or `drain`."""
+
+    index: KnowledgeIndex
+    embedder: Embedder
+    outbox: IndexOutbox | None = None
+
+    def _write(self, tenant: str, writes: list[PendingIndexWrite]) -> None:
+        if self.outbox is None:
+            self._apply(tenant, writes)
+            return
+        if self.outbox.pending(tenant, limit=1):
+            self.outbox.put(tenant, writes)  # behind older writes: order matters (delete after upsert)
+            self.drain(tenant)
+            return
+        try:
+            self._apply(tenant, writes)
+        except IndexUnavailableError:
+            logger.warning("knowledge index unreachable; %d writes kept in the outbox", len(writes))
+            self.outbox.put(tenant, writes)
+
+    def drain(self, tenant: str, limit: int = 100) -> int:
+        """Replay pending writes oldest first; stops (keeping the rest) if the index is still down."""
+        if self.outbox is None:
+            return 0
+        replayed = 0
+        for sort_key, write in self.outbox.pending(tenant, limit):
+            try:
+                self._apply(tenant, [write])
+            except IndexUnavailableError:
+                break
+            self.outbox.done(tenant, sort_key)
+            replayed += 1
+        return replayed
+
+    def _apply(self, tenant: str, writes: list[PendingIndexWrite]) -> None:
+        upserts = [w.document for w in writes if w.op == "upsert" and w.document is not None]
+        if upserts:
+            self.index.upsert(upserts)
+        for write in writes:
+            if write.op == "delete":
+                self.index.delete(tenant, write.doc_ids)
+            elif write.op == "delete_namespace" and write.namespace:
+                self.index.delete_tenant_namespace(tenant, write.namespace)
+
+    def put_entities(
+        self, tenant: str, entities: Sequence[Entity], vectors: Sequence[Sequence[float]] | None = None
+    ) -> None:
+        if not entities:
+            return
+        vectors = vectors or self.embedder.embed([entity_text(e) for e in entities])
+        self._upsert(
+            tenant,
+            [
+                IndexDocument(
+                    doc_id=entity_doc_id(e.entity_id),
+                    tenant_id=tenant,
+                    namespace=e.namespace,
+                    kind=ENTITY,
+                    title=e.name,
+                    text=entity_text(e),
+                    tags=[e.entity_type],
+                    vector=list(vector),
+                    payload={
+                        "entity_id": e.entity_id,
+                        "name": e.name,
+                        "entity_type": e.entity_type,
+                        "aliases": e.aliases,
+                        "description": e.description,
+                        "facts": [f.content for f in e.current_facts()[-FACTS_IN_PAYLOAD:]],
+                    },
+                    updated_at=e.updated_at,
+                )
+                for e, vector in zip(entities, vectors, strict=True)
+            ],
+        )
+
+    def put_insights(
+        self, tenant: str, insights: Sequence[Insight], vectors: Sequence[Sequence[float]] | None = None
+    ) -> None:
+        if not insights:
+            return
+        embedded = vectors or self.embedder.embed([insight_text(i) for i in insights])
+        self._upsert(
+            tenant,
+            [
+                IndexDocument(
+                    doc_id=insight_doc_id(i.insight_id),
+                    tenant_id=tenant,
+                    namespace=i.namespace,
+                    kind=KNOWLEDGE,
+                    title=i.title,
+                    text=insight_text(i),
+                    tags=i.tags,
+                    vector=list(vector),
+                    payload={
+                        "insight_id": i.insight_id,
+                        "title": i.title,
+                        "content": i.content,
+                        "context": i.context,
+                        "tags": i.tags,
+                        "source": i.source,
+                        "provenance": i.provenance.model_dump(mode="json"),
+                    },
+                    status="active" if i.status == "active" else "pending",
+                    updated_at=i.updated_at,
+                )
+                for i, vector in zip(insights, embedded, strict=True)
+            ],
+        )
+
+    def _upsert(self, tenant: str, documents: list[IndexDocument]) -> None:
+        self._write(tenant, [PendingIndexWrite(op="upsert", document=d) for d in documents])
+
+    def remove(self, tenant: str, doc_ids: Sequence[str]) -> None:
+        if doc_ids:
+            self._write(tenant, [PendingIndexWrite(op="delete", doc_ids=list(doc_ids))])
+
+    def remove_namespace(self, tenant: str, namespace: str) -> None:
+        self._write(tenant, [PendingIndexWrite(op="delete_namespace", namespace=namespace)])
+
+    def search(
+        self,
+        tenant: str,
+        namespaces: Sequence[str],
+        kinds: Sequence[str],
+        text: str,
+        limit: int,
+        mode: SearchMode = "hybrid",
+        vector: Sequence[float] | None = None,
+    ) -> list[IndexHit]:
+        if not namespaces or not kinds or limit <= 0:
+            return []
+        if vector is None and mode != "keyword":
+            vector = self.embedder.embed([text])[0]
+        return self.index.search(
+            tenant, namespaces=namespaces, kinds=kinds, text=text, vector=vector, limit=limit, mode=mode
+        )
+
+
+def build_indexer(settings: Settings) -> Indexer:
+    """The index engine, the embedder and the outbox the settings name (imported on first use)."""
+    from .adapters.embeddings.factory import build_embedder
+    from .adapters.index.factory import build_index
+
+    return Indexer(build_index(settings), build_embedder(settings), IndexOutbox(settings.data_table))
+
+
+@dataclass
+class DeferredIndexer(Indexer):
+    """Holds entity writes back instead of indexing each one, so that a batch of changes (one
+    transcript's) is embedded in one call and indexed in one upsert by whoever flushes it."""
+
+    pending: dict[str, tuple[str, Entity]] = field(default_factory=dict)
+
+    def put_entities(
+        self, tenant: str, entities: Sequence[Entity], vectors: Sequence[Sequence[float]] | None = None
+    ) -> None:
+        for entity in entities:
+            self.pending[entity.entity_id] = (tenant, entity)  # the latest version wins

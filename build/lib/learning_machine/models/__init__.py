@@ -1,0 +1,1 @@
+"""Pydantic v2 models for every payload and stored item."""

@@ -1,0 +1,35 @@
+"""GET /v1/users/{user_id}/export: everything the service holds about one user."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from .common import utc_now
+from .entities import Entity, Relationship
+from .knowledge import Insight
+from .memories import Memory, MemoryVersion
+from .profile import UserProfile
+from .sessions import SessionContext
+from .transcripts import TranscriptStatus
+
+
+class UserExport(BaseModel):
+    user_id: str
+    exported_at: datetime = Field(default_factory=utc_now)
+    profile: UserProfile
+    memories: list[Memory]
+    memory_history: list[MemoryVersion]
+    sessions: list[SessionContext]
+    transcripts: list[TranscriptStatus]
+    entities: list[Entity] = Field(description="The user's private entity namespace")
+    relationships: list[Relationship]
+    insights: list[Insight] = Field(description="The user's private knowledge namespace")
+
+
+class ForgetReport(BaseModel):
+    user_id: str
+    items_deleted: int
+    idempotency_records_deleted: int
+    index_namespace_cleared: str

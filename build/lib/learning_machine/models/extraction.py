@@ -1,0 +1,197 @@
+"""The one structured-output model call: what goes in, and the operations that come back.
+
+The output models are written for OpenAI strict structured outputs: every field is required
+(nullable where optional) and no free-form dicts, so the same schema works for `json_schema`,
+tool calling and `json_object` fallbacks.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .common import Layer
+from .entities import EntityType
+from .memories import Memory, Polarity
+from .sessions import SessionContext
+from .transcripts import Message, TokenUsage
+
+MAX_MEMORY_OPERATIONS = 30
+MAX_PROFILE_UPDATES = 20
+MAX_ENTITY_OPERATIONS = 30
+MAX_KNOWLEDGE_OPERATIONS = 5
+MAX_ALIASES = 10
+MAX_TAGS = 10
+# What the prompt may show of existing entities: few, with their latest current facts.
+MAX_SHOWN_ENTITIES = 8
+MAX_SHOWN_FACTS = 10
+
+
+class MemoryOperation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    op: Literal["add", "update", "delete", "noop"]
+    memory_id: str | None = Field(
+        description="Id of the existing memory for update/delete/noop; null for add"
+    )
+    layer: Layer | None = Field(description="Layer for add (and update when it changes)")
+    category: str | None = Field(description="Optional nested category such as 'work/projects'")
+    content: str | None = Field(description="The memory, one self-contained sentence; null for delete/noop")
+    polarity: Polarity | None = Field(description="For feedback: positive or negative")
+    turn_index: int | None = Field(description="Index of the message this comes from")
+
+    @model_validator(mode="after")
+    def _fields_for_op(self) -> MemoryOperation:
+        if self.op == "add" and (self.layer is None or not self.content):
+            raise ValueError("add needs layer and content")
+        if self.op == "update" and (not self.memory_id or not self.content):
+            raise ValueError("update needs memory_id and content")
+        if self.op in ("delete", "noop") and not self.memory_id:
+            raise ValueError(f"{self.op} needs memory_id")
+        return self
+
+
+class ProfileFieldUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field: str = Field(description="A profile field name from the schema")
+    value: str | None = Field(description="New value as text (JSON for non-string fields); null to remove")
+    turn_index: int | None
+
+
+class SessionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    summary: str = Field(description="Summary of the whole session so far, built on the previous one")
+    goal: str | None = Field(description="With planning: the user's goal for this session")
+    plan: list[str] = Field(description="With planning: the steps to reach the goal")
+    progress: list[str] = Field(description="With planning: the steps already done")
+
+
+EntityOp = Literal["upsert", "add_fact", "supersede_fact", "add_event", "relate"]
+
+
+class EntityOperation(BaseModel):
+    """One change to entity memory; the entity is named as said and resolved by name or alias."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    op: EntityOp
+    entity: str = Field(description="The entity's name (or an alias) as said")
+    entity_type: EntityType | None = Field(description="For upsert (and a new entity): its type")
+    aliases: list[str] = Field(max_length=MAX_ALIASES, description="Other names for the entity")
+    description: str | None = Field(description="For upsert: one sentence on what the entity is")
+    content: str | None = Field(description="add_fact/supersede_fact: the fact; add_event: what happened")
+    fact_id: str | None = Field(description="supersede_fact: id of the shown fact this one replaces")
+    date_text: str | None = Field(description="add_event: the date exactly as said ('last Friday')")
+    relation: str | None = Field(description="relate: the relation in snake_case, e.g. 'works_at'")
+    target: str | None = Field(description="relate: the other entity's name")
+    turn_index: int | None = Field(description="Index of the message this comes from")
+
+    @classmethod
+    def of(cls, op: EntityOp, entity: str, turn_index: int | None = None, **fields: Any) -> EntityOperation:
+        """An operation with the fields it does not use set to null (aliases to []), as the strict
+        schema requires every field."""
+        values: dict[str, Any] = {**dict.fromkeys(cls.model_fields), "aliases": []}
+        return cls.model_validate({**values, **fields, "op": op, "entity": entity, "turn_index": turn_index})
+
+    @model_validator(mode="after")
+    def _fields_for_op(self) -> EntityOperation:
+        if not self.entity.strip():
+            raise ValueError("entity needs a name")
+        if self.op in ("add_fact", "supersede_fact", "add_event") and not (self.content or "").strip():
+            raise ValueError(f"{self.op} needs content")
+        if self.op == "supersede_fact" and not self.fact_id:
+            raise ValueError("supersede_fact needs fact_id")
+        if self.op == "relate" and not (self.relation and self.target):
+            raise ValueError("relate needs relation and target")
+        return self
+
+
+class KnowledgeOperation(BaseModel):
+    """One reusable insight to save to learned knowledge (deduplicated against existing ones)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(description="A short title")
+    content: str = Field(description="The insight, self-contained and free of personal data")
+    context: str | None = Field(description="When it applies")
+    tags: list[str] = Field(max_length=MAX_TAGS, description="A few lowercase keywords")
+    turn_index: int | None = Field(description="Index of the message this comes from")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> KnowledgeOperation:
+        if not (self.title.strip() and self.content.strip()):
+            raise ValueError("an insight needs a title and content")
+        return self
+
+
+class ExtractionResult(BaseModel):
+    """What the model returns for one transcript, for every ALWAYS store at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory_operations: list[MemoryOperation] = Field(max_length=MAX_MEMORY_OPERATIONS)
+    profile_updates: list[ProfileFieldUpdate] = Field(max_length=MAX_PROFILE_UPDATES)
+    session: SessionUpdate | None = Field(description="The new session context; null when the store is off")
+    entity_operations: list[EntityOperation] = Field(max_length=MAX_ENTITY_OPERATIONS)
+    knowledge_operations: list[KnowledgeOperation] = Field(max_length=MAX_KNOWLEDGE_OPERATIONS)
+
+
+class NumberedMessage(Message):
+    turn_index: int
+
+
+class ShownFact(BaseModel):
+    fact_id: str
+    content: str
+
+
+class ShownEntity(BaseModel):
+    """An existing entity as the model sees it: enough to resolve names and supersede facts by id."""
+
+    name: str
+    entity_type: EntityType
+    aliases: list[str] = Field(default_factory=list)
+    description: str | None = None
+    facts: list[ShownFact] = Field(default_factory=list, max_length=MAX_SHOWN_FACTS)
+    writable: bool = Field(
+        default=True, description="False for a shared entity outside the namespace extraction writes to"
+    )
+
+
+class ExtractionRequest(BaseModel):
+    """Everything one extraction needs, built by the pipeline and rendered by each model adapter."""
+
+    transcript_id: str
+    occurred_at: datetime
+    messages: list[NumberedMessage]
+    profile_fields: dict[str, object]
+    profile_schema: dict[str, str] = Field(description="field name -> description, standard and custom")
+    memories: list[Memory] = Field(description="Current memories relevant to this transcript, budgeted")
+    memories_total: int = Field(description="How many memories the user has in all")
+    previous_session: SessionContext | None
+    learn_profile: bool
+    layers: list[Layer]
+    layer_prompts: dict[Layer, str] = Field(default_factory=dict)
+    profile_prompt: str | None = None
+    learn_session: bool
+    planning: bool
+    session_prompt: str | None = None
+    learn_entities: bool = False
+    entity_prompt: str | None = None
+    entities: list[ShownEntity] = Field(
+        default_factory=list,
+        max_length=MAX_SHOWN_ENTITIES,
+        description="Existing entities relevant to this transcript, with their current facts",
+    )
+    learn_knowledge: bool = False
+    knowledge_prompt: str | None = None
+
+
+class ModelReply(BaseModel):
+    result: ExtractionResult
+    usage: TokenUsage
+    model: str

@@ -1,0 +1,86 @@
+"""Relevance and size: rank a user's memories against a text, and fit them in a token budget.
+
+Per-user memories (tens to thousands) are ranked in process after one query: BM25 over the
+memory text, a weight per layer (policies carry the most authority) and a small recency term.
+Token counts are estimated (about four characters a token, never less than one a word),
+which needs no tokenizer download and errs on the generous side.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from .models.common import Layer, utc_now
+from .models.memories import Memory
+
+T = TypeVar("T")
+
+_WORD = re.compile(r"[a-z0-9]+(?:['.-][a-z0-9]+)*")
+STOPWORDS = frozenset(
+    "a an and are as at be but by do does for from has have i i'm im in is it its me my of on or so that the "
+    "this to was we were what when where which who will with you your our us can could would should".split()
+)
+LAYER_WEIGHT = {Layer.POLICIES: 1.5, Layer.PROFILE: 1.2, Layer.KNOWLEDGE: 1.0, Layer.FEEDBACK: 0.9}
+
+
+def estimate_tokens(text: str) -> int:
+    return max(len(text) // 4, len(text.split()), 1 if text else 0)
+
+
+def terms(text: str) -> list[str]:
+    return [t for t in _WORD.findall(text.lower()) if t not in STOPWORDS]
+
+
+def bm25_scores(query: str, documents: Sequence[str], k1: float = 1.2, b: float = 0.75) -> list[float]:
+    docs = [terms(d) for d in documents]
+    if not docs:
+        return []
+    avg_len = sum(len(d) for d in docs) / len(docs) or 1.0
+    doc_freq = Counter(t for d in docs for t in set(d))
+    n = len(docs)
+    query_terms = set(terms(query))
+    scores = []
+    for doc in docs:
+        tf = Counter(doc)
+        score = 0.0
+        for term in query_terms & tf.keys():
+            idf = math.log(1 + (n - doc_freq[term] + 0.5) / (doc_freq[term] + 0.5))
+            freq = tf[term]
+            score += idf * freq * (k1 + 1) / (freq + k1 * (1 - b + b * len(doc) / avg_len))
+        scores.append(score)
+    return scores
+
+
+def rank_memories(memories: Sequence[Memory], query: str | None, now: datetime | None = None) -> list[Memory]:
+    """Most relevant first. Without a query, authority and recency decide."""
+    now = now or utc_now()
+    relevance = bm25_scores(query, [m.content for m in memories]) if query else [0.0] * len(memories)
+
+    def score(index: int) -> float:
+        memory = memories[index]
+        age_days = max((now - memory.updated_at).total_seconds() / 86_400, 0.0)
+        recency = 1.0 / (1.0 + age_days / 30)
+        return (relevance[index] + 0.5) * LAYER_WEIGHT[memory.layer] + 0.25 * recency
+
+    order = sorted(range(len(memories)), key=score, reverse=True)
+    return [memories[i] for i in order]
+
+
+def take_within_budget(items: Iterable[T], budget: int, cost: Callable[[T], int]) -> tuple[list[T], int]:
+    """Keep items in order while they fit; return what was kept and how many were dropped."""
+    kept: list[T] = []
+    dropped = 0
+    used = 0
+    for entry in items:
+        size = cost(entry)
+        if used + size <= budget:
+            kept.append(entry)
+            used += size
+        else:
+            dropped += 1
+    return kept, dropped

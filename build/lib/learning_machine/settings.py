@@ -1,0 +1,83 @@
+"""The environment of every function, as one validated settings model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+PREFIX = "LM_"
+
+
+class Settings(BaseModel):
+    """`LM_<FIELD>` variables, validated. A plain model read by `from_env`, not pydantic-settings:
+    that package (with dotenv and argparse) added about 12 ms to every cold start."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    data_table: str = "DataTable"
+    keys_table: str = "ApiKeysTable"
+    idempotency_table: str = "IdempotencyTable"
+    transcripts_queue_url: str = ""
+    curation_queue_url: str = ""
+
+    # Model endpoint: any OpenAI-compatible server. Without a key or base URL the offline
+    # rule-based extractor runs instead (and says so).
+    llm_model: str = "gpt-4o-mini"
+    llm_base_url: str | None = None
+    llm_api_key: str | None = Field(default=None, description="Plain key (local use)")
+    llm_api_key_secret: str | None = Field(default=None, description="Secrets Manager name or ARN of the key")
+    llm_timeout_seconds: float = 60.0
+    llm_max_retries: int = 3
+    llm_structured_mode: str = Field(default="auto", pattern="^(auto|json_schema|tools|json_object)$")
+    # Embeddings: an OpenAI-compatible endpoint, else the local sentence model when installed,
+    # else a deterministic hashing fallback (named as such wherever it is used).
+    embedding_backend: Literal["auto", "openai", "local", "hashing"] = "auto"
+    embedding_model: str = "text-embedding-3-small"
+    embedding_base_url: str | None = None
+    embedding_dimension: int = 384
+
+    # Knowledge index: the embedded engine on disk (local, tests) or OpenSearch (AWS).
+    index_engine: Literal["embedded", "opensearch"] = "embedded"
+    index_path: str = ".local/index.db"
+    opensearch_endpoint: str | None = None
+    opensearch_service: Literal["aoss", "es"] = "aoss"
+    opensearch_index: str = "learning-machine"
+
+    config_cache_seconds: int = 10
+    idempotency_ttl_seconds: int = 7 * 24 * 3600
+    # 20 simultaneous writers for one user needed up to 8 attempts (tests/integration/test_reliability.py).
+    write_retries: int = 10
+    # Curation slices: units (a user, a namespace or a chunk of one) per invocation, and the seconds
+    # of the invocation kept free after the last unit starts (a unit must finish within them).
+    curation_units_per_slice: int = 200
+    curation_reserve_seconds: float = 120.0
+    curation_lease_seconds: int = 300
+
+    @field_validator(
+        "llm_base_url",
+        "llm_api_key",
+        "llm_api_key_secret",
+        "embedding_base_url",
+        "opensearch_endpoint",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # CloudFormation parameters cannot be null: an empty string means "not configured".
+        return None if value == "" else value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        return cls.model_validate(
+            {name[len(PREFIX) :].lower(): value for name, value in environ.items() if name.startswith(PREFIX)}
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

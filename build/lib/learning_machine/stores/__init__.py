@@ -1,0 +1,1 @@
+"""Repositories: one module per store, all keyed by tenant first."""

@@ -1,0 +1,67 @@
+"""Reads of a user's profile and memories (one partition, one query) and memory history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+from boto3.dynamodb.conditions import Key
+
+from ..adapters import dynamodb
+from ..models.memories import Memory, MemoryVersion
+from ..models.profile import UserProfile
+from .keys import MEMORY_PREFIX, PROFILE_SK, history_pk, memory_sk, user_pk
+
+
+@dataclass
+class UserState:
+    """Everything held about one user's profile store, as read in one query."""
+
+    profile: UserProfile
+    memories: list[Memory] = field(default_factory=list)
+
+    @property
+    def exists(self) -> bool:
+        return self.profile.version > 0 or bool(self.memories)
+
+    def memory(self, memory_id: str) -> Memory | None:
+        """By id; an id curation merged away resolves to the memory it was merged into, so an
+        extraction planned before the merge updates the survivor instead of losing its update."""
+        found = next((m for m in self.memories if m.memory_id == memory_id), None)
+        return found or next(
+            (m for m in self.memories if any(item.item_id == memory_id for item in m.merged)), None
+        )
+
+
+class UserMemoryStore:
+    def __init__(self, table_name: str) -> None:
+        self._table = table_name
+
+    def load(self, tenant: str, user: str, consistent: bool = False) -> UserState:
+        """One query; `consistent` for a retry after a conflict, which must see the winner's write."""
+        profile = UserProfile(user_id=user)
+        memories: list[Memory] = []
+        for sk, doc in dynamodb.query_docs(self._table, user_pk(tenant, user), consistent):
+            if sk == PROFILE_SK:
+                profile = UserProfile.model_validate_json(doc)
+            elif sk.startswith(MEMORY_PREFIX):
+                memories.append(Memory.model_validate_json(doc))
+        return UserState(profile=profile, memories=memories)
+
+    def get_memory(self, tenant: str, user: str, memory_id: str) -> Memory | None:
+        raw = dynamodb.table(self._table).get_item(
+            Key={"pk": user_pk(tenant, user), "sk": memory_sk(memory_id)}
+        )
+        return dynamodb.load(Memory, raw["Item"]) if "Item" in raw else None
+
+    def history(self, tenant: str, user: str, memory_id: str) -> list[MemoryVersion]:
+        """Every version, oldest first; a version is valid until the next one starts."""
+        items = dynamodb.query_all(
+            self._table,
+            KeyConditionExpression=Key("pk").eq(history_pk(tenant, user))
+            & Key("sk").begins_with(f"{memory_id}#"),
+        )
+        versions = [dynamodb.load(MemoryVersion, raw) for raw in items]
+        for older, newer in pairwise(versions):
+            older.valid_to = newer.valid_from
+        return versions
