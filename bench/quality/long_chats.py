@@ -29,7 +29,7 @@ from bench.quality.dataset import parse
 SOURCES = Path(__file__).with_name("long_chats")
 OUTPUT = Path(__file__).with_name("data") / "long_chats.json"
 DESCRIPTION = (
-    "Four long multi-session chats between a user and an assistant, written by hand for this project"
+    "Five long multi-session chats between a user and an assistant, written by hand for this project"
     " (bench/quality/long_chats/*.txt, built by bench/quality/long_chats.py): work, family, hobbies,"
     " travel, health and purchases over months, facts that change, small talk that mentions the same"
     " words without holding the answer. Questions are single-hop, multi-hop, temporal,"
