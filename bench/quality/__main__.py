@@ -4,7 +4,8 @@ Imports every turn verbatim (`POST /v1/knowledge/import`, no model call) into a 
 private namespace per conversation, then asks every question through `POST /v1/search` (top 20
 knowledge results) and `GET /v1/context` (with the token budget), and reports recall@1/5/10/20 of
 the evidence turns, MRR, the share of questions with all evidence in the top 10, and the evidence
-found in the context block with the tokens it used, per category and overall.
+found in the context block with the tokens it used, per category and overall; for unanswerable
+questions (no evidence), what came back anyway: the top score, the share below 0.5, the results.
 The API runs in this process (bench/inprocess.py: the local API's routing, authorizer and handlers)
 against the local stack's moto server, with an index file of its own, so the embedder is chosen
 here: `local` (the sentence model), `openai` (any OpenAI-compatible endpoint: LM_EMBEDDING_BASE_URL
@@ -76,12 +77,13 @@ def evaluate(api: InProcessApi, dataset: Dataset, budgets: list[int]) -> list[Qu
             }
             results = api.call("POST", "/v1/search", body)["results"]
             ranked = [r["details"]["source"] for r in results]
+            found = [float(r["score"]) for r in results]
             contexts = {}
             for budget in budgets:
                 query = {"user_id": user, "query": question.question, "max_tokens": budget}
                 context = api.call("GET", "/v1/context", query=query)
                 contexts[budget] = ([k["source"] for k in context["knowledge"]], context["tokens"])
-            scores.append(score(question.category, ranked, question.evidence, contexts))
+            scores.append(score(question.category, ranked, question.evidence, contexts, found))
     return scores
 
 

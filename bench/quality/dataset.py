@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 MAX_TURN_CHARS = 8_000  # what an imported insight's content may hold
+UNANSWERABLE = "unanswerable"  # the one category whose questions have no evidence
 _ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 
 
@@ -70,6 +71,19 @@ def _list(raw: dict[str, Any], key: str, where: str) -> list[Any]:
     return value
 
 
+def _evidence(question: dict[str, Any], category: str, where: str) -> list[Any]:
+    """Evidence turns: none for an unanswerable question, at least one for any other."""
+    value = question.get("evidence", [])
+    if category != UNANSWERABLE:
+        if not isinstance(value, list) or not value:
+            rule = f"a non-empty list is required (empty only when the category is {UNANSWERABLE!r})"
+            raise DatasetError(f"{where}.evidence: {rule}")
+        return value
+    if value != []:
+        raise DatasetError(f"{where}.evidence: an {UNANSWERABLE!r} question has no evidence (an empty list)")
+    return value
+
+
 def parse(document: Any, name: str) -> Dataset:
     if not isinstance(document, dict):
         raise DatasetError("the file must hold a JSON object")
@@ -95,7 +109,8 @@ def parse(document: Any, name: str) -> Dataset:
         questions = []
         for q, question in enumerate(_list(raw, "questions", where)):
             spot = f"{where}.questions[{q}]"
-            evidence = _list(question, "evidence", spot)
+            category = _text(question, "category", spot)
+            evidence = _evidence(question, category, spot)
             unknown = [e for e in evidence if e not in own_turns]
             if unknown:
                 raise DatasetError(f"{spot}.evidence: {unknown} are not turns of this conversation")
@@ -105,7 +120,7 @@ def parse(document: Any, name: str) -> Dataset:
                     question_id=_text(question, "question_id", spot),
                     question=_text(question, "question", spot),
                     evidence=tuple(evidence),
-                    category=_text(question, "category", spot),
+                    category=category,
                     answer=str(answer) if answer is not None else None,
                 )
             )

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import copy
+import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.quality import long_chats
 from bench.quality.dataset import DatasetError, item_id, load, parse
 from bench.quality.metrics import by_category, recall_at, reciprocal_rank, score
+
+LONG_CHATS = Path(__file__).resolve().parents[2] / "bench" / "quality" / "data" / "long_chats.json"
 
 SAMPLE = Path(__file__).resolve().parents[2] / "bench" / "quality" / "data" / "sample.json"
 
@@ -55,6 +60,43 @@ def test_the_shipped_sample_is_valid() -> None:
     assert {q.category for q in questions} == {"single-hop", "multi-hop", "temporal", "preference"}
 
 
+def test_the_long_chats_dataset_is_valid_and_long() -> None:
+    dataset = load(LONG_CHATS)
+    assert dataset.name == "long_chats" and len(dataset.conversations) >= 4
+    for conversation in dataset.conversations:
+        assert len(conversation.turns) >= 150
+        assert len({turn.session_id for turn in conversation.turns}) >= 8
+        categories = Counter(q.category for q in conversation.questions)
+        assert len(conversation.questions) >= 25
+        assert set(categories) == {"single-hop", "multi-hop", "temporal", "knowledge-update", "unanswerable"}
+        for question in conversation.questions:
+            assert (question.category == "unanswerable") == (not question.evidence), question.question_id
+            if question.category == "multi-hop":
+                assert len(question.evidence) >= 2, question.question_id
+
+
+def test_the_long_chats_file_is_what_its_generator_builds_from_the_written_chats() -> None:
+    assert json.loads(LONG_CHATS.read_text()) == long_chats.build()
+
+
+def test_a_question_citing_an_unknown_label_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "chat.txt"
+    source.write_text(
+        "@conversation c\n@user Ann\n== 2024-01-01\nU#hi: hello\nA: hi Ann\n"
+        "Q single-hop | Who? | Ann | hi\nQ multi-hop | Who else? | nobody | hi, bye\n"
+    )
+    with pytest.raises(long_chats.SourceError, match=r"c-q2 cites unknown labels \['bye'\]"):
+        long_chats.conversation(source)
+    source.write_text(source.read_text().replace(", bye", ""))
+    conversation = long_chats.conversation(source)
+    assert [q["evidence"] for q in conversation["questions"]] == [["c-s1-t1"], ["c-s1-t1"]]
+    assert conversation["sessions"][0]["turns"][1] == {
+        "turn_id": "c-s1-t2",
+        "speaker": "assistant",
+        "text": "hi Ann",
+    }
+
+
 def _minimal() -> dict[str, Any]:
     return {
         "conversations": [
@@ -87,6 +129,13 @@ def _minimal() -> dict[str, Any]:
         ),
         (lambda d: d["conversations"][0]["questions"][0].pop("category"), "questions[0].category"),
         (lambda d: d.update(conversations=[]), "$.conversations"),
+        (lambda d: d["conversations"][0]["questions"][0].update(evidence=[]), "questions[0].evidence"),
+        (lambda d: d["conversations"][0]["questions"][0].pop("evidence"), "questions[0].evidence"),
+        (lambda d: d["conversations"][0]["questions"][0].update(category="unanswerable"), "has no evidence"),
+        (
+            lambda d: d["conversations"][0]["questions"][0].update(category="unanswerable", evidence="none"),
+            "questions[0].evidence",
+        ),
     ],
 )
 def test_an_invalid_dataset_is_refused_naming_the_place(change: Any, message: str) -> None:
@@ -101,3 +150,39 @@ def test_turn_ids_the_api_refuses_as_item_ids_are_hashed_stably() -> None:
     assert item_id("D1:3") == "D1:3"
     assert item_id("session 1 / turn 3") == item_id("session 1 / turn 3")
     assert item_id("session 1 / turn 3").startswith("turn-")
+
+
+def test_only_an_unanswerable_question_may_have_no_evidence() -> None:
+    document = _minimal()
+    questions = document["conversations"][0]["questions"]
+    questions.append({"question_id": "q2", "question": "Who?", "evidence": [], "category": "unanswerable"})
+    question = parse(document, "ok").conversations[0].questions[1]
+    assert question.evidence == () and question.category == "unanswerable"
+    questions[1]["category"] = "temporal"
+    with pytest.raises(DatasetError, match=r"conversations\[0\]\.questions\[1\]\.evidence.*'unanswerable'"):
+        parse(document, "broken")
+
+
+def test_unanswerable_questions_report_what_came_back_not_recall() -> None:
+    contexts = {500: (["t1", "t2"], 120)}
+    answered = score("single-hop", ["t1", "t2"], ["t1"], {500: (["t1"], 80)}, [0.9, 0.3])
+    nothing_to_find = score("unanswerable", ["t1", "t2", "t3"], [], contexts, [0.7, 0.2, 0.1])
+    quiet = score("unanswerable", [], [], {500: ([], 0)}, [])
+    low = score("unanswerable", ["t4"], [], {500: (["t4"], 40)}, [0.4])
+    assert not nothing_to_find.answerable and not nothing_to_find.all_in_top
+    assert not quiet.context[500].all_evidence
+    report = by_category([answered, nothing_to_find, quiet, low])
+    unanswerable = report["unanswerable"]
+    assert unanswerable == {
+        "questions": 3,
+        "top_score_mean": 0.3667,
+        "top_score_below_0.5": 0.6667,
+        "results_mean": 1.3,
+        "context_max_tokens_500": {"items_mean": 1.0, "tokens_mean": 53.3},
+    }
+    # Overall averages recall over answerable questions only: the unanswerable ones would drag it to 0.
+    assert report["overall"]["questions"] == 1
+    assert report["overall"]["recall@1"] == 1.0 and report["overall"]["mrr"] == 1.0
+    assert report["single-hop"]["top_score_mean"] == 0.9
+    assert report["single-hop"]["top_score_below_0.5"] == 0.0
+    assert report["single-hop"]["results_mean"] == 2.0
