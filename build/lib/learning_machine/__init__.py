@@ -1,1 +1,0 @@
-"""Learning Machine Serverless: the domain package shipped to every function as a layer."""

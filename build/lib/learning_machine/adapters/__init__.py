@@ -1,1 +1,0 @@
-"""Adapters to the outside world, each behind a small interface."""

@@ -1,1 +1,0 @@
-"""Embedders behind one interface: an OpenAI-compatible endpoint, a local sentence model, a fallback."""

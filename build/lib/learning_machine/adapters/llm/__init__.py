@@ -1,1 +1,0 @@
-"""Extraction models behind one interface: the openai SDK, a scripted model, an offline extractor."""

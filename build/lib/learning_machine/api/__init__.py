@@ -1,1 +1,0 @@
-"""The HTTP API: routers by resource on Powertools' REST resolver, with validation and OpenAPI."""

@@ -1,1 +1,0 @@
-"""The `lm` console script."""

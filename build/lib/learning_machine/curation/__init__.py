@@ -1,1 +1,0 @@
-"""Curation: scheduled and on-demand upkeep of what was learned (merges, prunes, retention)."""

@@ -1,1 +1,0 @@
-"""Runnable examples of using the service from an agent."""

@@ -1,1 +1,0 @@
-"""Extraction: prompt building, the one-call extractor, applying operations."""

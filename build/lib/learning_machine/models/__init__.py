@@ -1,1 +1,0 @@
-"""Pydantic v2 models for every payload and stored item."""

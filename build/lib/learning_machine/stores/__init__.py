@@ -1,1 +1,0 @@
-"""Repositories: one module per store, all keyed by tenant first."""
