@@ -26,6 +26,7 @@ and a transaction is authorized item by item, as DynamoDB does.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import sys
 import threading
@@ -167,7 +168,9 @@ def partition_queries() -> None:
     Table.query = query  # type: ignore[method-assign]
 
 
-def dynamodb_permissions(action: str, body: dict[str, Any], region: str, account: str) -> list[tuple[str, str]]:
+def dynamodb_permissions(
+    action: str, body: dict[str, Any], region: str, account: str
+) -> list[tuple[str, str]]:
     """The (IAM action, resource ARN) pairs DynamoDB authorizes a request on."""
 
     def arn(table: str, index: str | None = None) -> str:
@@ -184,7 +187,10 @@ def dynamodb_permissions(action: str, body: dict[str, Any], region: str, account
             for kind, detail in item.items()
         ]
     if action == "TransactGetItems":
-        return [("GetItem", arn(str(item["Get"].get("TableName", "")))) for item in body.get("TransactItems") or []]
+        return [
+            ("GetItem", arn(str(item["Get"].get("TableName", ""))))
+            for item in body.get("TransactItems") or []
+        ]
     table = body.get("TableName")
     return [(action, arn(str(table), body.get("IndexName")) if table else "*")]
 
@@ -211,7 +217,7 @@ def authorize_dynamodb_resources() -> None:
         body = self.body if isinstance(self.body, dict) else {}
         action = self._get_action()
         for permission, arn in dynamodb_permissions(action, body, self.region, self.current_account):
-            self._get_action = lambda permission=permission: permission  # type: ignore[method-assign]
+            self._get_action = functools.partial(str, permission)  # type: ignore[method-assign]
             try:
                 original(self, arn)
             except AccessDeniedError as error:
@@ -221,7 +227,7 @@ def authorize_dynamodb_resources() -> None:
         return None
 
     authorize.by_resource = True  # type: ignore[attr-defined]
-    DynamoHandler._authenticate_and_authorize_normal_action = authorize  # type: ignore[method-assign]
+    DynamoHandler._authenticate_and_authorize_normal_action = authorize  # type: ignore[method-assign,assignment]
 
 
 def authorize_secrets_by_arn() -> None:
@@ -247,7 +253,7 @@ def authorize_secrets_by_arn() -> None:
     if not getattr(original, "by_resource", False):
         authorize.by_resource = True  # type: ignore[attr-defined]
         SecretsManagerResponse._determine_resource = determine_resource  # type: ignore[attr-defined]
-        SecretsManagerResponse._authenticate_and_authorize_normal_action = authorize  # type: ignore[method-assign]
+        SecretsManagerResponse._authenticate_and_authorize_normal_action = authorize  # type: ignore[method-assign,assignment]
 
 
 def enforce_iam() -> None:

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .lambda_runtime import LambdaRuntime
+from .iam import RoleCredentials, function_roles
+from .lambda_runtime import ExecutionEnvironments, Invoker
 from .provision import aws_client
 from .template import (
     DEFAULT_TEMPLATE,
@@ -104,7 +105,7 @@ class SqsPoller:
         self,
         source: SqsEventSource,
         queue: Queue,
-        runtime: LambdaRuntime,
+        runtime: Invoker,
         sqs: SQSClient,
         stop: threading.Event,
         retry_delay: int | None = None,
@@ -216,13 +217,15 @@ def main(argv: list[str] | None = None) -> int:
         template, endpoint = load_for_process(args.template)
     except TemplateError as error:
         parser.error(str(error))
-    runtime = LambdaRuntime(template)
+    # Each function in worker processes of its own, with its own role's credentials, as in Lambda.
+    roles = RoleCredentials(endpoint, function_roles(template.path, template.parameters))
+    runtime = ExecutionEnvironments(template, roles.environment)
     sqs: SQSClient = aws_client("sqs", endpoint)
     stop = threading.Event()
     pollers = []
     for source in template.sqs_event_sources:
         queue = template.queues[source.queue]
-        runtime.handler(source.function)  # fail now, not on the first message
+        runtime.preload(source.function)  # fail now, not on the first message
         sqs.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["QueueArn"])  # provisioned?
         pollers.append(SqsPoller(source, queue, runtime, sqs, stop, args.retry_delay))
     if args.retry_delay is not None:
@@ -243,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     for thread in threads:
         thread.join(timeout=30)
+    runtime.close()
     log.info("stopped")
     return 0
 

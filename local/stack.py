@@ -395,8 +395,10 @@ def _command(
     name: str, template: LocalTemplate, ports: Mapping[str, int], retry_delay: int | None, state: Path
 ) -> list[str]:
     if name == "moto":
-        # moto's server with DynamoDB requests isolated from each other, as in DynamoDB.
-        return [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(ports["moto"])]
+        # moto's server with DynamoDB requests isolated from each other, as in DynamoDB, and IAM
+        # enforced: each function runs with its own role's credentials (local/iam.py).
+        port = str(ports["moto"])
+        return [sys.executable, "-m", "local.moto_server", "--enforce-iam", "-H", "127.0.0.1", "-p", port]
     module = {"api": "local.api_server", "poller": "local.poller"}[name]
     argv = [sys.executable, "-m", module, "--template", str(template.path)]
     if name == "api":
