@@ -45,6 +45,7 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.iam.models import iam_backends
 from moto.secretsmanager.responses import SecretsManagerResponse
 from moto.server import main
+from moto.sqs.responses import SQSResponse
 
 # The local stack's own identity (provisioning, tests, the stack standing in for the Lambda
 # service): the access key every local client already signs with, an administrator here.
@@ -195,11 +196,13 @@ def dynamodb_permissions(
     return [(action, arn(str(table), body.get("IndexName")) if table else "*")]
 
 
-def json_access_denied(error: AccessDeniedError, action: str, resource: str) -> JsonRESTError:
-    """moto answers every service in IAM's XML; JSON services (DynamoDB, Secrets Manager) answer so."""
+def json_access_denied(
+    error: AccessDeniedError, action: str, resource: str, code: str = "AccessDeniedException"
+) -> JsonRESTError:
+    """moto answers every service in IAM's XML; JSON services (DynamoDB, Secrets Manager, SQS) answer so."""
     who = str(error.message).split(" is not authorized")[0]
     return JsonRESTError(
-        "AccessDeniedException",
+        code,
         f"{who} is not authorized to perform: {action} on resource: {resource} "
         f"because no identity-based policy allows the {action} action",
     )
@@ -242,18 +245,26 @@ def authorize_secrets_by_arn() -> None:
         except Exception:  # no such secret: AWS still authorizes first, on the ARN named if any
             return str(secret_id) if str(secret_id).startswith("arn:") else "*"
 
-    original = SecretsManagerResponse._authenticate_and_authorize_normal_action
+    if not getattr(SecretsManagerResponse, "_determine_resource", None):
+        SecretsManagerResponse._determine_resource = determine_resource  # type: ignore[attr-defined]
 
-    def authorize(self: SecretsManagerResponse, resource: str = "*") -> None:
+
+def json_protocol_errors(response_class: type[Any], service: str, code: str) -> None:
+    """AccessDenied in the JSON shape `service` answers with (idempotent); other requests unchanged."""
+    original = response_class._authenticate_and_authorize_normal_action
+    if getattr(original, "json_errors", False):
+        return
+
+    def authorize(self: Any, resource: str = "*") -> None:
         try:
             original(self, resource)
         except AccessDeniedError as error:
-            raise json_access_denied(error, f"secretsmanager:{self._get_action()}", resource) from None
+            if not self.headers.get("X-Amz-Target"):
+                raise  # a query-protocol client reads moto's XML answer
+            raise json_access_denied(error, f"{service}:{self._get_action()}", resource, code) from None
 
-    if not getattr(original, "by_resource", False):
-        authorize.by_resource = True  # type: ignore[attr-defined]
-        SecretsManagerResponse._determine_resource = determine_resource  # type: ignore[attr-defined]
-        SecretsManagerResponse._authenticate_and_authorize_normal_action = authorize  # type: ignore[method-assign,assignment]
+    authorize.json_errors = True  # type: ignore[attr-defined]
+    response_class._authenticate_and_authorize_normal_action = authorize
 
 
 def enforce_iam() -> None:
@@ -271,6 +282,9 @@ def enforce_iam() -> None:
         backend.access_keys[ADMIN_ACCESS_KEY] = key
     authorize_dynamodb_resources()
     authorize_secrets_by_arn()
+    json_protocol_errors(SecretsManagerResponse, "secretsmanager", "AccessDeniedException")
+    # SQS's JSON protocol keeps the query protocol's code (`AccessDenied`), as AWS does.
+    json_protocol_errors(SQSResponse, "sqs", "AccessDenied")
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
 
 

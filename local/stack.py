@@ -407,18 +407,24 @@ def _command(
     return argv + (["--retry-delay", str(retry_delay)] if retry_delay is not None else [])
 
 
-def stop_stack(state_dir: Path | str | None = None) -> list[str]:
-    """Stop every process recorded in the state dir; returns the names of those that were running."""
+def stop_stack(state_dir: Path | str | None = None, components: tuple[str, ...] = COMPONENTS) -> list[str]:
+    """Stop the processes recorded in the state dir; returns the names of those that were running.
+
+    `components=("poller", "api")` keeps moto and its data: the next `start_stack` starts the
+    functions again (with a new environment) against the same tables, queues and roles.
+    """
     state = _resolve_state_dir(state_dir)
     stopped = []
-    for name in COMPONENTS:
+    for name in (name for name in COMPONENTS if name in components):
         pid = recorded_pid(state, name)
         if pid is not None:
             _terminate(pid)
             stopped.append(name)
         _pid_file(state, name).unlink(missing_ok=True)
-    (state / "poller.ready").unlink(missing_ok=True)
-    (state / "stack.json").unlink(missing_ok=True)
+    if "poller" in components:
+        (state / "poller.ready").unlink(missing_ok=True)
+    if "moto" in components:
+        (state / "stack.json").unlink(missing_ok=True)
     return stopped
 
 

@@ -1,0 +1,230 @@
+"""IAM in the local stack: each function runs with its own role, as template.yaml defines it after the
+SAM transform, and the moto server enforces it (local/iam.py, local/moto_server.py).
+
+A permission the template lacks fails here the way it fails in AWS: the boto3 call raises
+AccessDeniedException inside the handler. With a model key in Secrets Manager (ModelApiKeySecretArn),
+every function that embeds must be able to read it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+import yaml
+from botocore.exceptions import ClientError
+
+from local.iam import RoleCredentials, ensure_roles, function_roles
+from local.template import DEFAULT_TEMPLATE, REGION, LocalTemplate, load_yaml
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.integration.conftest import Stack, StackManager, fake_model_env, wait_for
+
+pytestmark = pytest.mark.integration
+
+SECRET_VALUE = f"sk-local-{uuid.uuid4().hex}"
+# What each function's code does with the model key: it embeds (queries, memories, knowledge) or,
+# for extract, also calls the model.
+FUNCTIONS_THAT_EMBED = (
+    "ApiFunction",
+    "GetContextFunction",
+    "SearchFunction",
+    "CurateFunction",
+    "ExtractFunction",
+)
+
+
+@pytest.fixture(scope="module")
+def stack_extra_env(fake_model: FakeOpenAIServer) -> dict[str, str]:
+    return fake_model_env(fake_model)
+
+
+@pytest.fixture(scope="module")
+def secret_stack(stack_manager: StackManager, stack: Stack, fake_model: FakeOpenAIServer) -> Stack:
+    """The stack as a deployment with ModelApiKeySecretArn runs: the key only in Secrets Manager."""
+    secrets = admin_client(stack, "secretsmanager")
+    arn = secrets.create_secret(Name=f"lm-model-key-{uuid.uuid4().hex[:8]}", SecretString=SECRET_VALUE)["ARN"]
+    return stack_manager.restart_functions({**fake_model_env(fake_model), "LM_LLM_API_KEY_SECRET": arn})
+
+
+def admin_client(stack: Stack, service: str) -> Any:
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=stack.moto_url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def local_template(stack: Stack, path: Path = DEFAULT_TEMPLATE) -> LocalTemplate:
+    return LocalTemplate.load(path, endpoint_url=stack.moto_url, env=stack.info.process_env)
+
+
+def as_function(stack: Stack, function: str, service: str) -> Any:
+    """A boto3 client holding the credentials the stack gives `function` (its role's)."""
+    template = local_template(stack)
+    roles = RoleCredentials(stack.moto_url, function_roles(template.path, template.parameters))
+    env = roles.environment(function)
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=stack.moto_url,
+        region_name=REGION,
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=env["AWS_SESSION_TOKEN"],
+    )
+
+
+def denied(call: Callable[[], Any]) -> str:
+    """The AccessDenied message of a call that must be refused."""
+    with pytest.raises(ClientError) as raised:
+        call()
+    error = raised.value.response["Error"]
+    assert error["Code"] in ("AccessDeniedException", "AccessDenied"), error
+    return str(error["Message"])
+
+
+@pytest.fixture(scope="module")
+def client(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.api_url, timeout=60, headers=stack.auth()) as http:
+        yield http
+
+
+def test_each_function_has_the_role_sam_would_create(stack: Stack) -> None:
+    iam = admin_client(stack, "iam")
+    template = local_template(stack)
+    roles = function_roles(template.path, template.parameters)
+    assert set(roles) == set(template.functions)
+    for role in roles.values():
+        names = iam.list_role_policies(RoleName=role.name)["PolicyNames"]
+        assert sorted(names) == sorted(role.policies), role.function
+        for name, document in role.policies.items():
+            stored = iam.get_role_policy(RoleName=role.name, PolicyName=name)["PolicyDocument"]
+            assert stored["Statement"] == document["Statement"], (role.function, name)
+        attached = {
+            p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role.name)["AttachedPolicies"]
+        }
+        assert attached == set(role.managed_policy_arns)  # SAM's: logs, X-Ray, SQS polling
+
+
+def test_a_call_the_role_does_not_grant_is_denied_as_in_aws(stack: Stack) -> None:
+    keys_table = stack.env["LM_KEYS_TABLE"]
+    authorizer = as_function(stack, "AuthorizerFunction", "dynamodb")
+    authorizer.get_item(TableName=keys_table, Key={"key_hash": {"S": "none"}})  # granted
+    message = denied(lambda: authorizer.put_item(TableName=keys_table, Item={"key_hash": {"S": "forged"}}))
+    assert "assumed-role/learning-machine-local-AuthorizerFunctionRole/" in message
+    assert (
+        f"dynamodb:PutItem on resource: arn:aws:dynamodb:{REGION}:123456789012:table/{keys_table}" in message
+    )
+    # Resources are checked too: GetItem is granted on the keys table only.
+    denied(
+        lambda: authorizer.get_item(
+            TableName=stack.env["LM_DATA_TABLE"], Key={"pk": {"S": "x"}, "sk": {"S": "x"}}
+        )
+    )
+    context = as_function(stack, "GetContextFunction", "sqs")
+    denied(lambda: context.send_message(QueueUrl=stack.transcripts_queue_url, MessageBody="{}"))
+
+
+def test_an_action_removed_from_the_template_fails_the_route_that_needs_it(
+    stack: Stack, client: httpx.Client, tmp_path: Path
+) -> None:
+    """A copy of template.yaml without ApiFunction's dynamodb:Query, deployed to the running stack."""
+    document = load_yaml(DEFAULT_TEMPLATE)
+    statement = document["Resources"]["ApiFunction"]["Properties"]["Policies"][0]["Statement"][0]
+    statement["Action"].remove("dynamodb:Query")
+    copy = tmp_path / "template.yaml"
+    copy.write_text(yaml.safe_dump(document, sort_keys=False))
+    template = local_template(stack)
+    iam = admin_client(stack, "iam")
+    user = f"iam-{uuid.uuid4().hex[:6]}"
+    assert client.get(f"/v1/users/{user}/memories").status_code == 200
+    ensure_roles(iam, {"ApiFunction": function_roles(copy, template.parameters)["ApiFunction"]})
+    try:
+        assert client.get(f"/v1/users/{user}/memories").status_code == 502
+        log = (stack.info.state_dir / "api.log").read_text()
+        assert "AccessDeniedException" in log
+        assert "not authorized to perform: dynamodb:Query on resource" in log
+    finally:
+        ensure_roles(iam, {"ApiFunction": function_roles(template.path, template.parameters)["ApiFunction"]})
+    assert client.get(f"/v1/users/{user}/memories").status_code == 200
+
+
+def test_extract_may_batch_write_as_entity_relate_and_the_index_outbox_do(stack: Stack) -> None:
+    extract = as_function(stack, "ExtractFunction", "dynamodb")
+    item = {"pk": {"S": f"iam-probe#{uuid.uuid4().hex}"}, "sk": {"S": "probe"}}
+    table = stack.env["LM_DATA_TABLE"]
+    extract.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": item}}]})
+    extract.batch_write_item(RequestItems={table: [{"DeleteRequest": {"Key": item}}]})
+
+
+def test_a_transcript_that_relates_entities_is_learned(stack: Stack, client: httpx.Client) -> None:
+    """Entity `relate` writes both ends of the edge with a batch writer inside extract."""
+    user = f"iam-{uuid.uuid4().hex[:6]}"
+    body = {
+        "user_id": user,
+        "session_id": f"s-{user}",
+        "messages": [{"role": "user", "content": "link Ada works_at Acme"}],
+    }
+    transcript_id = client.post("/v1/transcripts", json=body).json()["transcript_id"]
+
+    def finished() -> dict[str, Any] | None:
+        status = client.get(f"/v1/transcripts/{transcript_id}").json()
+        return status if status["status"] in ("done", "failed") else None
+
+    status = wait_for(finished, f"transcript {transcript_id}")
+    assert status["status"] == "done", status
+    view = client.get("/v1/entities/Ada", params={"namespace": "user", "user_id": user})
+    assert view.status_code == 200, view.text
+    assert [(r["relation"], r["target_name"]) for r in view.json()["relationships"]] == [("works_at", "Acme")]
+
+
+@pytest.mark.parametrize("function", FUNCTIONS_THAT_EMBED)
+def test_every_function_that_embeds_may_read_the_model_key(secret_stack: Stack, function: str) -> None:
+    arn = secret_stack.extra_env["LM_LLM_API_KEY_SECRET"]
+    secrets = as_function(secret_stack, function, "secretsmanager")
+    assert secrets.get_secret_value(SecretId=arn)["SecretString"] == SECRET_VALUE
+
+
+def test_a_function_that_does_not_embed_may_not_read_the_model_key(secret_stack: Stack) -> None:
+    arn = secret_stack.extra_env["LM_LLM_API_KEY_SECRET"]
+    secrets = as_function(secret_stack, "AuthorizerFunction", "secretsmanager")
+    assert "secretsmanager:GetSecretValue" in denied(lambda: secrets.get_secret_value(SecretId=arn))
+
+
+def test_with_the_key_in_secrets_manager_every_route_that_embeds_answers(
+    secret_stack: Stack, fake_model: FakeOpenAIServer
+) -> None:
+    user = f"iam-{uuid.uuid4().hex[:6]}"
+    fake_model.bearer_tokens.clear()
+    with httpx.Client(base_url=secret_stack.api_url, timeout=60, headers=secret_stack.auth()) as http:
+        memory = {"content": "Prefers tea over coffee", "layer": "policies"}
+        saved = http.post(f"/v1/users/{user}/memories", json=memory)
+        assert saved.status_code == 201, saved.text
+        knowledge = {"title": "Tea", "content": "Green tea steeps at 80 C", "namespace": "global"}
+        assert http.post("/v1/knowledge", json=knowledge).status_code in (200, 201)
+        found = http.post("/v1/search", json={"query": "what does the user drink", "user_id": user})
+        assert found.status_code == 200, found.text
+        context = http.get(
+            "/v1/context", params={"user_id": user, "session_id": f"s-{user}", "query": "drinks"}
+        )
+        assert context.status_code == 200, context.text
+        body = {
+            "user_id": user,
+            "session_id": f"s-{user}",
+            "messages": [{"role": "user", "content": "entity Tea (thing): hot"}],
+        }
+        transcript_id = http.post("/v1/transcripts", json=body).json()["transcript_id"]
+
+        def finished() -> dict[str, Any] | None:
+            status = http.get(f"/v1/transcripts/{transcript_id}").json()
+            return status if status["status"] in ("done", "failed") else None
+
+        assert wait_for(finished, f"transcript {transcript_id}")["status"] == "done"
+    # The key the functions presented to the model endpoint is the secret's: they read it.
+    assert fake_model.bearer_tokens == {SECRET_VALUE}
