@@ -86,6 +86,8 @@ def sam_translate(document: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(properties.get(key), str):  # `sam package` uploads these; the role ignores them
                 properties[key] = f"s3://local-stack/{properties[key]}"
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=REGION))
+    # The translator records usage metrics for CloudFormation's service; nothing publishes them here.
+    logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
     # Managed policies named by name would be looked up in IAM; this template names none by name.
     return dict(translator.translate(sam, parameter_values={}, get_managed_policy_map=dict))
 
