@@ -19,6 +19,7 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
+from local.api_server import LocalApi
 from local.iam import RoleCredentials, ensure_roles, function_roles
 from local.template import DEFAULT_TEMPLATE, REGION, LocalTemplate, load_yaml
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -228,3 +229,114 @@ def test_with_the_key_in_secrets_manager_every_route_that_embeds_answers(
         assert wait_for(finished, f"transcript {transcript_id}")["status"] == "done"
     # The key the functions presented to the model endpoint is the secret's: they read it.
     assert fake_model.bearer_tokens == {SECRET_VALUE}
+
+
+def test_every_route_runs_within_its_function_role(secret_stack: Stack) -> None:
+    """Every route of the template, with data behind it, as a deployment with a model secret runs it:
+    no 5xx, and no AccessDenied anywhere in the functions' logs (a handler that turned one into a 4xx
+    would still show it there)."""
+    user, session = f"sweep-{uuid.uuid4().hex[:6]}", f"s-{uuid.uuid4().hex[:6]}"
+    owner = {"user_id": user}
+    answers: list[tuple[str, str, int]] = []
+    key = secret_stack.new_tenant_key(f"sweep-{uuid.uuid4().hex[:6]}")
+    with httpx.Client(base_url=secret_stack.api_url, timeout=120, headers=secret_stack.auth(key)) as http:
+
+        def call(method: str, path: str, **kwargs: Any) -> Any:
+            reply = http.request(method, path, **kwargs)
+            answers.append((method, path, reply.status_code))
+            return (
+                reply.json()
+                if reply.content and reply.headers.get("content-type", "").startswith("application/json")
+                else None
+            )
+
+        lines = [
+            "entity Falcon (project): runs on Postgres",
+            "link Falcon depends_on Kafka",
+            "remember knowledge: likes tea",
+        ]
+        body = {
+            **owner,
+            "session_id": session,
+            "messages": [{"role": "user", "content": line} for line in lines],
+        }
+        transcript_id = call("POST", "/v1/transcripts", json=body)["transcript_id"]
+        wait_for(
+            lambda: call("GET", f"/v1/transcripts/{transcript_id}")["status"] in ("done", "failed"),
+            "learning",
+        )
+        assert call("GET", f"/v1/transcripts/{transcript_id}")["status"] == "done"
+        call("GET", f"/v1/users/{user}/profile")
+        call("PATCH", f"/v1/users/{user}/profile", json={"fields": {"name": "Ada"}})
+        memory_id = call(
+            "POST", f"/v1/users/{user}/memories", json={"layer": "knowledge", "content": "Uses vim"}
+        )["memory_id"]
+        call("GET", f"/v1/users/{user}/memories")
+        call("PATCH", f"/v1/users/{user}/memories/{memory_id}", json={"content": "Uses neovim"})
+        call("GET", f"/v1/users/{user}/memories/{memory_id}/history")
+        call("GET", "/v1/users")
+        call("GET", f"/v1/users/{user}/export")
+        call("GET", f"/v1/sessions/{session}/context")
+        config = call("GET", "/v1/config")
+        call("PUT", "/v1/config", json=config.get("config", config))
+        call("GET", "/v1/tools")
+        call(
+            "POST",
+            "/v1/tools/call",
+            json={
+                "name": "search_entities",
+                "arguments": {"query": "Falcon"},
+                **owner,
+                "session_id": session,
+            },
+        )
+        call("POST", "/v1/entities", json={"name": "Heron", "description": "A second project", **owner})
+        call("GET", "/v1/entities", params=owner)
+        call("GET", "/v1/entities/search", params={"query": "Falcon", **owner})
+        call("POST", "/v1/entities/Heron/facts", params=owner, json={"facts": ["Written in Go"]})
+        view = call("GET", "/v1/entities/Heron", params=owner)
+        fact_id = view["entity"]["facts"][0]["fact_id"]
+        call("DELETE", f"/v1/entities/Heron/facts/{fact_id}", params=owner)
+        call("POST", "/v1/entities/Heron/events", params=owner, json={"events": [{"content": "Launched"}]})
+        call(
+            "POST",
+            "/v1/entities/Heron/relationships",
+            params=owner,
+            json={"relationships": [{"relation": "uses", "target": "Kafka"}]},
+        )
+        call("DELETE", "/v1/entities/Heron", params=owner)
+        call("POST", "/v1/knowledge", json={"title": "Tea", "content": "Green tea steeps at 80 C"})
+        call("GET", "/v1/knowledge")
+        call(
+            "POST",
+            "/v1/knowledge/import",
+            json={
+                "items": [{"item_id": "i1", "title": "Kafka", "content": "Kafka keeps order per partition"}]
+            },
+        )
+        first = call("POST", "/v1/knowledge/proposals", json={"title": "Idea", "content": "Cache the config"})
+        second = call("POST", "/v1/knowledge/proposals", json={"title": "Other", "content": "Drop the cache"})
+        call("GET", "/v1/knowledge/proposals")
+        call("POST", f"/v1/knowledge/proposals/{first['insight_id']}/approve", json={})
+        call("POST", f"/v1/knowledge/proposals/{second['insight_id']}/reject", json={"reason": "no"})
+        call(
+            "GET", "/v1/context", params={**owner, "session_id": session, "query": "what does Falcon run on"}
+        )
+        call("POST", "/v1/search", json={"query": "Falcon database", **owner})
+        job_id = call("POST", "/v1/curate", json=owner)["job_id"]
+        wait_for(
+            lambda: call("GET", f"/v1/curate/{job_id}")["job"]["status"] in ("done", "failed"), "curation"
+        )
+        assert call("GET", f"/v1/curate/{job_id}")["job"]["status"] == "done"
+        call("POST", f"/v1/curate/{job_id}/undo")
+        call("DELETE", f"/v1/users/{user}/memories/{memory_id}")
+        call("DELETE", f"/v1/users/{user}")
+        call("GET", "/v1/openapi.json")
+    logs = {name: (secret_stack.info.state_dir / f"{name}.log").read_text() for name in ("api", "poller")}
+    denials = [line for text in logs.values() for line in text.splitlines() if "AccessDenied" in line]
+    assert not denials, denials[:5]
+    assert [answer for answer in answers if answer[2] >= 400] == []  # every call did its work
+    template = local_template(secret_stack)
+    matcher = LocalApi(template, runtime=None).url_map.bind("localhost")  # type: ignore[arg-type]
+    covered = {template.routes[matcher.match(path, method)[0]] for method, path, _ in answers}
+    assert covered == set(template.routes)  # every route of the template was called
