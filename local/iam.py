@@ -16,7 +16,8 @@ What moto's IAM access control then checks (moto 5.2; see `local/moto_server.py`
   explicit Deny, `*` wildcards in actions and resources; NotAction;
 - the resource: for SQS (queue ARN) and STS AssumeRole (role ARN) by moto itself, for DynamoDB
   (table or `table/T/index/I`, each table of a batch, each item of a transaction under its
-  single-item action) and Secrets Manager (the secret's ARN) by the local moto server.
+  single-item action) and Secrets Manager (the secret's ARN) by the local moto server, which also
+  authorizes SQS batch calls under their single-message actions, as AWS does.
 It does not check: `Condition` blocks of identity policies (ignored, so a conditioned Allow allows);
 `NotResource`; resource-based policies, permission boundaries, SCPs, session policies; the service
 principal in trust policies; credential expiry; resources of any other service (checked against
@@ -145,6 +146,7 @@ class RoleCredentials:
 
     def __init__(self, endpoint_url: str, roles: Mapping[str, FunctionRole]) -> None:
         self.roles = dict(roles)
+        self._endpoint_url = endpoint_url
         self._sts = boto3.client(
             "sts",
             endpoint_url=endpoint_url,
@@ -172,3 +174,15 @@ class RoleCredentials:
             }
             self._cache[function_id] = (time.monotonic() + SESSION_SECONDS, env)
             return env
+
+    def client(self, function_id: str, service: str) -> Any:
+        """A boto3 client signing as the function's role (what the Lambda service does on its behalf)."""
+        env = self.environment(function_id)
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self._endpoint_url,
+            region_name=REGION,
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=env["AWS_SESSION_TOKEN"],
+        )

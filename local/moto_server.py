@@ -267,6 +267,34 @@ def json_protocol_errors(response_class: type[Any], service: str, code: str) -> 
     response_class._authenticate_and_authorize_normal_action = authorize
 
 
+# IAM has no actions for SQS's batch calls: AWS authorizes each under its single-message action.
+SQS_BATCH_ACTIONS = {
+    "SendMessageBatch": "SendMessage",
+    "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+}
+
+
+def authorize_sqs_batches_as_single_actions() -> None:
+    """sqs:DeleteMessageBatch is authorized as sqs:DeleteMessage, and so on (idempotent)."""
+    original = SQSResponse._authenticate_and_authorize_normal_action
+    if getattr(original, "batch_actions", False):
+        return
+
+    def authorize(self: Any, resource: str = "*") -> None:
+        action = self._get_action()
+        if action not in SQS_BATCH_ACTIONS:
+            return original(self, resource)
+        self._get_action = functools.partial(str, SQS_BATCH_ACTIONS[action])
+        try:
+            return original(self, resource)
+        finally:
+            del self._get_action
+
+    authorize.batch_actions = True  # type: ignore[attr-defined]
+    SQSResponse._authenticate_and_authorize_normal_action = authorize  # type: ignore[method-assign]
+
+
 def enforce_iam() -> None:
     """Authenticate and authorize every request; the local admin key stays valid (idempotent)."""
     default_user_config["iam"]["load_aws_managed_policies"] = True  # SAM attaches AWS managed policies
@@ -285,6 +313,7 @@ def enforce_iam() -> None:
     json_protocol_errors(SecretsManagerResponse, "secretsmanager", "AccessDeniedException")
     # SQS's JSON protocol keeps the query protocol's code (`AccessDenied`), as AWS does.
     json_protocol_errors(SQSResponse, "sqs", "AccessDenied")
+    authorize_sqs_batches_as_single_actions()
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
 
 

@@ -69,15 +69,8 @@ def local_template(stack: Stack, path: Path = DEFAULT_TEMPLATE) -> LocalTemplate
 def as_function(stack: Stack, function: str, service: str) -> Any:
     """A boto3 client holding the credentials the stack gives `function` (its role's)."""
     template = local_template(stack)
-    roles = RoleCredentials(stack.moto_url, function_roles(template.path, template.parameters))
-    env = roles.environment(function)
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=stack.moto_url,
-        region_name=REGION,
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=env["AWS_SESSION_TOKEN"],
+    return RoleCredentials(stack.moto_url, function_roles(template.path, template.parameters)).client(
+        function, service
     )
 
 
@@ -130,6 +123,28 @@ def test_a_call_the_role_does_not_grant_is_denied_as_in_aws(stack: Stack) -> Non
     )
     context = as_function(stack, "GetContextFunction", "sqs")
     denied(lambda: context.send_message(QueueUrl=stack.transcripts_queue_url, MessageBody="{}"))
+
+
+def test_the_poller_consumes_with_the_functions_role_and_batch_calls_need_the_single_actions(
+    stack: Stack,
+) -> None:
+    """Lambda polls with the execution role (SAM's AWSLambdaSQSQueueExecutionRole: Receive, Delete,
+    GetQueueAttributes); a batch call is authorized as its single-message action."""
+    marker = uuid.uuid4().hex
+    admin_client(stack, "sqs").send_message(QueueUrl=stack.dlq_url, MessageBody=marker)
+    extract = as_function(stack, "ExtractFunction", "sqs")
+
+    def received() -> list[dict[str, Any]]:
+        messages = extract.receive_message(QueueUrl=stack.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        return [m for m in messages.get("Messages", []) if m["Body"] == marker]
+
+    (message,) = wait_for(received, "the marker message")
+    entry = {"Id": "0", "ReceiptHandle": message["ReceiptHandle"]}
+    reply = extract.delete_message_batch(QueueUrl=stack.dlq_url, Entries=[entry])
+    assert [item["Id"] for item in reply.get("Successful", [])] == ["0"]
+    # No SQS event source, no poller policy: get_context may not consume.
+    context = as_function(stack, "GetContextFunction", "sqs")
+    assert "sqs:ReceiveMessage" in denied(lambda: context.receive_message(QueueUrl=stack.dlq_url))
 
 
 def test_an_action_removed_from_the_template_fails_the_route_that_needs_it(
