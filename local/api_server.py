@@ -24,7 +24,8 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import run_simple
 from werkzeug.wrappers import Request, Response
 
-from .lambda_runtime import LambdaRuntime
+from .iam import RoleCredentials, function_roles
+from .lambda_runtime import ExecutionEnvironments, Invoker
 from .template import (
     ACCOUNT_ID,
     DEFAULT_TEMPLATE,
@@ -117,7 +118,7 @@ def context_value(value: Any) -> str:
 class LocalApi:
     """A WSGI app: route, authorize, build the proxy event, invoke, map the result back."""
 
-    def __init__(self, template: LocalTemplate, runtime: LambdaRuntime) -> None:
+    def __init__(self, template: LocalTemplate, runtime: Invoker) -> None:
         self.template = template
         self.runtime = runtime
         self.routes = template.routes
@@ -134,7 +135,7 @@ class LocalApi:
         functions = {route.function for route in self.routes}
         functions |= {self.template.authorizers[r.authorizer].function for r in self.routes if r.authorizer}
         for function_id in sorted(functions):
-            self.runtime.handler(function_id)
+            self.runtime.preload(function_id)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         return self.dispatch(Request(environ))(environ, start_response)
@@ -301,10 +302,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        template, _ = load_for_process(args.template)
+        template, endpoint = load_for_process(args.template)
     except TemplateError as error:
         parser.error(str(error))
-    app = LocalApi(template, LambdaRuntime(template))
+    # Each function in worker processes of its own, with its own role's credentials, as in Lambda.
+    roles = RoleCredentials(endpoint, function_roles(template.path, template.parameters))
+    runtime = ExecutionEnvironments(template, roles.environment)
+    app = LocalApi(template, runtime)
     app.preload()
 
     def stop(signum: int, frame: Any) -> None:
@@ -312,7 +316,10 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     log.info("serving %d routes on http://%s:%d", len(template.routes), args.host, args.port)
-    run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
+    try:
+        run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
+    finally:
+        runtime.close()
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .lambda_runtime import LambdaRuntime
+from .iam import RoleCredentials, function_roles
+from .lambda_runtime import ExecutionEnvironments, Invoker
 from .provision import aws_client
 from .template import (
     DEFAULT_TEMPLATE,
@@ -104,17 +105,20 @@ class SqsPoller:
         self,
         source: SqsEventSource,
         queue: Queue,
-        runtime: LambdaRuntime,
+        runtime: Invoker,
         sqs: SQSClient,
         stop: threading.Event,
         retry_delay: int | None = None,
+        retry_sqs: SQSClient | None = None,
     ) -> None:
         self.source = source
         self.queue = queue
         self.runtime = runtime
-        self.sqs = sqs
+        self.sqs = sqs  # receive and delete, as the event source mapping does: with the function's role
         self.stop = stop
         self.retry_delay = retry_delay
+        # The local retry delay is no Lambda feature (ChangeMessageVisibility is not in the role).
+        self.retry_sqs = retry_sqs or sqs
 
     def receive_batch(self) -> list[MessageTypeDef]:
         """Up to BatchSize messages, waiting at most the batching window once the first one arrived."""
@@ -173,7 +177,7 @@ class SqsPoller:
         retry = [m for m in batch if m["MessageId"] in failed]
         for start in range(0, len(retry), SQS_MAX_RECEIVE):
             chunk = retry[start : start + SQS_MAX_RECEIVE]
-            self.sqs.change_message_visibility_batch(
+            self.retry_sqs.change_message_visibility_batch(
                 QueueUrl=self.queue.url,
                 Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.retry_delay}
@@ -216,15 +220,19 @@ def main(argv: list[str] | None = None) -> int:
         template, endpoint = load_for_process(args.template)
     except TemplateError as error:
         parser.error(str(error))
-    runtime = LambdaRuntime(template)
-    sqs: SQSClient = aws_client("sqs", endpoint)
+    # Each function in worker processes of its own, with its own role's credentials, as in Lambda.
+    roles = RoleCredentials(endpoint, function_roles(template.path, template.parameters))
+    runtime = ExecutionEnvironments(template, roles.environment)
+    admin_sqs: SQSClient = aws_client("sqs", endpoint)
     stop = threading.Event()
     pollers = []
     for source in template.sqs_event_sources:
         queue = template.queues[source.queue]
-        runtime.handler(source.function)  # fail now, not on the first message
-        sqs.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["QueueArn"])  # provisioned?
-        pollers.append(SqsPoller(source, queue, runtime, sqs, stop, args.retry_delay))
+        runtime.preload(source.function)  # fail now, not on the first message
+        # Lambda polls with the function's execution role (SAM attaches AWSLambdaSQSQueueExecutionRole).
+        sqs: SQSClient = roles.client(source.function, "sqs")
+        sqs.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["QueueArn"])  # provisioned? allowed?
+        pollers.append(SqsPoller(source, queue, runtime, sqs, stop, args.retry_delay, admin_sqs))
     if args.retry_delay is not None:
         log.info("failed messages are retried after %d s instead of the visibility timeout", args.retry_delay)
 
@@ -243,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     for thread in threads:
         thread.join(timeout=30)
+    runtime.close()
     log.info("stopped")
     return 0
 

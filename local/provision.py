@@ -1,4 +1,4 @@
-"""Creates the template's tables and queues in the moto server; safe to run again on a running stack."""
+"""Creates the template's tables, queues and function roles in the moto server; safe to run again."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from .iam import ensure_roles, function_roles
 from .template import REGION, LocalTemplate, Queue, Table, cfn_string
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ def provision(template: LocalTemplate, endpoint_url: str) -> None:
         ensure_table(dynamodb, table)
     for queue in dead_letter_queues_first(template):
         ensure_queue(sqs, queue)
+    # Each function's role, as SAM creates it: the API and the poller run the functions with these.
+    ensure_roles(aws_client("iam", endpoint_url), function_roles(template.path, template.parameters))
 
 
 def ensure_table(dynamodb: DynamoDBClient, table: Table) -> None:

@@ -395,8 +395,10 @@ def _command(
     name: str, template: LocalTemplate, ports: Mapping[str, int], retry_delay: int | None, state: Path
 ) -> list[str]:
     if name == "moto":
-        # moto's server with DynamoDB requests isolated from each other, as in DynamoDB.
-        return [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(ports["moto"])]
+        # moto's server with DynamoDB requests isolated from each other, as in DynamoDB, and IAM
+        # enforced: each function runs with its own role's credentials (local/iam.py).
+        port = str(ports["moto"])
+        return [sys.executable, "-m", "local.moto_server", "--enforce-iam", "-H", "127.0.0.1", "-p", port]
     module = {"api": "local.api_server", "poller": "local.poller"}[name]
     argv = [sys.executable, "-m", module, "--template", str(template.path)]
     if name == "api":
@@ -405,18 +407,24 @@ def _command(
     return argv + (["--retry-delay", str(retry_delay)] if retry_delay is not None else [])
 
 
-def stop_stack(state_dir: Path | str | None = None) -> list[str]:
-    """Stop every process recorded in the state dir; returns the names of those that were running."""
+def stop_stack(state_dir: Path | str | None = None, components: tuple[str, ...] = COMPONENTS) -> list[str]:
+    """Stop the processes recorded in the state dir; returns the names of those that were running.
+
+    `components=("poller", "api")` keeps moto and its data: the next `start_stack` starts the
+    functions again (with a new environment) against the same tables, queues and roles.
+    """
     state = _resolve_state_dir(state_dir)
     stopped = []
-    for name in COMPONENTS:
+    for name in (name for name in COMPONENTS if name in components):
         pid = recorded_pid(state, name)
         if pid is not None:
             _terminate(pid)
             stopped.append(name)
         _pid_file(state, name).unlink(missing_ok=True)
-    (state / "poller.ready").unlink(missing_ok=True)
-    (state / "stack.json").unlink(missing_ok=True)
+    if "poller" in components:
+        (state / "poller.ready").unlink(missing_ok=True)
+    if "moto" in components:
+        (state / "stack.json").unlink(missing_ok=True)
     return stopped
 
 

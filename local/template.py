@@ -125,6 +125,8 @@ class Resolver:
             return f"arn:aws:lambda:{prefix}:layer:{logical_id}:1"
         if kind in FUNCTION_TYPES:
             return f"arn:aws:lambda:{prefix}:function:{logical_id}"
+        if kind == "AWS::OpenSearchServerless::Collection":  # policies name it; no collection runs here
+            return f"arn:aws:aoss:{prefix}:collection/{logical_id.lower()}"
         raise TemplateError(f"no local ARN for {logical_id} ({kind})")
 
     def ref(self, name: str) -> Any:
@@ -265,6 +267,7 @@ class Function:
     environment: dict[str, str]
     timeout: int
     memory_size: int
+    reserved_concurrency: int | None = None
 
     @property
     def module_file(self) -> Path:
@@ -428,6 +431,9 @@ def _function(
         environment=environment,
         timeout=int(setting("Timeout", 3)),
         memory_size=int(setting("MemorySize", 128)),
+        reserved_concurrency=int(reserved)
+        if (reserved := setting("ReservedConcurrentExecutions", None))
+        else None,
     )
 
 

@@ -29,6 +29,7 @@ chat failures never sees them consumed by an embeddings call, and the other way 
 
     server.enqueue_embeddings(HttpError(429, headers={"Retry-After": "0"}), EmbeddingReply(reverse=True))
     server.embedding_requests                        # the JSON bodies received, in order
+    server.bearer_tokens                             # the API keys presented
 
 - `EmbeddingReply(dimension=None, reverse=False, vectors=None, count=None)`: the documented
   response (`object: list`, `data: [{object: embedding, index, embedding}]`, `model`, `usage`)
@@ -472,6 +473,7 @@ class FakeOpenAIServer:
         self.embedding_script: deque[EmbeddingBehaviour] = deque()
         self.faults: dict[str, Behaviour] = {}
         self.extractions: list[JsonBody] = []
+        self.bearer_tokens: set[str] = set()  # the API keys clients presented
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._httpd = _HTTPServer((host, port), _Handler, self)
@@ -569,6 +571,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.fake.bearer_tokens.add(self.headers.get("Authorization", "").removeprefix("Bearer "))
         route = self.path.split("?", 1)[0].rstrip("/")
         is_embeddings = route.endswith("/embeddings")
         if not (is_embeddings or route.endswith("/chat/completions")):

@@ -79,6 +79,19 @@ class StackManager:
         self.current = self._handle(info, wanted)
         return self.current
 
+    def restart_functions(self, extra_env: Mapping[str, str]) -> Stack:
+        """The same moto (its data kept), the API and the poller started again with `extra_env`:
+        for settings that name something created in moto first (a secret's ARN)."""
+        wanted = dict(extra_env)
+        stop_stack(STATE_DIR, components=("poller", "api"))
+        try:
+            info = start_stack(STATE_DIR, MOTO_PORT, API_PORT, wanted, RETRY_DELAY_SECONDS)
+        except StackError as error:
+            stop_stack(STATE_DIR)
+            pytest.fail(f"the integration stack could not restart: {error}", pytrace=False)
+        self.current = self._handle(info, wanted)
+        return self.current
+
     def _running(self) -> bool:
         return self.current is not None and all(stack_status(STATE_DIR).values())
 

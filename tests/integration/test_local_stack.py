@@ -8,10 +8,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
@@ -163,6 +168,42 @@ def _gone(pid: int) -> bool:
 def _listening(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+LOAD_REQUESTS = 300
+
+
+def test_under_load_every_request_is_answered_and_no_environment_serves_two_at_once(stack: Stack) -> None:
+    """A burst of concurrent requests over several routes of the api function: Lambda would answer
+    each (one invocation per execution environment); the threads of one process sharing Powertools'
+    resolver answered 502 (`KeyError: '_route'`)."""
+    user = f"load-{uuid.uuid4().hex[:6]}"
+    requests: list[tuple[str, str, dict[str, Any] | None]] = [
+        ("GET", f"/v1/users/{user}/profile", None),
+        ("GET", f"/v1/users/{user}/memories", None),
+        (
+            "POST",
+            f"/v1/users/{user}/memories",
+            {"layer": "knowledge", "content": "Works on the billing service"},
+        ),
+        ("GET", "/v1/config", None),
+        ("GET", "/v1/tools", None),
+    ]
+
+    def call(index: int) -> int:
+        method, path, body = requests[index % len(requests)]
+        with httpx.Client(base_url=stack.api_url, headers=stack.auth(), timeout=300) as http:
+            return http.request(method, path, json=body).status_code
+
+    assert call(2) == 201 and call(0) == 200  # the user exists before the burst: no 404 by design
+
+    with ThreadPoolExecutor(max_workers=60) as pool:
+        statuses = Counter(pool.map(call, range(LOAD_REQUESTS)))
+    assert statuses == Counter({200: LOAD_REQUESTS * 4 // 5, 201: LOAD_REQUESTS // 5}), statuses
+    # The api function never ran in more environments than its concurrency allows (each a process).
+    log = (stack.info.state_dir / "api.log").read_text()
+    environments = set(re.findall(r"ApiFunction: new execution environment \(pid (\d+)\)", log))
+    assert 1 <= len(environments) <= int(stack.info.process_env.get("LM_LOCAL_CONCURRENCY", "2"))
 
 
 def test_down_stops_every_process(stack: Stack, stack_manager: StackManager) -> None:
