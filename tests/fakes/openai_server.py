@@ -122,6 +122,7 @@ from learning_machine.models.entities import EntityType
 from learning_machine.models.extraction import (
     EntityOp,
     EntityOperation,
+    ExtractionReply,
     ExtractionResult,
     KnowledgeOperation,
     MemoryOperation,
@@ -677,7 +678,12 @@ def completion(body: JsonBody, behaviour: ExtractionResult | Reply | Malformed) 
 def _as_reply(body: JsonBody, behaviour: ExtractionResult | Reply | Malformed) -> Reply:
     if isinstance(behaviour, Reply):
         return behaviour
-    text = _BROKEN_JSON if isinstance(behaviour, Malformed) else behaviour.model_dump_json()
+    # A model answers in the reply format it is held to: one object per operation.
+    text = (
+        _BROKEN_JSON
+        if isinstance(behaviour, Malformed)
+        else ExtractionReply.from_result(behaviour).model_dump_json()
+    )
     return Reply(tool_arguments=text) if _forced_tool(body) else Reply(content=text)
 
 
