@@ -52,6 +52,8 @@ GGUF_MAGIC = b"GGUF"
 # Server settings: a context for the extraction prompt plus its reply, both cores, one slot.
 CONTEXT_TOKENS = 8192
 THREADS = 2
+MAX_COMPLETION_TOKENS = 1024
+REQUEST_TIMEOUT_SECONDS = 300
 HEALTH_TIMEOUT_SECONDS = 180.0
 STOP_GRACE_SECONDS = 10.0
 
@@ -338,6 +340,11 @@ def llm_env(port: int) -> dict[str, str]:
         "LM_LLM_BASE_URL": base_url(port),
         "LM_LLM_MODEL": MODEL_ALIAS,
         "LM_LLM_STRUCTURED_MODE": "json_schema",
+        # About 40 s of generation here: a reply that runs away stops there and is repaired once.
+        "LM_LLM_MAX_COMPLETION_TOKENS": str(MAX_COMPLETION_TOKENS),
+        # A CPU model on a shared machine can take minutes: a timeout would only retry the same work.
+        "LM_LLM_TIMEOUT_SECONDS": str(REQUEST_TIMEOUT_SECONDS),
+        "LM_LLM_MAX_RETRIES": "1",
         "LM_EMBEDDING_BACKEND": "local",
     }
 

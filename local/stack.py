@@ -45,7 +45,15 @@ ENV_FILE_FUNCTION_KEYS = (
     "LM_CURATION_QUEUE_URL",
 )
 # The model settings the functions run with (`make up LLM=local` sets them), copied when set.
-ENV_FILE_MODEL_KEYS = ("LM_LLM_BASE_URL", "LM_LLM_MODEL", "LM_LLM_STRUCTURED_MODE", "LM_EMBEDDING_BACKEND")
+ENV_FILE_MODEL_KEYS = (
+    "LM_LLM_BASE_URL",
+    "LM_LLM_MODEL",
+    "LM_LLM_STRUCTURED_MODE",
+    "LM_LLM_MAX_COMPLETION_TOKENS",
+    "LM_LLM_TIMEOUT_SECONDS",
+    "LM_LLM_MAX_RETRIES",
+    "LM_EMBEDDING_BACKEND",
+)
 
 # Popen objects of the processes this Python process started, kept so they are reaped, not zombies.
 _children: dict[int, subprocess.Popen[bytes]] = {}
