@@ -88,6 +88,13 @@ bench: install
 		$(PY) -m bench.$$name $$args || { echo "bench.$$name: FAILED or over budget"; status=1; }; \
 	done; exit $$status
 
+# Learning quality (bench/learning_quality/README.md): what the service believes after each session
+# of multi-session conversations, on its own stack. `make quality-learning` scores the offline rule
+# table; `make quality-learning LLM=local` the local model (built and started as for `make up LLM=local`).
+LQ_DATA ?= bench/learning_quality/data/conversations.json
+quality-learning: install
+	$(PY) -m bench.learning_quality $(LQ_DATA) --learner $(if $(LLM),local,offline) --model-port $(MODEL_PORT)
+
 # Retrieval quality on a dataset in bench/quality/README.md's format (default: the shipped sample).
 DATA ?= bench/quality/data/sample.json
 quality: up
