@@ -296,11 +296,11 @@ def score_session(
             totals.wrong.append(f"{where}: holds forbidden {store} item {text[:80]!r}")
     if session.noise and status is not None:
         for operation in status.get("operations", []):
-            store = OPERATION_STORES.get(operation["store"])
-            if store is not None:
-                scores[store].items += 1
-                wrong[store].add(f"noise:{operation['target']}:{operation['action']}")
-                totals.wrong.append(f"{where}: learned from noise: {store} {operation['action']}")
+            learned = OPERATION_STORES.get(operation["store"])
+            if learned is not None:
+                scores[learned].items += 1
+                wrong[learned].add(f"noise:{operation['target']}:{operation['action']}")
+                totals.wrong.append(f"{where}: learned from noise: {learned} {operation['action']}")
     for store, ids in wrong.items():
         scores[store].violations += len(ids)
 
