@@ -52,7 +52,7 @@ GGUF_MAGIC = b"GGUF"
 # Server settings: a context for the extraction prompt plus its reply, both cores, one slot.
 CONTEXT_TOKENS = 8192
 THREADS = 2
-MAX_COMPLETION_TOKENS = 1024
+MAX_COMPLETION_TOKENS = 512
 REQUEST_TIMEOUT_SECONDS = 300
 HEALTH_TIMEOUT_SECONDS = 180.0
 STOP_GRACE_SECONDS = 10.0

@@ -261,7 +261,7 @@ def test_a_concurrent_write_is_not_lost(aws: Aws) -> None:
         return result(op("add", "Drinks coffee.", layer=Layer.KNOWLEDGE), fields={"name": "Peter"})
 
     model.replies.append(reply_after_a_concurrent_edit)
-    status = pipeline.process(envelope())
+    status = pipeline.process(envelope(text="I'm Peter."))
     assert status.status == "done"
     state = pipeline.stores.users.load("acme", "u1")
     assert state.profile.fields == {"company": "Initech", "name": "Peter"}
@@ -272,8 +272,8 @@ def test_a_concurrent_write_is_not_lost(aws: Aws) -> None:
 
 def test_tenants_never_share_a_user(aws: Aws) -> None:
     pipeline, _ = make(aws, result(fields={"name": "Alice"}), result(fields={"name": "Mallory"}))
-    pipeline.process(envelope(tenant="acme"))
-    pipeline.process(envelope(tenant="globex"))
+    pipeline.process(envelope(tenant="acme", text="I'm Alice."))
+    pipeline.process(envelope(tenant="globex", text="I'm Mallory."))
     assert pipeline.stores.users.load("acme", "u1").profile.fields == {"name": "Alice"}
     assert pipeline.stores.users.load("globex", "u1").profile.fields == {"name": "Mallory"}
 
@@ -344,3 +344,16 @@ def test_a_first_valid_reply_counts_one_call(aws: Aws) -> None:
     pipeline, _ = make(aws, result(op("add", "Prefers tea.", layer=Layer.POLICIES)))
     status = pipeline.process(envelope())
     assert (status.model_calls, status.repair_calls, status.first_reply_error) == (1, 0, None)
+
+
+def test_a_standard_profile_value_nobody_said_is_refused_and_reported(aws: Aws) -> None:
+    pipeline, _ = make(
+        aws, result(fields={"company": "Stripe", "timezone": "UTC", "language": "English", "name": None})
+    )
+    status = pipeline.process(envelope(text="I left Shopify and now work at Stripe."))
+    assert pipeline.stores.users.load("acme", "u1").profile.fields == {"company": "Stripe"}
+    refused = [line for line in status.skipped if "a value nobody said" in line]
+    assert sorted(line.split(":")[0] for line in refused) == [
+        "profile field language",
+        "profile field timezone",
+    ]

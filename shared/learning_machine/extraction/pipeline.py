@@ -11,6 +11,7 @@ are idempotent (see indexed_stores), so a failure in between leaves the transcri
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,6 +20,7 @@ from ..models.common import utc_now
 from ..models.config import TenantConfig
 from ..models.extraction import ExtractionRequest, ModelReply, NumberedMessage
 from ..models.memories import Memory
+from ..models.profile import STANDARD_FIELDS
 from ..models.sessions import SessionContext
 from ..models.transcripts import TranscriptEnvelope, TranscriptStatus
 from ..ranking import estimate_tokens, rank_memories, take_within_budget
@@ -284,7 +286,8 @@ def build_request(
 
 
 def screen_invented_ids(reply: ModelReply, request: ExtractionRequest) -> ModelReply:
-    """Operations on a memory or fact the prompt did not show are dropped and reported.
+    """Operations on a memory or fact the prompt did not show, and standard profile values nobody
+    said, are dropped and reported.
 
     The model can only know the ids it was shown; any other id is invented (or copied from
     elsewhere in the prompt), and applying it could change a memory the transcript never spoke of.
@@ -307,10 +310,31 @@ def screen_invented_ids(reply: ModelReply, request: ExtractionRequest) -> ModelR
             dropped.append(f"supersede_fact of invented fact id {str(entity_op.fact_id)[:40]!r} (not shown)")
         else:
             entity_ops.append(entity_op)
+    said = " ".join(message.content for message in request.messages).lower()
+    profile_updates = []
+    for update in result.profile_updates:
+        if update.field in STANDARD_FIELDS and update.value is not None and not _was_said(update.value, said):
+            dropped.append(f"profile field {update.field}: a value nobody said in the transcript")
+        else:
+            profile_updates.append(update)
     if not dropped:
         return reply
-    screened = result.model_copy(update={"memory_operations": memory_ops, "entity_operations": entity_ops})
+    screened = result.model_copy(
+        update={
+            "memory_operations": memory_ops,
+            "entity_operations": entity_ops,
+            "profile_updates": profile_updates,
+        }
+    )
     return reply.model_copy(update={"result": screened, "dropped": [*reply.dropped, *dropped]})
+
+
+def _was_said(value: str, said: str) -> bool:
+    """A standard profile value (name, company, city, language...) comes from the transcript: at
+    least one of its words (3+ letters, compared on the first 4) was said. A small model fills
+    fields with guesses ("timezone: UTC", "language: English") that nobody stated."""
+    words = [word for word in re.findall(r"[a-z0-9]+", value.lower()) if len(word) >= 3]
+    return not words or any(word[:4] in said for word in words)
 
 
 def memory_prompt_tokens(memory: Memory) -> int:

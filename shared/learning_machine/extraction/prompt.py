@@ -18,7 +18,7 @@ from ..models.extraction import ExtractionRequest, NumberedMessage, ShownEntity
 from ..models.memories import Memory
 from ..models.sessions import SessionContext
 
-SYSTEM_PROMPT_VERSION = "extraction-4"
+SYSTEM_PROMPT_VERSION = "extraction-5"
 
 TRANSCRIPT_OPEN = "<transcript>"
 TRANSCRIPT_CLOSE = "</transcript>"
@@ -36,8 +36,9 @@ KNOWLEDGE_OFF_LINE = "Learned knowledge is off: return an empty knowledge_operat
 READ_ONLY_MARK = "read-only"
 
 LAYER_MEANINGS: dict[Layer, str] = {
-    Layer.POLICIES: "preferences and rules for how the assistant should behave (style, format, language, "
-    "things to always or never do); highest authority: when memories conflict, policies win",
+    Layer.POLICIES: "preferences and rules for how the assistant should answer (style, length, format, "
+    "language, emojis, things to always or never do); highest authority: when memories conflict, "
+    "policies win",
     Layer.PROFILE: "identity and background (who the user is, role, experience, circumstances)",
     Layer.KNOWLEDGE: "context and facts the assistant should know (project details, tools, people, dates)",
     Layer.FEEDBACK: "what worked and what did not in the assistant's help; "
@@ -59,8 +60,8 @@ near-duplicate; when the transcript contradicts it, update or delete it. Return 
 is not worth remembering across sessions (greetings, small talk, one-off requests); a transcript \
 with nothing new gets an empty memory_operations list.
 - Each memory is one self-contained sentence in the third person that begins with "The user", \
-built only from words and facts in the transcript, understandable without it. Set turn_index to \
-the message it comes from."""
+built only from facts in the transcript, understandable without it; never copy a message \
+verbatim. Set turn_index to the message it comes from. polarity is null outside feedback."""
 
 _ENTITY_RULES = """Entities
 - entity_operations record the companies, people, projects, systems, products and places the \
@@ -141,8 +142,10 @@ def _profile_rules(request: ExtractionRequest) -> str:
         return NO_PROFILE_LINE
     return (
         "Profile fields\n"
-        "- Set a field only when the user states it about themselves, and only fields listed in "
-        "<profile_schema>; leave unchanged fields out.\n"
+        "- Set a field only when the user states its value about themselves in this transcript, and "
+        "only fields listed in <profile_schema>. <profile> holds the values already known: never "
+        "repeat them; return an update only for a value that is new or changed. Never guess a "
+        "value nobody stated (such as a time zone or a language).\n"
         '- value is text; for a non-string field give JSON text (3, true, ["a","b"]); '
         "null removes the field.\n"
         "- Do not repeat a profile field as a memory."
