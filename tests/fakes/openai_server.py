@@ -280,7 +280,8 @@ def profile_fields(body: JsonBody) -> list[str]:
     if NO_PROFILE_LINE in message_text(body, "system"):
         return []
     schema = section(message_text(body, "user"), "profile_schema") or ""
-    return [line.split(":", 1)[0] for line in schema.splitlines() if ":" in line]
+    # A standard field is listed by its name alone, a custom one as "name: description".
+    return [line.split(":", 1)[0].strip() for line in schema.splitlines() if line.strip()]
 
 
 # --- the rule-based responder ---------------------------------------------------------------
