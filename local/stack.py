@@ -44,6 +44,16 @@ ENV_FILE_FUNCTION_KEYS = (
     "LM_TRANSCRIPTS_QUEUE_URL",
     "LM_CURATION_QUEUE_URL",
 )
+# The model settings the functions run with (`make up LLM=local` sets them), copied when set.
+ENV_FILE_MODEL_KEYS = (
+    "LM_LLM_BASE_URL",
+    "LM_LLM_MODEL",
+    "LM_LLM_STRUCTURED_MODE",
+    "LM_LLM_MAX_COMPLETION_TOKENS",
+    "LM_LLM_TIMEOUT_SECONDS",
+    "LM_LLM_MAX_RETRIES",
+    "LM_EMBEDDING_BACKEND",
+)
 
 # Popen objects of the processes this Python process started, kept so they are reaped, not zombies.
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -332,6 +342,12 @@ def start_stack(
     moto_url = f"http://127.0.0.1:{moto_port}"
     template = LocalTemplate.load(template_path, endpoint_url=moto_url, env={**os.environ, **extra})
     env = process_environment(template, moto_url, extra, state)
+    model_endpoint = env.get("LM_LLM_BASE_URL") or ""
+    if pids and recorded.get("llm_base_url", "") != model_endpoint:
+        raise StackError(
+            f"the stack in {state} runs with another model endpoint "
+            f"({recorded.get('llm_base_url') or 'none'}); run `down` on it first"
+        )
     ports = {"moto": moto_port, "api": api_port}
     checks: dict[str, Callable[[int], bool]] = {
         "moto": lambda _pid: moto_healthy(moto_port),
@@ -379,11 +395,20 @@ def start_stack(
         tail = log_tail(state, current)
         raise StackError(f"{reason}\n--- last lines of {_log_file(state, current)} ---\n{tail}") from error
     (state / "stack.json").write_text(
-        json.dumps({"moto_port": moto_port, "api_port": api_port, "retry_delay": retry_delay}) + "\n"
+        json.dumps(
+            {
+                "moto_port": moto_port,
+                "api_port": api_port,
+                "retry_delay": retry_delay,
+                "llm_base_url": model_endpoint,
+            }
+        )
+        + "\n"
     )
     dlq = template.dead_letter_queue(template.queue_by_url(env["LM_TRANSCRIPTS_QUEUE_URL"]))
     values = {"LM_API_URL": f"http://127.0.0.1:{api_port}", "LM_API_KEY": api_key, **aws_settings(moto_url)}
     values.update({key: env[key] for key in ENV_FILE_FUNCTION_KEYS})
+    values.update({key: env[key] for key in ENV_FILE_MODEL_KEYS if env.get(key)})
     if dlq is not None:
         values["LM_TRANSCRIPTS_DLQ_URL"] = dlq.url
     _write_env_file(state / "env", values)

@@ -33,6 +33,9 @@ class Settings(BaseModel):
     llm_timeout_seconds: float = 60.0
     llm_max_retries: int = 3
     llm_structured_mode: str = Field(default="auto", pattern="^(auto|json_schema|tools|json_object)$")
+    # Every extraction request caps its completion: a model that runs away stops there (and gets one
+    # repair call). 2048 covers a full reply of every store; a 1.5B model writes about 24 tokens/s here.
+    llm_max_completion_tokens: int = Field(default=2048, ge=64)
     # Embeddings: an OpenAI-compatible endpoint, else the local sentence model when installed,
     # else a deterministic hashing fallback (named as such wherever it is used).
     embedding_backend: Literal["auto", "openai", "local", "hashing"] = "auto"

@@ -123,6 +123,7 @@ from learning_machine.models.entities import EntityType
 from learning_machine.models.extraction import (
     EntityOp,
     EntityOperation,
+    ExtractionReply,
     ExtractionResult,
     KnowledgeOperation,
     MemoryOperation,
@@ -280,7 +281,8 @@ def profile_fields(body: JsonBody) -> list[str]:
     if NO_PROFILE_LINE in message_text(body, "system"):
         return []
     schema = section(message_text(body, "user"), "profile_schema") or ""
-    return [line.split(":", 1)[0] for line in schema.splitlines() if ":" in line]
+    # A standard field is listed by its name alone, a custom one as "name: description".
+    return [line.split(":", 1)[0].strip() for line in schema.splitlines() if line.strip()]
 
 
 # --- the rule-based responder ---------------------------------------------------------------
@@ -680,7 +682,12 @@ def completion(body: JsonBody, behaviour: ExtractionResult | Reply | Malformed) 
 def _as_reply(body: JsonBody, behaviour: ExtractionResult | Reply | Malformed) -> Reply:
     if isinstance(behaviour, Reply):
         return behaviour
-    text = _BROKEN_JSON if isinstance(behaviour, Malformed) else behaviour.model_dump_json()
+    # A model answers in the reply format it is held to: one object per operation.
+    text = (
+        _BROKEN_JSON
+        if isinstance(behaviour, Malformed)
+        else ExtractionReply.from_result(behaviour).model_dump_json()
+    )
     return Reply(tool_arguments=text) if _forced_tool(body) else Reply(content=text)
 
 

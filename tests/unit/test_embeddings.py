@@ -277,13 +277,25 @@ def test_a_base_url_selects_the_endpoint_without_a_key(server: FakeOpenAIServer)
     assert factory.describe_embedder(configured) == f"nomic-embed-text at {server.base_url} (384 dims)"
 
 
-def test_a_key_with_an_llm_base_url_embeds_there_too(server: FakeOpenAIServer) -> None:
-    embedder = factory.build_embedder(settings(llm_api_key="sk-test", llm_base_url=server.base_url))
-    embedder.embed(["a"])
+def test_an_llm_base_url_never_sends_embeddings_to_the_chat_endpoint(
+    server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A local chat server (llama.cpp) serves no embeddings: with or without a key, an LLM base URL
+    # keeps embeddings on the local sentence model unless an embeddings endpoint is configured.
+    monkeypatch.setattr(factory, "local_model_installed", lambda: True)
+    for key in (None, "sk-test"):
+        local_llm = settings(llm_api_key=key, llm_base_url=server.base_url)
+        assert isinstance(factory.build_embedder(local_llm), SentenceModelEmbedder)
+        assert factory.describe_embedder(local_llm) == "local sentence model all-MiniLM-L6-v2 (384 dims)"
+    assert server.embedding_requests == []
+
+
+def test_an_embeddings_base_url_beside_an_llm_base_url_embeds_there(server: FakeOpenAIServer) -> None:
+    configured = settings(
+        llm_api_key="sk-test", llm_base_url="http://127.0.0.1:9/v1", embedding_base_url=server.base_url
+    )
+    factory.build_embedder(configured).embed(["a"])
     assert len(server.embedding_requests) == 1
-    # Without a key, an LLM base URL alone (a local chat server) does not imply embeddings there.
-    local_llm = settings(llm_base_url=server.base_url, embedding_backend="hashing")
-    assert isinstance(factory.build_embedder(local_llm), HashingEmbedder)
 
 
 def test_no_endpoint_and_the_model_installed_selects_the_local_model(monkeypatch: pytest.MonkeyPatch) -> None:

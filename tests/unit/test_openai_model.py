@@ -25,6 +25,7 @@ from learning_machine.extraction.prompt import build_messages
 from learning_machine.models.common import Layer, Role
 from learning_machine.models.extraction import (
     EntityOperation,
+    ExtractionReply,
     ExtractionRequest,
     ExtractionResult,
     KnowledgeOperation,
@@ -55,8 +56,8 @@ RESULT = ExtractionResult(
         EntityOperation(
             op="add_fact",
             entity="Falcon",
-            entity_type="project",
-            aliases=["falcon-api"],
+            entity_type=None,  # an add_fact carries only its fact: types and aliases come with upsert
+            aliases=[],
             description=None,
             content="Falcon runs on Postgres 16.",
             fact_id=None,
@@ -76,6 +77,8 @@ RESULT = ExtractionResult(
         )
     ],
 )
+# RESULT as a model writes it: one object per operation.
+WIRE_RESULT = ExtractionReply.from_result(RESULT).model_dump_json()
 FAST_RETRY = {"retry-after-ms": "10"}  # keeps the SDK's backoff short in tests
 UNSUPPORTED = {
     "error": {"message": "response_format json_schema not supported", "type": "invalid_request_error"}
@@ -143,10 +146,14 @@ def test_json_schema_request_is_strict(server: FakeOpenAIServer) -> None:
         "entity_operations",
         "knowledge_operations",
     }
-    for name in ("MemoryOperation", "EntityOperation", "KnowledgeOperation"):
+    # One object per operation, each with exactly its own fields, all required.
+    # No memory is shown: the only memory operation the schema admits is an add.
+    assert schema["properties"]["memory_operations"]["items"] == {"$ref": "#/$defs/AddMemory"}
+    for name in ("AddMemory", "AddFact", "Insight"):
         operation = schema["$defs"][name]
         assert operation["additionalProperties"] is False
         assert set(operation["required"]) == set(operation["properties"])
+    assert body["max_completion_tokens"] == 2048
     assert model.structured_mode == "json_schema"
 
 
@@ -230,41 +237,86 @@ INVALID_OPERATION = json.dumps(
 )
 
 
+BAD_REPLIES = [
+    (Malformed(), "not valid JSON"),
+    (Reply(content=INVALID_OPERATION), "does not match the schema"),
+    (Reply(content=INVALID_OPERATION, tool_arguments=INVALID_OPERATION), "does not match the schema"),
+    (Reply(content=""), "empty"),
+    (Reply(refusal="I can't help with that."), "refused"),
+    (Reply(content=WIRE_RESULT, finish_reason="length"), "cut off"),
+]
+
+
 @pytest.mark.parametrize("mode", ["auto", "tools", "json_object"])
-@pytest.mark.parametrize(
-    ("behaviour", "reason"),
-    [
-        (Malformed(), "not valid JSON"),
-        (Malformed(where="body"), "not a chat completion"),
-        (Reply(content=INVALID_OPERATION), "does not match the schema"),
-        (Reply(content=INVALID_OPERATION, tool_arguments=INVALID_OPERATION), "does not match the schema"),
-        (Reply(content=""), "empty"),
-        (Reply(refusal="I can't help with that."), "refused"),
-        (Reply(content=RESULT.model_dump_json(), finish_reason="length"), "cut off"),
-    ],
-)
-def test_bad_replies_raise_model_output_error(
+@pytest.mark.parametrize(("behaviour", "reason"), BAD_REPLIES)
+def test_an_invalid_reply_gets_one_repair_call(
     server: FakeOpenAIServer, mode: str, behaviour: Any, reason: str
 ) -> None:
-    server.enqueue(behaviour)
+    server.enqueue(behaviour)  # then the default responder answers RESULT
+    reply = model_for(server, mode).extract(make_request())
+    assert reply.result == RESULT
+    assert reply.calls == 2
+    assert reply.first_reply_error is not None and reason in reply.first_reply_error
+    assert "PRIVATE-DETAIL" not in reply.first_reply_error
+    first, repair = server.requests
+    assert repair["messages"][: len(first["messages"])] == first["messages"]
+    assert reason in repair["messages"][-1]["content"] or "cut off" in repair["messages"][-1]["content"]
+    assert repair["max_completion_tokens"] == first["max_completion_tokens"]
+
+
+@pytest.mark.parametrize(("behaviour", "reason"), BAD_REPLIES)
+def test_a_second_invalid_reply_raises_model_output_error(
+    server: FakeOpenAIServer, behaviour: Any, reason: str
+) -> None:
+    server.enqueue(behaviour, behaviour)
     with pytest.raises(ModelOutputError) as caught:
-        model_for(server, mode).extract(make_request())
+        model_for(server, "json_schema").extract(make_request())
     message = str(caught.value)
-    assert reason in message
-    assert "PRIVATE-DETAIL" not in message and len(message) <= 200
-    assert len(server.requests) == 1  # the server answered: nothing to retry, no fallback
+    assert "after one repair call" in message and reason in message
+    assert "PRIVATE-DETAIL" not in message and len(message) <= 240
+    assert len(server.requests) == 2  # one call and one repair, never more
+
+
+def test_a_complete_invalid_reply_is_shown_back_in_the_repair_call(server: FakeOpenAIServer) -> None:
+    server.enqueue(Reply(content=INVALID_OPERATION))
+    model_for(server, "json_schema").extract(make_request())
+    repair = server.requests[1]["messages"]
+    assert repair[-2] == {"role": "assistant", "content": INVALID_OPERATION}
+    assert repair[-1]["role"] == "user" and "does not match the schema" in repair[-1]["content"]
+
+
+def test_a_cut_off_reply_is_not_echoed_and_asks_for_less(server: FakeOpenAIServer) -> None:
+    server.enqueue(Reply(content='{"memory_operations": [', finish_reason="length"))
+    model_for(server, "json_schema").extract(make_request())
+    first, repair = server.requests
+    assert len(repair["messages"]) == len(first["messages"]) + 1
+    assert "cut off" in repair["messages"][-1]["content"]
+
+
+def test_a_body_that_is_not_a_chat_completion_is_not_repaired(server: FakeOpenAIServer) -> None:
+    server.enqueue(Malformed(where="body"))
+    with pytest.raises(ModelOutputError) as caught:
+        model_for(server, "json_schema").extract(make_request())
+    assert "not a chat completion" in str(caught.value)
+    assert len(server.requests) == 1
+
+
+def test_the_completion_cap_is_configurable(server: FakeOpenAIServer) -> None:
+    client = build_openai_client(server.base_url, "k", timeout=1.0, max_retries=0)
+    OpenAIExtractionModel(client, "m", "tools", max_completion_tokens=300).extract(make_request())
+    assert server.requests[0]["max_completion_tokens"] == 300
 
 
 def test_output_error_in_auto_mode_still_settles_the_mode(server: FakeOpenAIServer) -> None:
     model = model_for(server)
-    server.enqueue(Malformed())
+    server.enqueue(Malformed(), Malformed())
     with pytest.raises(ModelOutputError):
         model.extract(make_request())
     assert model.structured_mode == "json_schema"
 
 
 def test_code_fenced_json_object_reply_is_accepted(server: FakeOpenAIServer) -> None:
-    server.enqueue(Reply(content=f"```json\n{RESULT.model_dump_json()}\n```"))
+    server.enqueue(Reply(content=f"```json\n{WIRE_RESULT}\n```"))
     assert model_for(server, "json_object").extract(make_request()).result == RESULT
 
 
@@ -338,9 +390,9 @@ def test_explicit_mode_uses_only_that_mode(server: FakeOpenAIServer, mode: str) 
 @pytest.mark.parametrize(
     ("mode", "reply"),
     [
-        ("json_schema", Reply(content=RESULT.model_dump_json(), usage=(1234, 56))),
-        ("tools", Reply(tool_arguments=RESULT.model_dump_json(), usage=(1234, 56))),
-        ("json_object", Reply(content=RESULT.model_dump_json(), usage=(1234, 56))),
+        ("json_schema", Reply(content=WIRE_RESULT, usage=(1234, 56))),
+        ("tools", Reply(tool_arguments=WIRE_RESULT, usage=(1234, 56))),
+        ("json_object", Reply(content=WIRE_RESULT, usage=(1234, 56))),
     ],
 )
 def test_usage_is_read_from_the_reply(server: FakeOpenAIServer, mode: str, reply: Reply) -> None:
@@ -351,7 +403,7 @@ def test_usage_is_read_from_the_reply(server: FakeOpenAIServer, mode: str, reply
 
 
 def test_usage_is_estimated_when_the_server_omits_it(server: FakeOpenAIServer) -> None:
-    server.enqueue(Reply(content=RESULT.model_dump_json(), include_usage=False))
+    server.enqueue(Reply(content=WIRE_RESULT, include_usage=False))
     usage = model_for(server).extract(make_request()).usage
     assert usage.prompt_tokens > 100 and usage.completion_tokens > 10
 
@@ -504,7 +556,8 @@ def test_rule_responder_fault_markers(
     model = model_for(rule_server, "json_schema", max_retries=1)
     with pytest.raises(error):
         model.extract(rule_request("remember policies: Be brief.", f"assistant text {marker}"))
-    assert len(rule_server.requests) == (1 if status == 200 else 2)  # the marker fails every retry
+    # The marker fails every retry; a malformed reply gets its one repair call, malformed again.
+    assert len(rule_server.requests) == 2
 
 
 def test_fake_server_runs_as_a_process() -> None:

@@ -10,7 +10,8 @@ from learning_machine.extraction.pipeline import ExtractionPipeline
 from learning_machine.extraction.service import build_pipeline
 from learning_machine.models.common import Layer
 from learning_machine.models.config import TenantConfig
-from learning_machine.models.extraction import ExtractionRequest
+from learning_machine.models.extraction import ExtractionRequest, ModelReply
+from learning_machine.models.transcripts import TokenUsage
 from learning_machine.stores.changes import ChangeSet
 from tests.conftest import Aws
 from tests.support.builders import envelope, op, result
@@ -260,7 +261,7 @@ def test_a_concurrent_write_is_not_lost(aws: Aws) -> None:
         return result(op("add", "Drinks coffee.", layer=Layer.KNOWLEDGE), fields={"name": "Peter"})
 
     model.replies.append(reply_after_a_concurrent_edit)
-    status = pipeline.process(envelope())
+    status = pipeline.process(envelope(text="I'm Peter."))
     assert status.status == "done"
     state = pipeline.stores.users.load("acme", "u1")
     assert state.profile.fields == {"company": "Initech", "name": "Peter"}
@@ -271,7 +272,88 @@ def test_a_concurrent_write_is_not_lost(aws: Aws) -> None:
 
 def test_tenants_never_share_a_user(aws: Aws) -> None:
     pipeline, _ = make(aws, result(fields={"name": "Alice"}), result(fields={"name": "Mallory"}))
-    pipeline.process(envelope(tenant="acme"))
-    pipeline.process(envelope(tenant="globex"))
+    pipeline.process(envelope(tenant="acme", text="I'm Alice."))
+    pipeline.process(envelope(tenant="globex", text="I'm Mallory."))
     assert pipeline.stores.users.load("acme", "u1").profile.fields == {"name": "Alice"}
     assert pipeline.stores.users.load("globex", "u1").profile.fields == {"name": "Mallory"}
+
+
+# --- what a small model gets wrong: invented ids, repairs ------------------------------------
+
+
+def test_an_invented_memory_id_is_reported_and_never_applied(aws: Aws) -> None:
+    pipeline, model = make(aws, result(op("add", "Lives in Paris.", layer=Layer.PROFILE)))
+    pipeline.process(envelope(transcript_id="t1"))
+    (memory,) = pipeline.stores.users.load("acme", "u1").memories
+    model.replies.append(
+        result(
+            op("update", "Lives in Rome.", memory_id="m_1"),  # an id the prompt never showed
+            op("delete", memory_id="m_does_not_exist"),
+            op("update", "Lives in Berlin.", memory_id=memory.memory_id),
+        )
+    )
+    status = pipeline.process(envelope(transcript_id="t2", text="I moved from Paris to Berlin."))
+    assert model.requests[1].memories[0].memory_id == memory.memory_id  # the one id shown
+    assert [m.content for m in pipeline.stores.users.load("acme", "u1").memories] == ["Lives in Berlin."]
+    invented = [line for line in status.skipped if "invented memory id" in line]
+    assert len(invented) == 2 and "'m_1'" in invented[0]
+
+
+def test_an_unshown_existing_memory_counts_as_invented(aws: Aws) -> None:
+    # The memory exists but, its layer being off, the model was never shown it: no change to it.
+    pipeline, model = make(aws, result(op("add", "Likes tea.", layer=Layer.FEEDBACK, polarity="positive")))
+    pipeline.process(envelope(transcript_id="t1"))
+    (memory,) = pipeline.stores.users.load("acme", "u1").memories
+    feedback_off = {"stores": {"user_profile": {"layers": {"feedback": {"enabled": False}}}}}
+    pipeline.stores.config.put("acme", TenantConfig.model_validate(feedback_off))
+    model.replies.append(result(op("delete", memory_id=memory.memory_id)))
+    status = pipeline.process(envelope(transcript_id="t2"))
+    assert model.requests[1].memories == []
+    assert [m.memory_id for m in pipeline.stores.users.load("acme", "u1").memories] == [memory.memory_id]
+    assert any("invented memory id" in line for line in status.skipped)
+
+
+def test_a_repaired_reply_is_counted_in_the_status(aws: Aws) -> None:
+    repaired = ModelReply(
+        result=result(op("add", "Prefers tea.", layer=Layer.POLICIES)),
+        usage=TokenUsage(prompt_tokens=100, completion_tokens=20),
+        model="small-model",
+        calls=2,
+        first_reply_error="the reply is not valid JSON",
+        dropped=["add of a memory with blank content"],
+    )
+
+    class RepairingModel:
+        name = "small-model"
+        offline = False
+
+        def extract(self, request: ExtractionRequest) -> ModelReply:
+            return repaired
+
+    pipeline = build_pipeline(aws.settings, model=RepairingModel())
+    status = pipeline.process(envelope())
+    stored = pipeline.stores.transcripts.get("acme", "t1")
+    assert stored is not None and stored == status
+    assert (status.model_calls, status.repair_calls) == (2, 1)
+    assert status.first_reply_error == "the reply is not valid JSON"
+    assert "add of a memory with blank content" in status.skipped
+    assert [m.content for m in pipeline.stores.users.load("acme", "u1").memories] == ["Prefers tea."]
+
+
+def test_a_first_valid_reply_counts_one_call(aws: Aws) -> None:
+    pipeline, _ = make(aws, result(op("add", "Prefers tea.", layer=Layer.POLICIES)))
+    status = pipeline.process(envelope())
+    assert (status.model_calls, status.repair_calls, status.first_reply_error) == (1, 0, None)
+
+
+def test_a_standard_profile_value_nobody_said_is_refused_and_reported(aws: Aws) -> None:
+    pipeline, _ = make(
+        aws, result(fields={"company": "Stripe", "timezone": "UTC", "language": "English", "name": None})
+    )
+    status = pipeline.process(envelope(text="I left Shopify and now work at Stripe."))
+    assert pipeline.stores.users.load("acme", "u1").profile.fields == {"company": "Stripe"}
+    refused = [line for line in status.skipped if "a value nobody said" in line]
+    assert sorted(line.split(":")[0] for line in refused) == [
+        "profile field language",
+        "profile field timezone",
+    ]

@@ -276,3 +276,12 @@ def test_knowledge_rules_forbid_personal_data() -> None:
 def test_an_entity_prompt_is_absent_when_entities_are_off() -> None:
     system, _ = texts(make_request(entity_prompt="Track vendors.", knowledge_prompt="Lessons."))
     assert "Track vendors." not in system and "Lessons." not in system
+
+
+def test_the_rules_hold_no_example_sentence_a_model_could_copy_as_a_fact() -> None:
+    # A small model learned "language: French" from an example memory in the rules: the system
+    # message quotes no sentence (a quoted phrase ending in a full stop), whatever is on.
+    system, _ = texts(make_request(learn_entities=True, learn_knowledge=True, planning=True))
+    quoted_sentences = re.findall(r"[\"“(]([A-Z][^\"”)]{3,}\.)[\"”)]", system)
+    assert quoted_sentences == []
+    assert "French" not in system and "Postgres" not in system and "last Friday" not in system

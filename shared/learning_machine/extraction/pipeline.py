@@ -11,6 +11,7 @@ are idempotent (see indexed_stores), so a failure in between leaves the transcri
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,6 +20,7 @@ from ..models.common import utc_now
 from ..models.config import TenantConfig
 from ..models.extraction import ExtractionRequest, ModelReply, NumberedMessage
 from ..models.memories import Memory
+from ..models.profile import STANDARD_FIELDS
 from ..models.sessions import SessionContext
 from ..models.transcripts import TranscriptEnvelope, TranscriptStatus
 from ..ranking import estimate_tokens, rank_memories, take_within_budget
@@ -109,8 +111,11 @@ class ExtractionPipeline:
 
         state = self.stores.users.load(tenant, envelope.transcript.user_id)
         session = self._session(tenant, envelope)
-        reply = self.model.extract(build_request(envelope, config, state, session, self.indexed))
-        self.metrics.add_metric("ModelCalls", "Count", 1)
+        request = build_request(envelope, config, state, session, self.indexed)
+        reply = screen_invented_ids(self.model.extract(request), request)
+        self.metrics.add_metric("ModelCalls", "Count", reply.calls)
+        if reply.calls > 1:
+            self.metrics.add_metric("RepairCalls", "Count", reply.calls - 1)
         self.metrics.add_metric("PromptTokens", "Count", reply.usage.prompt_tokens)
         return self._finish(envelope, status, config, reply, state, session)
 
@@ -175,8 +180,11 @@ class ExtractionPipeline:
                     "completed_at": now,
                     "model": reply.model if reply else None,
                     "usage": reply.usage if reply else status.usage,
+                    "model_calls": reply.calls if reply else 0,
+                    "repair_calls": reply.calls - 1 if reply else 0,
+                    "first_reply_error": reply.first_reply_error if reply else None,
                     "operations": [*changes.applied, *indexed.applied],
-                    "skipped": [*skipped, *indexed.skipped],
+                    "skipped": [*(reply.dropped if reply else []), *skipped, *indexed.skipped],
                 }
             )
             changes.complete_transcript(done)
@@ -275,6 +283,58 @@ def build_request(
         learn_knowledge=learn_knowledge,
         knowledge_prompt=knowledge_store.prompt if learn_knowledge else None,
     )
+
+
+def screen_invented_ids(reply: ModelReply, request: ExtractionRequest) -> ModelReply:
+    """Operations on a memory or fact the prompt did not show, and standard profile values nobody
+    said, are dropped and reported.
+
+    The model can only know the ids it was shown; any other id is invented (or copied from
+    elsewhere in the prompt), and applying it could change a memory the transcript never spoke of.
+    """
+    shown_memories = {memory.memory_id for memory in request.memories if memory.layer in request.layers}
+    shown_facts = {fact.fact_id for entity in request.entities for fact in entity.facts}
+    result = reply.result
+    dropped: list[str] = []
+    memory_ops = []
+    for op in result.memory_operations:
+        if op.op != "add" and op.memory_id not in shown_memories:
+            dropped.append(
+                f"{op.op} of invented memory id {str(op.memory_id)[:40]!r} (not shown to the model)"
+            )
+        else:
+            memory_ops.append(op)
+    entity_ops = []
+    for entity_op in result.entity_operations:
+        if entity_op.op == "supersede_fact" and entity_op.fact_id not in shown_facts:
+            dropped.append(f"supersede_fact of invented fact id {str(entity_op.fact_id)[:40]!r} (not shown)")
+        else:
+            entity_ops.append(entity_op)
+    said = " ".join(message.content for message in request.messages).lower()
+    profile_updates = []
+    for update in result.profile_updates:
+        if update.field in STANDARD_FIELDS and update.value is not None and not _was_said(update.value, said):
+            dropped.append(f"profile field {update.field}: a value nobody said in the transcript")
+        else:
+            profile_updates.append(update)
+    if not dropped:
+        return reply
+    screened = result.model_copy(
+        update={
+            "memory_operations": memory_ops,
+            "entity_operations": entity_ops,
+            "profile_updates": profile_updates,
+        }
+    )
+    return reply.model_copy(update={"result": screened, "dropped": [*reply.dropped, *dropped]})
+
+
+def _was_said(value: str, said: str) -> bool:
+    """A standard profile value (name, company, city, language...) comes from the transcript: at
+    least one of its words (3+ letters, compared on the first 4) was said. A small model fills
+    fields with guesses ("timezone: UTC", "language: English") that nobody stated."""
+    words = [word for word in re.findall(r"[a-z0-9]+", value.lower()) if len(word) >= 3]
+    return not words or any(word[:4] in said for word in words)
 
 
 def memory_prompt_tokens(memory: Memory) -> int:

@@ -140,6 +140,180 @@ class ExtractionResult(BaseModel):
     knowledge_operations: list[KnowledgeOperation] = Field(max_length=MAX_KNOWLEDGE_OPERATIONS)
 
 
+# --- what the model itself returns: one variant per operation ---------------------------------
+#
+# The operations above allow every field on every op and refuse bad combinations in validators,
+# which a JSON schema cannot say: a model held to that schema by constrained decoding could still
+# produce an `update` without content. The reply models below give each op its own object with
+# exactly the fields it needs, all required (nullable only where the op allows null), so every reply
+# the schema admits validates. `to_result` turns a reply into the operations above; an op whose
+# text is blank after stripping is dropped there and reported, never a failure of the whole reply.
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AddMemory(_Wire):
+    op: Literal["add"]
+    layer: Layer
+    category: str | None = Field(description="Optional nested category, lowercase with slashes")
+    content: str = Field(description="The new memory: one self-contained sentence about the user")
+    polarity: Polarity | None = Field(description="Feedback layer only: positive or negative; else null")
+    turn_index: int | None = Field(description="Index of the message it comes from")
+
+
+class UpdateMemory(_Wire):
+    op: Literal["update"]
+    memory_id: str = Field(description="Id of the shown memory to correct")
+    content: str = Field(description="The corrected memory, one self-contained sentence")
+    turn_index: int | None
+
+
+class DeleteMemory(_Wire):
+    op: Literal["delete"]
+    memory_id: str = Field(description="Id of the shown memory that is retracted or no longer true")
+    turn_index: int | None
+
+
+class KeepMemory(_Wire):
+    op: Literal["noop"]
+    memory_id: str = Field(description="Id of the shown memory the transcript confirms unchanged")
+    turn_index: int | None
+
+
+class UpsertEntity(_Wire):
+    op: Literal["upsert"]
+    entity: str
+    entity_type: EntityType
+    aliases: list[str] = Field(max_length=MAX_ALIASES)
+    description: str | None
+    turn_index: int | None
+
+
+class AddFact(_Wire):
+    op: Literal["add_fact"]
+    entity: str
+    content: str = Field(description="A timeless fact, one sentence naming the entity")
+    turn_index: int | None
+
+
+class SupersedeFact(_Wire):
+    op: Literal["supersede_fact"]
+    entity: str
+    fact_id: str = Field(description="Id of the shown fact this one replaces")
+    content: str = Field(description="The new fact")
+    turn_index: int | None
+
+
+class AddEvent(_Wire):
+    op: Literal["add_event"]
+    entity: str
+    content: str = Field(description="What happened")
+    date_text: str | None = Field(description="The date exactly as said, or null")
+    turn_index: int | None
+
+
+class Relate(_Wire):
+    op: Literal["relate"]
+    entity: str
+    relation: str = Field(description="snake_case relation")
+    target: str = Field(description="The other entity's name")
+    turn_index: int | None
+
+
+class Insight(_Wire):
+    title: str
+    content: str
+    context: str | None
+    tags: list[str] = Field(max_length=MAX_TAGS)
+    turn_index: int | None
+
+
+MemoryVariant = AddMemory | UpdateMemory | DeleteMemory | KeepMemory
+EntityVariant = UpsertEntity | AddFact | SupersedeFact | AddEvent | Relate
+# The variant for each op (the JSON schema's $defs name them by class; extraction/schema.py narrows them).
+MEMORY_VARIANTS: dict[str, type[_Wire]] = {
+    "add": AddMemory,
+    "update": UpdateMemory,
+    "delete": DeleteMemory,
+    "noop": KeepMemory,
+}
+ENTITY_VARIANTS: dict[str, type[_Wire]] = {
+    "upsert": UpsertEntity,
+    "add_fact": AddFact,
+    "supersede_fact": SupersedeFact,
+    "add_event": AddEvent,
+    "relate": Relate,
+}
+
+
+class ExtractionReply(_Wire):
+    """The reply the model is held to; its JSON schema is what the validator accepts."""
+
+    memory_operations: list[MemoryVariant] = Field(max_length=MAX_MEMORY_OPERATIONS)
+    profile_updates: list[ProfileFieldUpdate] = Field(max_length=MAX_PROFILE_UPDATES)
+    session: SessionUpdate | None
+    entity_operations: list[EntityVariant] = Field(max_length=MAX_ENTITY_OPERATIONS)
+    knowledge_operations: list[Insight] = Field(max_length=MAX_KNOWLEDGE_OPERATIONS)
+
+    def to_result(self) -> tuple[ExtractionResult, list[str]]:
+        """The operations to apply, and what was dropped (blank text), each said in a short line."""
+        dropped: list[str] = []
+        memory_ops: list[MemoryOperation] = []
+        for memory_op in self.memory_operations:
+            values: dict[str, Any] = {**dict.fromkeys(MemoryOperation.model_fields), **memory_op.model_dump()}
+            if "content" in type(memory_op).model_fields and not str(values["content"]).strip():
+                dropped.append(f"{memory_op.op} of a memory with blank content")
+                continue
+            memory_ops.append(MemoryOperation.model_validate(values))
+        entity_ops: list[EntityOperation] = []
+        for entity_op in self.entity_operations:
+            fields = entity_op.model_dump(exclude={"op", "entity", "turn_index"})
+            try:
+                entity_ops.append(
+                    EntityOperation.of(entity_op.op, entity_op.entity, entity_op.turn_index, **fields)
+                )
+            except ValueError as error:  # blank name, content, relation or target
+                dropped.append(f"entity {entity_op.op} refused: {_first_error(error)}")
+        insights: list[KnowledgeOperation] = []
+        for insight in self.knowledge_operations:
+            try:
+                insights.append(KnowledgeOperation.model_validate(insight.model_dump()))
+            except ValueError as error:
+                dropped.append(f"insight refused: {_first_error(error)}")
+        result = ExtractionResult(
+            memory_operations=memory_ops,
+            profile_updates=self.profile_updates,
+            session=self.session,
+            entity_operations=entity_ops,
+            knowledge_operations=insights,
+        )
+        return result, dropped
+
+    @classmethod
+    def from_result(cls, result: ExtractionResult) -> ExtractionReply:
+        """The reply a model would give for these operations (scripted servers in tests answer so)."""
+        memory_ops = [
+            op.model_dump(include=set(MEMORY_VARIANTS[op.op].model_fields)) for op in result.memory_operations
+        ]
+        entity_ops = [
+            op.model_dump(include=set(ENTITY_VARIANTS[op.op].model_fields)) for op in result.entity_operations
+        ]
+        return cls.model_validate(
+            {
+                **result.model_dump(include={"profile_updates", "session", "knowledge_operations"}),
+                "memory_operations": memory_ops,
+                "entity_operations": entity_ops,
+            }
+        )
+
+
+def _first_error(error: ValueError) -> str:
+    text = str(error).splitlines()
+    return text[-1].strip() if text else type(error).__name__
+
+
 class NumberedMessage(Message):
     turn_index: int
 
@@ -195,3 +369,8 @@ class ModelReply(BaseModel):
     result: ExtractionResult
     usage: TokenUsage
     model: str
+    calls: int = Field(default=1, description="Model calls made: 1, or 2 when the first reply was repaired")
+    first_reply_error: str | None = Field(
+        default=None, description="Why the first reply was invalid, when a repair call followed"
+    )
+    dropped: list[str] = Field(default_factory=list, description="Operations of the reply dropped as blank")

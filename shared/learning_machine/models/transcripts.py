@@ -101,6 +101,9 @@ class TranscriptStatus(BaseModel):
     attempts: int = 0
     model: str | None = None
     usage: TokenUsage = Field(default_factory=TokenUsage)
+    model_calls: int = Field(default=0, description="Model calls the extraction made, repair included")
+    repair_calls: int = Field(default=0, description="Calls made to repair an invalid first reply (0 or 1)")
+    first_reply_error: str | None = Field(default=None, description="Why the first reply was repaired")
     operations: list[AppliedOperation] = Field(default_factory=list)
     skipped: list[str] = Field(
         default_factory=list, description="Operations the model proposed but the rules refused"

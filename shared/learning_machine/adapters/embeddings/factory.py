@@ -1,8 +1,11 @@
 """Choose the embedder from the settings: an endpoint, the local sentence model, or the hashing fallback.
 
-`auto` picks, in order: an OpenAI-compatible endpoint when `embedding_base_url` or an API key is
-configured (the key resolved exactly as for the LLM); else the local sentence model when its
-package is installed; else the deterministic hashing fallback, which the demo names as such.
+`auto` picks, in order: an OpenAI-compatible endpoint when `embedding_base_url` is configured, or
+when an API key is configured for OpenAI itself (the key resolved exactly as for the LLM, and no
+`llm_base_url`); else the local sentence model when its package is installed; else the
+deterministic hashing fallback, which the demo names as such. An `llm_base_url` alone never sends
+embeddings to the chat endpoint: a local chat server (llama.cpp, Ollama) often serves no
+embeddings, or ones of another dimension; set `embedding_base_url` to embed there.
 Nothing heavy is imported here: openai, torch and the model load only inside `build_embedder`
 (and torch only on the first `embed`), so get-context and search never pay for them on import.
 The vectors' dimension must be the index's: a local model of another dimension is a
@@ -64,7 +67,7 @@ def choose_backend(settings: Settings, *, has_key: bool) -> Backend:
     """Which embedder the settings select; checks that the local model fits the index."""
     backend = settings.embedding_backend
     if backend == "auto":
-        if settings.embedding_base_url or has_key:
+        if settings.embedding_base_url or (has_key and not settings.llm_base_url):
             return "openai"
         backend = "local" if local_model_installed() else "hashing"
     elif backend == "local" and not local_model_installed():
@@ -88,8 +91,9 @@ def local_model_installed() -> bool:
 
 
 def _endpoint(settings: Settings) -> str | None:
-    # The key is the LLM endpoint's: without a base URL of their own, embeddings go there too.
-    return settings.embedding_base_url or settings.llm_base_url
+    # Never the chat endpoint: without a base URL of their own, embeddings go to OpenAI's default
+    # (or OPENAI_BASE_URL), as the SDK does.
+    return settings.embedding_base_url
 
 
 def _openai_embedder(settings: Settings, api_key: str | None) -> Embedder:

@@ -34,7 +34,9 @@ def build_model(settings: Settings) -> ExtractionModel:
     client = build_openai_client(
         settings.llm_base_url, api_key, settings.llm_timeout_seconds, settings.llm_max_retries
     )
-    return OpenAIExtractionModel(client, settings.llm_model, settings.llm_structured_mode)
+    return OpenAIExtractionModel(
+        client, settings.llm_model, settings.llm_structured_mode, settings.llm_max_completion_tokens
+    )
 
 
 def resolve_api_key(settings: Settings) -> str | None:

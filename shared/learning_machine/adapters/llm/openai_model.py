@@ -1,13 +1,18 @@
 """Extraction through the openai SDK, against any OpenAI-compatible chat-completions endpoint.
 
-Structured output comes in three flavours, tried in this order in "auto" mode:
-1. `json_schema` (OpenAI strict structured outputs, through `chat.completions.parse`);
-2. forced tool calling: one function whose parameters are the ExtractionResult schema;
+The reply is held to the request's own schema (extraction/schema.py: one object per operation,
+ids and layers narrowed to what the request shows), in three flavours tried in this order in
+"auto" mode:
+1. `json_schema` (strict structured outputs; llama.cpp's server decodes under it);
+2. forced tool calling: one function whose parameters are that schema;
 3. `json_object`, with the schema spelled out in the system message.
 Servers without `json_schema` reject it with a 400 (most) or a 500 (llama.cpp's server); the first
-mode a server accepts is remembered, so later calls go straight to it. Retries of 408/409/429/5xx
-and timeouts are the SDK's (`max_retries`, honouring Retry-After); whatever survives them becomes
-a ModelError, and a reply that is not a valid ExtractionResult becomes a ModelOutputError.
+mode a server accepts is remembered, so later calls go straight to it. Every request caps the
+completion tokens, so a model that runs away stops there. Retries of 408/409/429/5xx and timeouts
+are the SDK's (`max_retries`, honouring Retry-After); whatever survives them becomes a ModelError.
+A reply that is cut off or not a valid ExtractionReply gets exactly one repair call (the reason,
+and the invalid reply when it was complete, go back to the model); the ModelReply counts it. A
+second invalid reply becomes a ModelOutputError.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import pydantic
 from openai.types.chat import ChatCompletion
 
 from ...extraction.prompt import build_messages
-from ...models.extraction import ExtractionRequest, ExtractionResult, ModelReply
+from ...extraction.schema import SCHEMA_NAME, Schema, reply_schema
+from ...models.extraction import ExtractionReply, ExtractionRequest, ExtractionResult, ModelReply
 from ...models.transcripts import TokenUsage
 from ...ranking import estimate_tokens
 from .base import ModelError, ModelOutputError
@@ -36,8 +42,28 @@ UNSUPPORTED_STATUSES = frozenset({400, 500})
 # Local OpenAI-compatible servers usually ignore the key, but the SDK insists on one.
 PLACEHOLDER_API_KEY = "not-needed"
 _REASON_CHARS = 160
+DEFAULT_MAX_COMPLETION_TOKENS = 2048
+# What of an invalid reply goes back to the model in the repair call.
+REPAIR_ECHO_CHARS = 4_000
+REPAIR_INSTRUCTION = (
+    "Your reply could not be used: {reason}. Reply again with one JSON object that matches the "
+    "required schema exactly, and nothing else."
+)
+CUT_OFF_INSTRUCTION = (
+    "Your reply was cut off at the token limit before the JSON was complete. Reply again with one "
+    "complete JSON object that matches the required schema: fewer operations, short sentences."
+)
 
 Messages = list[dict[str, str]]
+
+
+class InvalidReplyError(ModelOutputError):
+    """A reply that came back but cannot be used; carries its text when it was complete."""
+
+    def __init__(self, reason: str, text: str | None = None, cut_off: bool = False) -> None:
+        super().__init__(reason)
+        self.text = text
+        self.cut_off = cut_off
 
 
 def build_openai_client(
@@ -51,11 +77,18 @@ def build_openai_client(
 class OpenAIExtractionModel:
     """The ExtractionModel protocol over one chat-completions call per transcript."""
 
-    def __init__(self, client: openai.OpenAI, model: str, structured_mode: str = "auto") -> None:
+    def __init__(
+        self,
+        client: openai.OpenAI,
+        model: str,
+        structured_mode: str = "auto",
+        max_completion_tokens: int = DEFAULT_MAX_COMPLETION_TOKENS,
+    ) -> None:
         if structured_mode != "auto" and structured_mode not in FALLBACK_ORDER:
             raise ValueError(f"unknown structured output mode: {structured_mode!r}")
         self._client = client
         self._model = model
+        self._max_completion_tokens = max_completion_tokens
         self._mode: StructuredMode | None = (
             None if structured_mode == "auto" else cast(StructuredMode, structured_mode)
         )
@@ -75,10 +108,32 @@ class OpenAIExtractionModel:
 
     def extract(self, request: ExtractionRequest) -> ModelReply:
         messages = build_messages(request)
+        schema = reply_schema(request)
+        mode, completion = self._first_exchange(messages, schema)
+        try:
+            return self._reply(mode, completion, messages)
+        except InvalidReplyError as error:
+            invalid = error
+        first_error = str(invalid)
+        logger.warning("invalid model reply, one repair call: %s", first_error)
+        repair = [*messages, *_repair_turns(invalid)]
+        try:
+            completion_2 = self._send(mode, repair, schema)
+        except openai.APIStatusError as status_error:
+            raise ModelError(_status_reason(status_error)) from status_error
+        try:
+            reply = self._reply(mode, completion_2, repair)
+        except InvalidReplyError as second:
+            raise ModelOutputError(f"invalid reply after one repair call: {second}") from second
+        usage = _usage(completion, messages, None) + reply.usage
+        return reply.model_copy(update={"calls": 2, "first_reply_error": first_error, "usage": usage})
+
+    def _first_exchange(self, messages: Messages, schema: Schema) -> tuple[StructuredMode, ChatCompletion]:
+        """The first request, in the remembered mode, or in each mode in turn until one is accepted."""
         modes = (self._mode,) if self._mode else FALLBACK_ORDER
         for attempt, mode in enumerate(modes, start=1):
             try:
-                completion = self._send(mode, messages)
+                completion = self._send(mode, messages, schema)
             except openai.APIStatusError as error:
                 if attempt < len(modes) and error.status_code in UNSUPPORTED_STATUSES:
                     logger.warning(
@@ -86,30 +141,21 @@ class OpenAIExtractionModel:
                     )
                     continue
                 raise ModelError(_status_reason(error)) from error
-            except ModelOutputError:
-                self._mode = mode  # the server accepted the mode; only this reply was bad
-                raise
-            self._mode = mode
-            return self._reply(mode, completion, messages)
+            self._mode = mode  # the server accepted the mode, whatever the reply holds
+            return mode, completion
         raise AssertionError("unreachable: the last mode either returns or raises")
 
     # --- one request per mode ---------------------------------------------------------------
 
-    def _send(self, mode: StructuredMode, messages: Messages) -> ChatCompletion:
+    def _send(self, mode: StructuredMode, messages: Messages, schema: Schema) -> ChatCompletion:
         """One exchange (plus the SDK's retries). Status errors pass through: extract() decides
         whether they mean "mode unsupported"; everything else becomes ModelError or ModelOutputError."""
         try:
-            return self._request(mode, messages)
+            return self._request(mode, messages, schema)
         except openai.APITimeoutError as error:
             raise ModelError("the model endpoint timed out") from error
         except openai.APIConnectionError as error:
             raise ModelError(f"cannot reach the model endpoint: {error.message}") from error
-        except openai.LengthFinishReasonError as error:
-            raise ModelOutputError("the reply was cut off (length)") from error
-        except openai.ContentFilterFinishReasonError as error:
-            raise ModelOutputError("the reply was cut off (content_filter)") from error
-        except pydantic.ValidationError as error:
-            raise ModelOutputError(_validation_reason(error)) from error
         except openai.APIStatusError:
             raise
         except openai.OpenAIError as error:
@@ -119,22 +165,42 @@ class OpenAIExtractionModel:
             # surfaces as one of these, raised from inside its response parsing.
             raise ModelOutputError(f"the reply is not a chat completion ({type(error).__name__})") from error
 
-    def _request(self, mode: StructuredMode, messages: Messages) -> ChatCompletion:
+    def _request(self, mode: StructuredMode, messages: Messages, schema: Schema) -> ChatCompletion:
         completions = self._client.chat.completions
         params: Any = messages
+        cap = self._max_completion_tokens
         if mode == "json_schema":
-            return completions.parse(model=self._model, messages=params, response_format=ExtractionResult)
-        if mode == "tools":
-            tool = openai.pydantic_function_tool(
-                ExtractionResult,
-                name=TOOL_NAME,
-                description="Record the memory operations for this transcript.",
+            response_format: Any = {
+                "type": "json_schema",
+                "json_schema": {"name": SCHEMA_NAME, "strict": True, "schema": schema},
+            }
+            return completions.create(
+                model=self._model, messages=params, response_format=response_format, max_completion_tokens=cap
             )
+        if mode == "tools":
+            tool: Any = {
+                "type": "function",
+                "function": {
+                    "name": TOOL_NAME,
+                    "description": "Record the memory operations for this transcript.",
+                    "parameters": schema,
+                    "strict": True,
+                },
+            }
             choice: Any = {"type": "function", "function": {"name": TOOL_NAME}}
-            return completions.create(model=self._model, messages=params, tools=[tool], tool_choice=choice)
-        with_schema: Any = _with_schema_instructions(messages)
+            return completions.create(
+                model=self._model,
+                messages=params,
+                tools=[tool],
+                tool_choice=choice,
+                max_completion_tokens=cap,
+            )
+        with_schema: Any = _with_schema_instructions(messages, schema)
         return completions.create(
-            model=self._model, messages=with_schema, response_format={"type": "json_object"}
+            model=self._model,
+            messages=with_schema,
+            response_format={"type": "json_object"},
+            max_completion_tokens=cap,
         )
 
     # --- reading the reply ------------------------------------------------------------------
@@ -142,30 +208,41 @@ class OpenAIExtractionModel:
     def _reply(self, mode: StructuredMode, completion: ChatCompletion, messages: Messages) -> ModelReply:
         if not isinstance(completion, ChatCompletion) or not completion.choices:
             raise ModelOutputError("the reply has no choices")
-        result = _result(mode, completion)
+        result, dropped = _result(mode, completion).to_result()
         return ModelReply(
-            result=result, usage=_usage(completion, messages, result), model=completion.model or self._model
+            result=result,
+            usage=_usage(completion, messages, result),
+            model=completion.model or self._model,
+            dropped=dropped,
         )
 
 
-def _result(mode: StructuredMode, completion: ChatCompletion) -> ExtractionResult:
+def _result(mode: StructuredMode, completion: ChatCompletion) -> ExtractionReply:
     choice = completion.choices[0]
     message = choice.message
     if message.refusal:
-        raise ModelOutputError(f"the model refused: {_short(message.refusal)}")
+        raise InvalidReplyError(f"the model refused: {_short(message.refusal)}")
     if choice.finish_reason in ("length", "content_filter"):
-        raise ModelOutputError(f"the reply was cut off ({choice.finish_reason})")
-    parsed = getattr(message, "parsed", None)
-    if isinstance(parsed, ExtractionResult):
-        return parsed
+        raise InvalidReplyError(f"the reply was cut off ({choice.finish_reason})", cut_off=True)
     text = _tool_arguments(completion) if mode == "tools" else None
     text = text or message.content
     if not text or not text.strip():
-        raise ModelOutputError("the reply is empty")
+        raise InvalidReplyError("the reply is empty")
     try:
-        return ExtractionResult.model_validate_json(_strip_code_fence(text))
+        return ExtractionReply.model_validate_json(_strip_code_fence(text))
     except pydantic.ValidationError as error:
-        raise ModelOutputError(_validation_reason(error)) from error
+        raise InvalidReplyError(_validation_reason(error), text) from error
+
+
+def _repair_turns(error: InvalidReplyError) -> Messages:
+    """What goes back to the model for its one repair: its invalid reply (when complete) and why."""
+    if error.cut_off:
+        return [{"role": "user", "content": CUT_OFF_INSTRUCTION}]
+    turns: Messages = []
+    if error.text:
+        turns.append({"role": "assistant", "content": error.text[:REPAIR_ECHO_CHARS]})
+    turns.append({"role": "user", "content": REPAIR_INSTRUCTION.format(reason=str(error))})
+    return turns
 
 
 def _tool_arguments(completion: ChatCompletion) -> str | None:
@@ -177,19 +254,25 @@ def _tool_arguments(completion: ChatCompletion) -> str | None:
     return None
 
 
-def _usage(completion: ChatCompletion, messages: Messages, result: ExtractionResult) -> TokenUsage:
+def _usage(completion: ChatCompletion, messages: Messages, result: ExtractionResult | None) -> TokenUsage:
     """The server's count; estimated when a server omits it, so cost is never silently zero."""
     if completion.usage is not None:
         return TokenUsage(
             prompt_tokens=completion.usage.prompt_tokens, completion_tokens=completion.usage.completion_tokens
         )
     prompt = sum(estimate_tokens(message["content"]) for message in messages)
-    return TokenUsage(prompt_tokens=prompt, completion_tokens=estimate_tokens(result.model_dump_json()))
+    if result is not None:
+        reply_text = result.model_dump_json()
+    elif completion.choices:
+        reply_text = completion.choices[0].message.content or _tool_arguments(completion) or ""
+    else:
+        reply_text = ""
+    return TokenUsage(prompt_tokens=prompt, completion_tokens=estimate_tokens(reply_text))
 
 
-def _with_schema_instructions(messages: Messages) -> Messages:
+def _with_schema_instructions(messages: Messages, reply: Schema) -> Messages:
     """For `json_object`: the server only promises JSON, so the system message carries the schema."""
-    schema = json.dumps(ExtractionResult.model_json_schema(), separators=(",", ":"))
+    schema = json.dumps(reply, separators=(",", ":"))
     system, *rest = messages
     instruction = "Reply with one JSON object, and nothing else, matching this JSON Schema:"
     content = f"{system['content']}\n\n{instruction}\n{schema}"

@@ -1,0 +1,141 @@
+"""The JSON schema one extraction's reply is held to, narrowed to what this request allows.
+
+It starts from ExtractionReply's schema (one object per operation, every field required) and
+narrows it with what only the request knows, so that constrained decoding (llama.cpp's
+`json_schema`, OpenAI's strict mode) cannot produce an operation the pipeline would refuse:
+- `layer` lists only the enabled layers; `field` only the profile schema's fields;
+- `memory_id` lists only the ids of the memories shown, `fact_id` only the shown writable facts;
+  without any, the update / delete / supersede variants are left out;
+- a store that is off gets an empty list (`maxItems: 0`) or a null session; planning off makes
+  goal null and plan / progress empty.
+Every reply this schema admits also validates as an ExtractionReply (the narrowing only removes).
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from typing import Any
+
+from ..models.extraction import ENTITY_VARIANTS, MEMORY_VARIANTS, ExtractionReply, ExtractionRequest
+
+Schema = dict[str, Any]
+SCHEMA_NAME = "extraction_reply"
+_NULL: Schema = {"type": "null"}
+
+
+@cache
+def _base_schema() -> Schema:
+    schema = ExtractionReply.model_json_schema()
+    _drop_titles(schema)
+    return schema
+
+
+def reply_schema(request: ExtractionRequest) -> Schema:
+    """The schema for this request's reply (a fresh dict: callers may keep or change it)."""
+    schema = copy.deepcopy(_base_schema())
+    defs: dict[str, Schema] = schema["$defs"]
+    properties: dict[str, Schema] = schema["properties"]
+
+    shown_ids = [memory.memory_id for memory in request.memories if memory.layer in request.layers]
+    if request.layers:
+        defs["AddMemory"]["properties"]["layer"] = _enum([layer.value for layer in request.layers])
+        by_id = {"UpdateMemory", "DeleteMemory", "KeepMemory"}
+        for name in by_id:
+            defs[name]["properties"]["memory_id"] = _enum(shown_ids) if shown_ids else _NULL
+        allowed = [name for name in _variant_names(MEMORY_VARIANTS) if shown_ids or name not in by_id]
+        properties["memory_operations"]["items"] = _one_of(allowed)
+    else:
+        _empty(properties["memory_operations"])
+
+    fields = list(request.profile_schema) if request.learn_profile else []
+    if fields:
+        defs["ProfileFieldUpdate"]["properties"]["field"] = _enum(fields)
+    else:
+        _empty(properties["profile_updates"])
+
+    if request.learn_session:
+        properties["session"] = {"$ref": "#/$defs/SessionUpdate"}
+        if not request.planning:
+            session = defs["SessionUpdate"]["properties"]
+            session["goal"] = _NULL
+            _empty(session["plan"])
+            _empty(session["progress"])
+    else:
+        properties["session"] = _NULL
+
+    fact_ids = [fact.fact_id for entity in request.entities if entity.writable for fact in entity.facts]
+    if request.learn_entities:
+        if fact_ids:
+            defs["SupersedeFact"]["properties"]["fact_id"] = _enum(fact_ids)
+        allowed = [name for name in _variant_names(ENTITY_VARIANTS) if fact_ids or name != "SupersedeFact"]
+        properties["entity_operations"]["items"] = _one_of(allowed)
+    else:
+        _empty(properties["entity_operations"])
+
+    if not request.learn_knowledge:
+        _empty(properties["knowledge_operations"])
+    _drop_unused_defs(schema)
+    return schema
+
+
+def _variant_names(variants: dict[str, type]) -> list[str]:
+    return [variant.__name__ for variant in variants.values()]
+
+
+def _enum(values: list[str]) -> Schema:
+    return {"type": "string", "enum": list(dict.fromkeys(values))}
+
+
+def _one_of(names: list[str]) -> Schema:
+    refs = [{"$ref": f"#/$defs/{name}"} for name in names]
+    return refs[0] if len(refs) == 1 else {"anyOf": refs}
+
+
+def _empty(array: Schema) -> None:
+    array["maxItems"] = 0
+
+
+def _drop_titles(node: Any) -> None:
+    """Titles only cost prompt tokens (json_object mode spells the schema out)."""
+    if isinstance(node, dict):
+        node.pop("title", None)
+        for key, value in node.items():
+            if key != "properties":
+                _drop_titles(value)
+            else:
+                for child in value.values():
+                    _drop_titles(child)
+    elif isinstance(node, list):
+        for child in node:
+            _drop_titles(child)
+
+
+def _drop_unused_defs(schema: Schema) -> None:
+    """Definitions no longer referenced (a variant left out) go too: strict mode refuses none, but
+    they would cost tokens wherever the schema is spelled out."""
+    defs: dict[str, Schema] = schema["$defs"]
+    used: set[str] = set()
+    pending = [{key: value for key, value in schema.items() if key != "$defs"}]
+    while pending:
+        node = pending.pop()
+        text_refs = _refs(node)
+        for name in text_refs - used:
+            used.add(name)
+            pending.append(defs[name])
+    for name in set(defs) - used:
+        del defs[name]
+
+
+def _refs(node: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            found.add(ref.removeprefix("#/$defs/"))
+        for value in node.values():
+            found |= _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _refs(value)
+    return found

@@ -1,0 +1,64 @@
+"""local/model_server.py's checks and settings, without building or starting anything."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from learning_machine.settings import Settings
+from local import model_server
+
+
+def test_the_weights_are_checked_for_size_sha256_and_gguf_magic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = tmp_path / "model.gguf"
+    good.write_bytes(b"GGUF" + b"\0" * 60)
+    digest = hashlib.sha256(good.read_bytes()).hexdigest()
+    monkeypatch.setattr(model_server, "MODEL_SIZE", 64)
+    monkeypatch.setattr(model_server, "MODEL_SHA256", digest)
+    model_server.check_model_file(good, digest)  # passes
+
+    with pytest.raises(model_server.ModelServerError, match="expected 65"):
+        monkeypatch.setattr(model_server, "MODEL_SIZE", 65)
+        model_server.check_model_file(good, digest)
+    monkeypatch.setattr(model_server, "MODEL_SIZE", 64)
+    with pytest.raises(model_server.ModelServerError, match="sha256"):
+        model_server.check_model_file(good, "0" * 64)
+    not_gguf = tmp_path / "other.bin"
+    not_gguf.write_bytes(b"\0" * 64)
+    other_digest = hashlib.sha256(not_gguf.read_bytes()).hexdigest()
+    monkeypatch.setattr(model_server, "MODEL_SHA256", other_digest)
+    with pytest.raises(model_server.ModelServerError, match="not a GGUF"):
+        model_server.check_model_file(not_gguf, other_digest)
+
+
+def test_the_pinned_weights_are_those_of_the_issue() -> None:
+    assert model_server.MODEL_SIZE == 1_117_320_768
+    assert model_server.MODEL_SHA256 == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+    assert (model_server.MODEL_PARTS, model_server.MODEL_PART_VERSION) == (22, "0.2.0")
+    assert model_server.LLAMA_VERSION == "11434.0.0" and "-DLLAMA_CURL=OFF" in model_server.CMAKE_FLAGS
+
+
+def test_the_env_it_writes_selects_the_openai_adapter_and_local_embeddings(tmp_path: Path) -> None:
+    paths = model_server.Paths(tmp_path)
+    model_server.write_env(paths, 8401)
+    lines = [line for line in paths.env_file.read_text().splitlines() if not line.startswith("#")]
+    env = dict(line.split("=", 1) for line in lines)
+    settings = Settings.from_env(env)
+    assert settings.llm_base_url == "http://127.0.0.1:8401/v1"
+    assert settings.llm_model == model_server.MODEL_ALIAS
+    assert settings.llm_structured_mode == "json_schema"
+    assert settings.llm_max_completion_tokens == model_server.MAX_COMPLETION_TOKENS
+    assert settings.embedding_backend == "local"
+
+
+def test_nothing_runs_where_no_pid_is_recorded(tmp_path: Path) -> None:
+    paths = model_server.Paths(tmp_path)
+    assert model_server.running_pid(paths) is None
+    assert model_server.stop_server(paths) is False
+    paths.pid_file.write_text("1 8401\n")  # pid 1 is not a llama-server
+    assert model_server.running_pid(paths) is None
+    assert model_server.recorded_port(paths) == 8401

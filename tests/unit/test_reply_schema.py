@@ -1,0 +1,171 @@
+"""The JSON schema a model's reply is held to says what the validator accepts, narrowed per request.
+
+Every reply the schema admits must validate (constrained decoding then cannot produce a reply the
+pipeline refuses), and the narrowing must leave the model no id, layer or field it was not shown.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import fastjsonschema
+import pytest
+from pydantic import ValidationError
+
+from learning_machine.extraction.schema import reply_schema
+from learning_machine.models.common import Layer
+from learning_machine.models.extraction import ExtractionReply, ShownEntity, ShownFact
+from tests.unit.test_prompt import make_request
+
+
+def validator(**overrides: Any) -> Any:
+    return fastjsonschema.compile(reply_schema(make_request(**overrides)))
+
+
+def reply(**parts: Any) -> dict[str, Any]:
+    empty: dict[str, Any] = {
+        "memory_operations": [],
+        "profile_updates": [],
+        "session": {"summary": "Talked.", "goal": None, "plan": [], "progress": []},
+        "entity_operations": [],
+        "knowledge_operations": [],
+    }
+    return {**empty, **parts}
+
+
+ADD = {"op": "add", "layer": "policies", "category": None, "content": "x", "polarity": None, "turn_index": 0}
+UPDATE = {"op": "update", "memory_id": "m-pol", "content": "The user wants short answers.", "turn_index": 0}
+DELETE = {"op": "delete", "memory_id": "m-kno", "turn_index": None}
+FACT = {"op": "add_fact", "entity": "Atlas", "content": "Atlas is written in Go.", "turn_index": 0}
+SUPERSEDE = {
+    "op": "supersede_fact",
+    "entity": "Atlas",
+    "fact_id": "f1",
+    "content": "Atlas uses Rust.",
+    "turn_index": 0,
+}
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        reply(memory_operations=[ADD, UPDATE, DELETE]),
+        reply(profile_updates=[{"field": "team_size", "value": "4", "turn_index": 0}]),
+        reply(memory_operations=[{"op": "noop", "memory_id": "m-fb", "turn_index": None}]),
+    ],
+)
+def test_what_the_schema_admits_validates(candidate: dict[str, Any]) -> None:
+    validator()(candidate)
+    ExtractionReply.model_validate_json(json.dumps(candidate))
+
+
+@pytest.mark.parametrize(
+    ("candidate", "why"),
+    [
+        (reply(memory_operations=[{**UPDATE, "content": None}]), "an update without content"),
+        (
+            reply(memory_operations=[{k: v for k, v in UPDATE.items() if k != "content"}]),
+            "update: no content",
+        ),
+        (reply(memory_operations=[{**ADD, "layer": None}]), "an add without a layer"),
+        (reply(memory_operations=[{**DELETE, "memory_id": None}]), "a delete without an id"),
+        (reply(memory_operations=[{**ADD, "memory_id": "m-pol"}]), "an add with an id"),
+    ],
+)
+def test_what_the_validator_refuses_the_schema_refuses_too(candidate: dict[str, Any], why: str) -> None:
+    with pytest.raises(fastjsonschema.JsonSchemaException):
+        validator()(candidate)
+    with pytest.raises(ValidationError):
+        ExtractionReply.model_validate_json(json.dumps(candidate))
+
+
+def test_ids_layers_and_fields_are_only_those_shown() -> None:
+    check = validator(layers=[Layer.POLICIES, Layer.KNOWLEDGE])
+    check(reply(memory_operations=[UPDATE, DELETE]))
+    for invalid in (
+        [{**UPDATE, "memory_id": "m_1"}],  # an invented id
+        [{**DELETE, "memory_id": "m-fb"}],  # a memory of a layer that is off (not shown)
+        [{**ADD, "layer": "feedback"}],  # a layer that is off
+    ):
+        with pytest.raises(fastjsonschema.JsonSchemaException):
+            check(reply(memory_operations=invalid))
+    with pytest.raises(fastjsonschema.JsonSchemaException):
+        check(reply(profile_updates=[{"field": "favourite_colour", "value": "blue", "turn_index": 0}]))
+
+
+def test_without_shown_memories_only_adds_are_possible() -> None:
+    schema = reply_schema(make_request(memories=[]))
+    assert schema["properties"]["memory_operations"]["items"] == {"$ref": "#/$defs/AddMemory"}
+    assert "UpdateMemory" not in schema["$defs"]  # unused definitions are dropped
+    with pytest.raises(fastjsonschema.JsonSchemaException):
+        fastjsonschema.compile(schema)(reply(memory_operations=[UPDATE]))
+
+
+def test_stores_that_are_off_get_nothing() -> None:
+    check = validator(learn_session=False, learn_profile=False, layers=[])
+    check(reply(session=None))
+    for invalid in (
+        reply(session={"summary": "x", "goal": None, "plan": [], "progress": []}),
+        reply(session=None, memory_operations=[ADD]),
+        reply(session=None, profile_updates=[{"field": "name", "value": "Ann", "turn_index": 0}]),
+        reply(session=None, entity_operations=[FACT]),
+        reply(
+            session=None,
+            knowledge_operations=[
+                {"title": "t", "content": "c", "context": None, "tags": [], "turn_index": 0}
+            ],
+        ),
+    ):
+        with pytest.raises(fastjsonschema.JsonSchemaException):
+            check(invalid)
+
+
+def test_planning_off_means_no_goal_or_plan_and_on_means_a_session_is_required() -> None:
+    off = validator(planning=False)
+    with pytest.raises(fastjsonschema.JsonSchemaException):
+        off(reply(session={"summary": "x", "goal": "Ship", "plan": ["a"], "progress": []}))
+    on = validator(planning=True)
+    on(reply(session={"summary": "x", "goal": "Ship", "plan": ["a"], "progress": []}))
+    with pytest.raises(fastjsonschema.JsonSchemaException):
+        on(reply(session=None))
+
+
+def test_entity_variants_and_shown_fact_ids() -> None:
+    atlas = ShownEntity(
+        name="Atlas", entity_type="project", facts=[ShownFact(fact_id="f1", content="Atlas uses Go.")]
+    )
+    check = validator(learn_entities=True, entities=[atlas])
+    check(reply(entity_operations=[FACT, SUPERSEDE]))
+    with pytest.raises(fastjsonschema.JsonSchemaException):
+        check(reply(entity_operations=[{**SUPERSEDE, "fact_id": "f9"}]))
+    with pytest.raises(fastjsonschema.JsonSchemaException):
+        check(reply(entity_operations=[{**FACT, "relation": "uses"}]))  # a field add_fact does not have
+    no_facts = validator(learn_entities=True, entities=[])
+    with pytest.raises(fastjsonschema.JsonSchemaException):
+        no_facts(reply(entity_operations=[SUPERSEDE]))
+
+
+def test_blank_text_is_dropped_and_reported_not_a_failed_reply() -> None:
+    parsed = ExtractionReply.model_validate(
+        reply(
+            memory_operations=[{**ADD, "content": "  "}, ADD],
+            entity_operations=[
+                {**FACT, "content": ""},
+                {"op": "relate", "entity": "Atlas", "relation": "", "target": "Go", "turn_index": 0},
+            ],
+        )
+    )
+    result, dropped = parsed.to_result()
+    assert [op.content for op in result.memory_operations] == ["x"]
+    assert result.entity_operations == []
+    assert len(dropped) == 3 and dropped[0] == "add of a memory with blank content"
+
+
+def test_a_result_round_trips_through_the_reply_format() -> None:
+    parsed = ExtractionReply.model_validate(
+        reply(memory_operations=[ADD, UPDATE], entity_operations=[FACT, SUPERSEDE])
+    )
+    result, dropped = parsed.to_result()
+    assert dropped == []
+    assert ExtractionReply.from_result(result) == parsed
