@@ -479,10 +479,11 @@ FAULTS = {
         "answered 429",
     ),
     "503": Fault(HttpError(503, headers={"retry-after-ms": "20"}), RETRYABLE_REQUESTS, "answered 503"),
-    "not-json": Fault(Malformed(), MAX_RECEIVE_COUNT, "not valid JSON"),
+    # An invalid reply gets one repair call per delivery: two requests a delivery.
+    "not-json": Fault(Malformed(), MAX_RECEIVE_COUNT * 2, "not valid JSON"),
     "invalid": Fault(
         Reply(content=json.dumps({"memory_operations": [{"op": "add"}]})),
-        MAX_RECEIVE_COUNT,
+        MAX_RECEIVE_COUNT * 2,
         "does not match the schema",
     ),
 }

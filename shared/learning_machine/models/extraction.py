@@ -300,6 +300,9 @@ class ExtractionReply(_Wire):
         entity_ops = [
             op.model_dump(include=set(ENTITY_VARIANTS[op.op].model_fields)) for op in result.entity_operations
         ]
+        for op in entity_ops:  # a model must name a type; an untyped upsert is what it calls "other"
+            if op["op"] == "upsert" and op.get("entity_type") is None:
+                op["entity_type"] = "other"
         return cls.model_validate(
             {
                 **result.model_dump(include={"profile_updates", "session", "knowledge_operations"}),
