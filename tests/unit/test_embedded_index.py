@@ -156,3 +156,30 @@ def test_two_processes_creating_and_writing_the_same_file_at_once_lose_nothing(t
         )
         assert len(hits) == WRITES_PER_PROCESS
     index.close()
+
+
+def _open_index(path: str, start: Any) -> None:
+    start.wait()
+    index = EmbeddedIndex(Path(path), DIMENSION)
+    index.ensure()
+    index.close()
+
+
+def test_processes_opening_a_new_file_together_all_get_it(tmp_path: Path) -> None:
+    # Switching a new file to WAL can answer SQLITE_BUSY without waiting on the busy timeout; before
+    # the open was retried, about one opener in 25 failed here.
+    context = multiprocessing.get_context("fork")
+    exit_codes = []
+    for trial in range(40):
+        start = context.Event()
+        openers = [
+            context.Process(target=_open_index, args=(str(tmp_path / str(trial) / "index.db"), start))
+            for _ in range(6)
+        ]
+        for process in openers:
+            process.start()
+        start.set()
+        for process in openers:
+            process.join(timeout=60)
+        exit_codes += [process.exitcode for process in openers]
+    assert exit_codes == [0] * len(exit_codes)

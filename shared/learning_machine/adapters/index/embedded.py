@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -31,6 +32,7 @@ from .fusion import RankedDocument, fuse, plan_search
 
 DEFAULT_PATH = Path(".local/index.db")
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
+_OPEN_RETRY_PAUSE_S = 0.05
 
 # FTS5 column weights for bm25(): title counts twice, as `title^2` does in the OpenSearch engine.
 _TITLE_WEIGHT = 2.0
@@ -258,6 +260,20 @@ class EmbeddedIndex:
     def _connection(self) -> apsw.Connection:
         if self._conn is not None:
             return self._conn
+        # SQLite may answer SQLITE_BUSY at once, without calling the busy handler, where waiting
+        # could deadlock (sqlite.org/c3ref/busy_handler.html); two processes switching a new file
+        # to WAL together hit that. Opening is idempotent, so it is retried within the same timeout.
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        while True:
+            try:
+                self._conn = self._open()
+                return self._conn
+            except IndexUnavailableError as error:
+                if not isinstance(error.__cause__, apsw.BusyError) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(_OPEN_RETRY_PAUSE_S)
+
+    def _open(self) -> apsw.Connection:
         with _translate_errors():
             self._path.parent.mkdir(parents=True, exist_ok=True)
             conn = apsw.Connection(str(self._path))
@@ -274,7 +290,6 @@ class EmbeddedIndex:
             except BaseException:
                 conn.close()
                 raise
-        self._conn = conn
         return conn
 
     def _create_schema(self, conn: apsw.Connection) -> None:
