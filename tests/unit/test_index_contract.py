@@ -64,7 +64,11 @@ def ids(hits) -> list[str]:
 
 def test_ensure_is_idempotent(index: KnowledgeIndex) -> None:
     index.ensure()
-    index.ensure()
+    index.upsert([document("k1", "Deploy checklist", "run the smoke tests before every deploy")])
+
+    index.ensure()  # a second cold start finds the index and must not recreate or empty it
+
+    assert [hit.doc_id for hit in search(index, "deploy checklist", mode="keyword")] == ["k1"]
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "keyword", "vector"])
