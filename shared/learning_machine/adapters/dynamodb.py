@@ -118,6 +118,13 @@ def query_all(table_name: str, **kwargs: Any) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = last
 
 
+def transact_write(items: list[dict[str, Any]]) -> None:
+    """One all-or-nothing write; conditional failures surface as ClientError for the caller to map."""
+    if len(items) > MAX_TRANSACTION_ITEMS:
+        raise ValueError(f"a transaction holds at most {MAX_TRANSACTION_ITEMS} writes")
+    client().transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+
+
 def delete_keys(table_name: str, keys: list[dict[str, Any]]) -> int:
     with table(table_name).batch_writer() as batch:
         for key in keys:

@@ -133,11 +133,17 @@ def tool_executor() -> ToolExecutor:
 def user_data() -> UserData:
     from ..stores.entities import EntityStore
     from ..stores.knowledge import KnowledgeStore
+    from ..stores.user_records import UserRecordStore
     from ..user_data import UserData
 
-    settings = get_settings()
+    table = get_settings().data_table
     return UserData(
-        settings, user_store(), EntityStore(settings.data_table), KnowledgeStore(settings.data_table), indexer
+        get_settings(),
+        user_store(),
+        UserRecordStore(table),
+        EntityStore(table),
+        KnowledgeStore(table),
+        indexer,
     )
 
 

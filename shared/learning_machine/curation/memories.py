@@ -10,13 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import groupby, pairwise
 
-from boto3.dynamodb.conditions import Key
-
-from ..adapters import dynamodb
 from ..models.common import Layer
 from ..models.memories import Memory, MemoryVersion, MergedItem
 from ..stores.changes import ChangeSet
-from ..stores.keys import history_pk, history_sk
+from ..stores.keys import history_sk
 from ..stores.user_memory import UserMemoryStore
 from .similarity import similar_groups
 from .unit import Unit, snapshot
@@ -150,11 +147,8 @@ class MemoryCuration:
         """Superseded versions whose validity ended before the retention, and every version of a
         memory removed before it. The current version of a current memory is never touched."""
         cutoff = unit.days_ago(unit.curation.history_retention_days)
-        raw = dynamodb.query_all(
-            self.table, KeyConditionExpression=Key("pk").eq(history_pk(unit.tenant, user))
-        )
         expired: list[MemoryVersion] = []
-        versions = [dynamodb.load(MemoryVersion, item) for item in raw]
+        versions = self.users.all_versions(unit.tenant, user)
         for _, group in groupby(versions, key=lambda v: v.memory_id):
             chain = list(group)
             last = chain[-1]
@@ -174,8 +168,5 @@ class MemoryCuration:
                 before=[snapshot("memory_version", v) for v in batch],
                 user_id=user,
             )
-            deletes = [
-                {"Delete": {"TableName": self.table, "Key": {"pk": history_pk(unit.tenant, user), "sk": key}}}
-                for key in keys
-            ]
+            deletes = self.users.history_deletes(unit.tenant, user, batch)
             unit.commit(deletes, record)

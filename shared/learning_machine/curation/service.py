@@ -10,19 +10,21 @@ from functools import cache, cached_property
 
 from pydantic import BaseModel
 
-from ..adapters import dynamodb
 from ..adapters.queue import MessageQueue
 from ..ids import new_id
 from ..indexing import Indexer, build_indexer
 from ..models.curation import ALL_OPERATIONS, CurateRequest, CurationJob, JobAccepted, JobCursor, JobView
 from ..namespaces import resolve
 from ..settings import Settings
+from ..stores.api_keys import ApiKeyStore
 from ..stores.config import ConfigStore
 from ..stores.curation import JobStore
 from ..stores.entities import EntityStore
 from ..stores.knowledge import KnowledgeStore
 from ..stores.registry import Registry
+from ..stores.sessions import SessionStore
 from ..stores.user_memory import UserMemoryStore
+from ..stores.user_records import UserRecordStore
 from .memories import MemoryCuration
 from .namespace import NamespaceCuration
 from .runner import CurationRunner, JobBusyError
@@ -107,7 +109,7 @@ class CurationService:
         """For every tenant whose schedule is due: one whole-tenant job; and replay index writes
         that waited in the outbox (a tenant that never writes again still gets them applied)."""
         started: list[str] = []
-        for tenant in self._tenants():
+        for tenant in ApiKeyStore(self.settings.keys_table).active_tenants():
             try:
                 self.indexer().drain(tenant)
             except Exception:  # the index may still be down: the outbox keeps the writes
@@ -117,18 +119,6 @@ class CurationService:
                 job = CurationJob(job_id=new_id("cj"), trigger="schedule")
                 started.append(self._launch(tenant, job).job_id)
         return started
-
-    def _tenants(self) -> list[str]:
-        """Tenants with an active API key (the keys table is small: one item per key)."""
-        tenants: set[str] = set()
-        table = dynamodb.table(self.settings.keys_table)
-        kwargs: dict[str, object] = {"ProjectionExpression": "tenant_id, revoked"}
-        while True:
-            page = table.scan(**kwargs)  # type: ignore[arg-type]
-            tenants |= {str(i["tenant_id"]) for i in page.get("Items", []) if not i.get("revoked")}
-            if "LastEvaluatedKey" not in page:
-                return sorted(tenants)
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # -- slices ----------------------------------------------------------------------------------
     def process(self, message: SliceMessage, seconds_left: Callable[[], float]) -> CurationJob | None:
@@ -158,7 +148,7 @@ class CurationService:
             registry=Registry(table),
             config_for=lambda tenant: self.configs.get(tenant, fresh=True).config,
             memories=MemoryCuration(users, table),
-            sessions=SessionCuration(table),
+            sessions=SessionCuration(UserRecordStore(table), SessionStore(table)),
             namespaces=lambda: NamespaceCuration(entities, knowledge, self.indexer()),
             embedder=lambda: self.indexer().embedder,
             undo=lambda: Undo(table, self.jobs, users, entities, knowledge, self.indexer),

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..adapters import dynamodb
 from ..indexing import Indexer
 from ..models.common import utc_now
 from ..models.curation import CurationChange, CurationJob
@@ -20,14 +19,12 @@ from ..models.entities import Entity, Relationship
 from ..models.knowledge import Insight
 from ..models.memories import Memory, MemoryVersion, Provenance
 from ..models.sessions import SessionContext
-from ..stores.changes import ChangeSet, WriteConflictError
+from ..stores.changes import ChangeSet, WriteConflictError, transact
 from ..stores.curation import JobStore
 from ..stores.entities import EntityStore
-from ..stores.keys import history_pk, history_sk
 from ..stores.knowledge import KnowledgeStore
 from ..stores.user_memory import UserMemoryStore
 from .namespace import edge_key, moved_edge
-from .unit import transact
 
 
 def _items(change: CurationChange, kind: str) -> list[dict[str, Any]]:
@@ -114,19 +111,9 @@ class Undo:
     def _history(self, tenant: str, change: CurationChange, provenance: Provenance) -> tuple[bool, str]:
         assert change.user_id is not None
         versions = [MemoryVersion.model_validate(raw) for raw in _items(change, "memory_version")]
-        items = [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": dynamodb.item(
-                        history_pk(tenant, change.user_id), history_sk(v.memory_id, v.version), v, v.version
-                    ),
-                }
-            }
-            for v in versions
-        ]
+        items = self.users.history_puts(tenant, change.user_id, versions)
         if items:
-            transact(items)
+            transact(items, "curation")
         return True, f"restored {len(items)} history versions"
 
     # -- sessions ------------------------------------------------------------------------------
@@ -157,7 +144,8 @@ class Undo:
                 self.entities.entity_put(tenant, reverted, current.version),
                 self.entities.entity_put(tenant, back, 0),
                 *self.entities.name_puts(tenant, back, taking_over_from=current.entity_id),
-            ]
+            ],
+            "curation",
         )
         for edge in edges:
             moved = moved_edge(edge, other.entity_id, current)
@@ -178,7 +166,7 @@ class Undo:
         updated = current.model_copy(
             update={"facts": current.facts + missing, "version": current.version + 1}
         )
-        transact([self.entities.entity_put(tenant, updated, current.version)])
+        transact([self.entities.entity_put(tenant, updated, current.version)], "curation")
         return True, f"restored {len(missing)} superseded facts"
 
     # -- knowledge -----------------------------------------------------------------------------
@@ -196,7 +184,7 @@ class Undo:
                 kept.model_copy(update={"version": current.version + 1, "updated_at": utc_now()})
             ]
             items.append(self.knowledge.insight_put(tenant, restored_kept[0], current.version))
-        transact(items)
+        transact(items, "curation")
         self.indexer().put_insights(tenant, [*back, *restored_kept])
         note = f"restored {len(back)} insights"
         return complete, note if complete else note + "; the kept insight changed since and keeps its value"

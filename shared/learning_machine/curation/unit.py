@@ -11,15 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from ..adapters import dynamodb
 from ..adapters.embeddings.base import Embedder
 from ..models.config import CurationConfig, TenantConfig
 from ..models.curation import ChangeKind, CurationChange, CurationJob, Operation
 from ..models.memories import Provenance
-from ..stores.changes import ChangeSet, WriteConflictError
+from ..stores.changes import ChangeSet, WriteConflictError, transact
 from ..stores.curation import JobStore
 
 
@@ -108,7 +106,7 @@ class Unit:
         if self.dry_run:
             self.jobs.put_change(self.tenant, self.job.job_id, change)
         else:
-            transact([*items, self.jobs.change_put(self.tenant, self.job.job_id, change)])
+            transact([*items, self.jobs.change_put(self.tenant, self.job.job_id, change)], "curation")
         self.made.append(change)
 
     def commit_memory_changes(self, changes: ChangeSet, records: list[CurationChange]) -> None:
@@ -121,14 +119,3 @@ class Unit:
             changes.attach(self.jobs.change_put(self.tenant, self.job.job_id, record))
         changes.commit()
         self.made.extend(records)
-
-
-def transact(items: list[dict[str, Any]]) -> None:
-    if len(items) > dynamodb.MAX_TRANSACTION_ITEMS:
-        raise ValueError(f"a transaction holds at most {dynamodb.MAX_TRANSACTION_ITEMS} items")
-    try:
-        dynamodb.client().transact_write_items(TransactItems=items)  # type: ignore[arg-type]
-    except ClientError as error:
-        if dynamodb.is_conditional_failure(error):
-            raise WriteConflictError("curation") from error
-        raise

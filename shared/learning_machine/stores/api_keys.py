@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -57,3 +58,15 @@ class ApiKeyStore:
             return True
         except dynamodb.client().exceptions.ConditionalCheckFailedException:
             return False
+
+    def active_tenants(self) -> list[str]:
+        """Tenants with an active key (a scan: the table holds one small item per key)."""
+        tenants: set[str] = set()
+        table = dynamodb.table(self._table)
+        kwargs: dict[str, Any] = {"ProjectionExpression": "tenant_id, revoked"}
+        while True:
+            page = table.scan(**kwargs)
+            tenants |= {str(i["tenant_id"]) for i in page.get("Items", []) if not i.get("revoked")}
+            if "LastEvaluatedKey" not in page:
+                return sorted(tenants)
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

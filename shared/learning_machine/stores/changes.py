@@ -22,8 +22,10 @@ from ..models.sessions import SessionContext
 from ..models.transcripts import AppliedOperation, TokenUsage, TranscriptStatus
 from .keys import (
     PROFILE_SK,
+    SESSION_INDEX_PREFIX,
     SESSION_SK,
     STATUS_SK,
+    TRANSCRIPT_INDEX_PREFIX,
     history_pk,
     history_sk,
     memory_sk,
@@ -180,7 +182,7 @@ class ChangeSet:
             updated.version,
             expected=current.version if current else 0,
             gsi1pk=user_pk(self.tenant, self.user),
-            gsi1sk=f"SESSION#{updated.session_id}",
+            gsi1sk=SESSION_INDEX_PREFIX + updated.session_id,
         )
         self.applied.append(
             AppliedOperation(store="session_context", action="replace", target=updated.session_id)
@@ -201,7 +203,7 @@ class ChangeSet:
                         1,
                         state=status.status,
                         gsi1pk=user_pk(self.tenant, self.user),
-                        gsi1sk=f"TRANSCRIPT#{status.transcript_id}",
+                        gsi1sk=TRANSCRIPT_INDEX_PREFIX + status.transcript_id,
                     ),
                     "ConditionExpression": "attribute_not_exists(pk) OR #state <> :done",
                     "ExpressionAttributeNames": {"#state": "state"},
@@ -230,10 +232,8 @@ class ChangeSet:
     def commit(self) -> None:
         if not self.items:
             return
-        if len(self.items) > dynamodb.MAX_TRANSACTION_ITEMS:
-            raise ValueError(f"a change set holds at most {dynamodb.MAX_TRANSACTION_ITEMS} writes")
         try:
-            dynamodb.client().transact_write_items(TransactItems=self.items)  # type: ignore[arg-type]
+            dynamodb.transact_write(self.items)
         except ClientError as error:
             if not dynamodb.is_conditional_failure(error):
                 raise
@@ -263,6 +263,16 @@ class ChangeSet:
             self.items.append(dynamodb.guarded_put(self.table, item, 0 if new else (expected or 0)))
         else:
             self.items.append({"Put": {"TableName": self.table, "Item": item}})
+
+
+def transact(items: list[dict[str, Any]], owner: str) -> None:
+    """Write items prepared by the stores in one transaction (WriteConflictError if one moved)."""
+    try:
+        dynamodb.transact_write(items)
+    except ClientError as error:
+        if dynamodb.is_conditional_failure(error):
+            raise WriteConflictError(owner) from error
+        raise
 
 
 def commit_with_retry(

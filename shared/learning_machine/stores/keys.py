@@ -2,27 +2,27 @@
 
 Every partition key starts with the tenant, so no read or write can cross tenants.
 
-| item                | pk                      | sk                    | gsi1pk (by user)  |
-|---------------------|-------------------------|-----------------------|-------------------|
-| profile             | T#t#U#u                 | PROFILE               |                   |
-| memory              | T#t#U#u                 | MEM#<id>              |                   |
-| memory version      | T#t#U#u#HIST            | <id>#<version:06>     |                   |
-| session context     | T#t#S#s                 | SESSION               | T#t#U#u           |
-| transcript status   | T#t#TR#id               | STATUS                | T#t#U#u           |
-| tenant config       | T#t#CONFIG              | current               |                   |
-| config version      | T#t#CONFIG#HIST         | v#<version:06>        |                   |
-| token usage         | T#t#USAGE               | <yyyy-mm>             |                   |
-| entity              | T#t#NS#n#E              | <entity id>           |                   |
-| entity name / alias | T#t#NS#n#N              | <normalized name>     |                   |
-| relationship end    | T#t#NS#n#G#<entity id>  | <out|in>#<rel>#<id>   |                   |
-| insight             | T#t#NS#n#K              | <insight id>          |                   |
-| index outbox entry  | T#t#OUTBOX              | <time-ordered id>     |                   |
-| index delete repeat | T#t#OUTBOX#REPEAT       | <due ms:015>#<id>     |                   |
-| known user          | T#t#USERS               | <user id>             |                   |
-| known namespace     | T#t#NAMESPACES          | <namespace>           |                   |
-| curation job        | T#t#CURATE              | JOB#<job id>          |                   |
-| curation schedule   | T#t#CURATE              | SCHEDULE              |                   |
-| curation change     | T#t#CURATE#<job id>     | <unit>#<kind>#<id>    |                   |
+| item                | pk                     | sk                  | by-user index: gsi1pk, gsi1sk |
+|---------------------|------------------------|---------------------|-------------------------------|
+| profile             | T#t#U#u                | PROFILE             |                               |
+| memory              | T#t#U#u                | MEM#<id>            |                               |
+| memory version      | T#t#U#u#HIST           | <id>#<version:06>   |                               |
+| session context     | T#t#S#s                | SESSION             | T#t#U#u, SESSION#s            |
+| transcript status   | T#t#TR#id              | STATUS              | T#t#U#u, TRANSCRIPT#id        |
+| tenant config       | T#t#CONFIG             | current             |                               |
+| config version      | T#t#CONFIG#HIST        | v#<version:06>      |                               |
+| token usage         | T#t#USAGE              | <yyyy-mm>           |                               |
+| entity              | T#t#NS#n#E             | <entity id>         |                               |
+| entity name / alias | T#t#NS#n#N             | <normalized name>   |                               |
+| relationship end    | T#t#NS#n#G#<entity id> | <out|in>#<rel>#<id> |                               |
+| insight             | T#t#NS#n#K             | <insight id>        |                               |
+| index outbox entry  | T#t#OUTBOX             | <time-ordered id>   |                               |
+| index delete repeat | T#t#OUTBOX#REPEAT      | <due ms:015>#<id>   |                               |
+| known user          | T#t#USERS              | <user id>           |                               |
+| known namespace     | T#t#NAMESPACES         | <namespace>         |                               |
+| curation job        | T#t#CURATE             | JOB#<job id>        |                               |
+| curation schedule   | T#t#CURATE             | SCHEDULE            |                               |
+| curation change     | T#t#CURATE#<job id>    | <unit>#<kind>#<id>  |                               |
 
 Profile and memories share a partition so get-context reads both in one query.
 """
@@ -35,6 +35,9 @@ SESSION_SK = "SESSION"
 STATUS_SK = "STATUS"
 CONFIG_SK = "current"
 USER_INDEX = "gsi1"
+# Sort keys in the by-user index (gsi1sk): what kind of record a key names, and which one.
+SESSION_INDEX_PREFIX = "SESSION#"
+TRANSCRIPT_INDEX_PREFIX = "TRANSCRIPT#"
 
 
 def user_pk(tenant: str, user: str) -> str:

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 from ..adapters import dynamodb
 from ..models.common import utc_now
 from ..models.transcripts import TranscriptStatus
-from .keys import STATUS_SK, transcript_pk, user_pk
+from .keys import STATUS_SK, TRANSCRIPT_INDEX_PREFIX, transcript_pk, user_pk
 
 
 class TranscriptStore:
@@ -24,7 +24,7 @@ class TranscriptStore:
             1,
             state=status.status,
             gsi1pk=user_pk(tenant, status.user_id),
-            gsi1sk=f"TRANSCRIPT#{status.transcript_id}",
+            gsi1sk=TRANSCRIPT_INDEX_PREFIX + status.transcript_id,
         )
 
     def create(self, tenant: str, status: TranscriptStatus) -> TranscriptStatus | None:

@@ -1,16 +1,21 @@
-"""Reads of a user's profile and memories (one partition, one query) and memory history."""
+"""Reads of a user's profile and memories (one partition, one query) and memory history.
+
+Memory writes go through a ChangeSet; what curation and undo write to the history partition is
+prepared here, so the key layout stays in `stores/`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
 from ..adapters import dynamodb
 from ..models.memories import Memory, MemoryVersion
 from ..models.profile import UserProfile
-from .keys import MEMORY_PREFIX, PROFILE_SK, history_pk, memory_sk, user_pk
+from .keys import MEMORY_PREFIX, PROFILE_SK, history_pk, history_sk, memory_sk, user_pk
 
 
 @dataclass
@@ -65,3 +70,44 @@ class UserMemoryStore:
         for older, newer in pairwise(versions):
             older.valid_to = newer.valid_from
         return versions
+
+    def all_versions(self, tenant: str, user: str) -> list[MemoryVersion]:
+        """Every version of every memory of the user, grouped by memory, oldest first."""
+        items = dynamodb.query_all(self._table, KeyConditionExpression=Key("pk").eq(history_pk(tenant, user)))
+        return [dynamodb.load(MemoryVersion, raw) for raw in items]
+
+    def history_puts(self, tenant: str, user: str, versions: list[MemoryVersion]) -> list[dict[str, Any]]:
+        """Transaction items that write these versions back (undo of a history prune)."""
+        pk = history_pk(tenant, user)
+        return [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": dynamodb.item(pk, history_sk(v.memory_id, v.version), v, v.version),
+                }
+            }
+            for v in versions
+        ]
+
+    def history_deletes(self, tenant: str, user: str, versions: list[MemoryVersion]) -> list[dict[str, Any]]:
+        """Transaction items that delete these versions (history retention)."""
+        pk = history_pk(tenant, user)
+        return [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": {"pk": pk, "sk": history_sk(v.memory_id, v.version)},
+                }
+            }
+            for v in versions
+        ]
+
+    def partition_keys(self, tenant: str, user: str) -> list[dict[str, Any]]:
+        """Keys of every item in the user's profile and history partitions (to forget the user)."""
+        keys: list[dict[str, Any]] = []
+        for pk in (user_pk(tenant, user), history_pk(tenant, user)):
+            found = dynamodb.query_all(
+                self._table, KeyConditionExpression=Key("pk").eq(pk), ProjectionExpression="pk, sk"
+            )
+            keys += [{"pk": item["pk"], "sk": item["sk"]} for item in found]
+        return keys
