@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from learning_machine.adapters.llm.openai_model import OpenAIExtractionModel, build_openai_client
+from learning_machine.adapters.llm.openai_model import OpenAIExtractionModel
+from learning_machine.adapters.openai_endpoint import build_openai_client
 from learning_machine.models.common import Layer, Role
 from learning_machine.models.extraction import ExtractionRequest, NumberedMessage
 from learning_machine.models.memories import Memory, Provenance

@@ -18,9 +18,11 @@ from typing import Any
 import openai
 import pytest
 
+from learning_machine.adapters import openai_endpoint
 from learning_machine.adapters.llm import factory
 from learning_machine.adapters.llm.base import ModelError, ModelOutputError
-from learning_machine.adapters.llm.openai_model import TOOL_NAME, OpenAIExtractionModel, build_openai_client
+from learning_machine.adapters.llm.openai_model import TOOL_NAME, OpenAIExtractionModel
+from learning_machine.adapters.openai_endpoint import build_openai_client
 from learning_machine.extraction.prompt import build_messages
 from learning_machine.models.common import Layer, Role
 from learning_machine.models.extraction import (
@@ -445,12 +447,15 @@ def test_api_key_sources_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
         return '{"api_key": "sk-from-secret"}' if name == "json-secret" else "  sk-plain-secret\n"
 
     monkeypatch.setattr(parameters, "get_secret", get_secret)
-    assert factory.resolve_api_key(settings()) is None
+    assert openai_endpoint.resolve_api_key(settings()) is None
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
-    assert factory.resolve_api_key(settings()) == "sk-from-env"
-    assert factory.resolve_api_key(settings(llm_api_key_secret="plain-secret")) == "sk-plain-secret"
-    assert factory.resolve_api_key(settings(llm_api_key_secret="json-secret")) == "sk-from-secret"
-    assert factory.resolve_api_key(settings(llm_api_key="sk-direct", llm_api_key_secret="x")) == "sk-direct"
+    assert openai_endpoint.resolve_api_key(settings()) == "sk-from-env"
+    assert openai_endpoint.resolve_api_key(settings(llm_api_key_secret="plain-secret")) == "sk-plain-secret"
+    assert openai_endpoint.resolve_api_key(settings(llm_api_key_secret="json-secret")) == "sk-from-secret"
+    assert (
+        openai_endpoint.resolve_api_key(settings(llm_api_key="sk-direct", llm_api_key_secret="x"))
+        == "sk-direct"
+    )
     assert fetched == ["plain-secret", "json-secret"]
 
 

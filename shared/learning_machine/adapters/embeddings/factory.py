@@ -19,7 +19,7 @@ import os
 from typing import Literal
 
 from ...settings import Settings
-from ..llm.factory import DEFAULT_BASE_URL, _without_credentials, resolve_api_key
+from ..openai_endpoint import DEFAULT_BASE_URL, build_openai_client, resolve_api_key, without_credentials
 from .base import Embedder, EmbeddingConfigError
 from .hashing import HashingEmbedder
 from .local_model import INSTALL_HINT, MODEL_DIMENSION, MODEL_NAME, MODEL_PACKAGE, SentenceModelEmbedder
@@ -55,7 +55,7 @@ def describe_embedder(settings: Settings) -> str:
     if backend == "openai":
         base_url = _endpoint(settings) or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         return (
-            f"{settings.embedding_model} at {_without_credentials(base_url)} "
+            f"{settings.embedding_model} at {without_credentials(base_url)} "
             f"({settings.embedding_dimension} dims)"
         )
     if backend == "local":
@@ -99,7 +99,6 @@ def _endpoint(settings: Settings) -> str | None:
 def _openai_embedder(settings: Settings, api_key: str | None) -> Embedder:
     import openai
 
-    from ..llm.openai_model import build_openai_client
     from .openai_embedder import OpenAIEmbedder, supports_dimensions
 
     try:

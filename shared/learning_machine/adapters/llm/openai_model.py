@@ -39,8 +39,6 @@ FALLBACK_ORDER: tuple[StructuredMode, ...] = get_args(StructuredMode)
 TOOL_NAME = "record_extraction"
 # Statuses with which servers say "I do not support this response format" (llama.cpp: 500).
 UNSUPPORTED_STATUSES = frozenset({400, 500})
-# Local OpenAI-compatible servers usually ignore the key, but the SDK insists on one.
-PLACEHOLDER_API_KEY = "not-needed"
 _REASON_CHARS = 160
 DEFAULT_MAX_COMPLETION_TOKENS = 2048
 # What of an invalid reply goes back to the model in the repair call.
@@ -64,14 +62,6 @@ class InvalidReplyError(ModelOutputError):
         super().__init__(reason)
         self.text = text
         self.cut_off = cut_off
-
-
-def build_openai_client(
-    base_url: str | None, api_key: str | None, timeout: float, max_retries: int
-) -> openai.OpenAI:
-    """A client with our timeout and retry budget; without a key it reads OPENAI_API_KEY."""
-    key = api_key or (PLACEHOLDER_API_KEY if base_url else None)
-    return openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries)
 
 
 class OpenAIExtractionModel:
