@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .dates import resolve_date
+from .domain_errors import NotFoundError
 from .ids import new_id
 from .indexing import ENTITY, Indexer, entity_doc_id
 from .models.common import utc_now
@@ -34,12 +35,16 @@ from .stores.changes import WriteConflictError
 from .stores.entities import EntityStore, normalize_name
 
 
-class UnknownEntityError(LookupError):
-    pass
+class UnknownEntityError(NotFoundError, LookupError):
+    what, argument = "entity", "entity"
 
 
-class UnknownFactError(LookupError):
-    pass
+class UnknownFactError(NotFoundError, LookupError):
+    what = "fact"
+
+    def __init__(self, fact_id: str, argument: str = "fact_id") -> None:
+        super().__init__(fact_id)
+        self.argument = argument  # the fact to forget, or one a new fact supersedes
 
 
 @dataclass
@@ -148,7 +153,7 @@ class EntityMemory:
                 updated.append(fact)
             missing = set(supersedes) - {f.fact_id for f in entity.facts}
             if missing:
-                raise UnknownFactError(sorted(missing)[0])
+                raise UnknownFactError(sorted(missing)[0], argument="supersedes")
             return entity.model_copy(update={"facts": (updated + added)[-MAX_FACTS:]})
 
         return self._mutate(tenant, namespace, name_or_id, change)

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from .adapters.queue import MessageQueue
+from .domain_errors import TooLargeError, UnavailableError
 from .models.transcripts import (
     MetadataValue,
     TranscriptAccepted,
@@ -27,11 +28,13 @@ from .stores.transcripts import TranscriptStore
 MAX_QUEUE_MESSAGE_BYTES = 256 * 1024
 
 
-class QueueUnavailableError(Exception):
+class QueueUnavailableError(UnavailableError):
     """The queue refused the transcript; nothing was kept, the client should retry."""
 
+    what = "the queue"
 
-class TranscriptTooLargeError(ValueError):
+
+class TranscriptTooLargeError(TooLargeError, ValueError):
     """The redacted transcript does not fit in one queue message; nothing was kept."""
 
     def __init__(self, size: int) -> None:

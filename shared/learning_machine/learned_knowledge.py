@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .adapters.index.base import IndexUnavailableError
+from .domain_errors import ConflictError, NotFoundError
 from .ids import new_id, stable_id
 from .indexing import KNOWLEDGE, Indexer, insight_doc_id, insight_text
 from .models.common import utc_now
@@ -22,11 +23,13 @@ from .redaction import redact_optional, redact_text
 from .stores.knowledge import KnowledgeStore
 
 
-class UnknownInsightError(LookupError):
-    pass
+class UnknownInsightError(NotFoundError, LookupError):
+    what, argument = "proposal", "insight_id"  # only proposals are looked up by id to decide them
 
 
-class NotPendingError(ValueError):
+class NotPendingError(ConflictError, ValueError):
+    argument = "insight_id"
+
     def __init__(self, insight: Insight) -> None:
         super().__init__(f"insight {insight.insight_id} is {insight.status}, not pending")
         self.insight = insight

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .domain_errors import NotFoundError
 from .extraction.apply import (
     FieldValueError,
     Origin,
@@ -25,8 +26,8 @@ from .stores.changes import ChangeSet, commit_with_retry
 from .stores.user_memory import UserMemoryStore
 
 
-class UnknownMemoryError(LookupError):
-    pass
+class UnknownMemoryError(NotFoundError, LookupError):
+    what, argument = "memory", "memory_id"
 
 
 @dataclass

@@ -7,13 +7,17 @@ namespace and needs a user id.
 
 from __future__ import annotations
 
+from .domain_errors import InvalidInputError
+
 USER = "user"
 GLOBAL = "global"
 USER_PREFIX = "user:"
 
 
-class NamespaceError(ValueError):
+class NamespaceError(InvalidInputError, ValueError):
     """The namespace cannot be resolved (e.g. 'user' without a user id)."""
+
+    kind, argument = "missing", "user_id"
 
 
 def resolve(requested: str | None, configured: str, user_id: str | None) -> str:

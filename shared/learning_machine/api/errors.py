@@ -1,13 +1,36 @@
-"""Error responses: every 4xx names the field at fault, in the shape Powertools uses for 422."""
+"""Error responses: every 4xx names the field at fault, in the shape Powertools uses for 422.
+
+Domain errors (`domain_errors.py`) become HTTP here and nowhere else: their kind gives the status,
+their `argument` the location, found in the route's path parameters, else its query string (GET,
+DELETE) or its body.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic import BaseModel
+
+from ..domain_errors import (
+    ConflictError,
+    DomainError,
+    InvalidInputError,
+    NotFoundError,
+    TooLargeError,
+    UnavailableError,
+)
+
+STATUS_OF_KIND: dict[type[DomainError], HTTPStatus] = {
+    NotFoundError: HTTPStatus.NOT_FOUND,
+    ConflictError: HTTPStatus.CONFLICT,
+    InvalidInputError: HTTPStatus.UNPROCESSABLE_ENTITY,
+    TooLargeError: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    UnavailableError: HTTPStatus.SERVICE_UNAVAILABLE,
+}
 
 
 class FieldDetail(BaseModel):
@@ -51,6 +74,22 @@ def error_response(status: HTTPStatus, message: str, detail: list[FieldDetail]) 
     )
 
 
+def validation_response(errors: Sequence[Any], within: Sequence[str | int] = ()) -> Response[Any]:
+    """422 for pydantic's errors, located `within` a part of the request."""
+    # Location, type and pydantic's message name the field; input values are not echoed back.
+    detail = [FieldDetail(loc=[*within, *e["loc"]], type=e["type"], msg=e.get("msg")) for e in errors]
+    fields = ", ".join(".".join(str(part) for part in d.loc) for d in detail)
+    return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, f"invalid request: {fields}", detail)
+
+
+def _location(app: APIGatewayRestResolver, argument: str) -> list[str | int]:
+    request = app.request  # the matched route's parameters (API Gateway's are the proxy's)
+    if argument in request.path_parameters:
+        return ["path", argument]
+    where = "query" if request.method in ("GET", "DELETE") else "body"
+    return [where, *argument.split(".")] if argument else [where]
+
+
 def register_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(ApiError)
     def _api_error(error: ApiError) -> Response[Any]:
@@ -58,10 +97,25 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(error: RequestValidationError) -> Response[Any]:
-        # Location, type and pydantic's message name the field; input values are not echoed back.
-        detail = [FieldDetail(loc=list(e["loc"]), type=e["type"], msg=e.get("msg")) for e in error.errors()]
-        fields = ", ".join(".".join(str(part) for part in d.loc) for d in detail)
-        return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, f"invalid request: {fields}", detail)
+        return validation_response(error.errors())
+
+    @app.exception_handler(DomainError)
+    def _domain_error(error: DomainError) -> Response[Any]:
+        status = next((s for kind, s in STATUS_OF_KIND.items() if isinstance(error, kind)), None)
+        if status is None:
+            raise error  # a DomainError of no kind above is a bug: a server error, as any other
+        loc = None if error.argument is None else _location(app, error.argument)
+        errors = getattr(error, "errors", None)  # pydantic's, for a value nested in the request
+        if errors and loc:
+            return validation_response(errors, within=loc)
+        if isinstance(error, UnavailableError):
+            message = f"{error.what} is unavailable; retry"  # the backend's own words stay in the logs
+        elif isinstance(error, NotFoundError):
+            message = f"{error.what} not found"
+        else:
+            message = str(error)
+        detail = [FieldDetail(loc=loc, type=error.kind, msg=message)] if loc else []
+        return error_response(status, message, detail)
 
     @app.exception_handler(UnicodeDecodeError)
     def _undecodable_body(error: UnicodeDecodeError) -> Response[Any]:

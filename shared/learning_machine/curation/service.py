@@ -11,6 +11,7 @@ from functools import cache, cached_property
 from pydantic import BaseModel
 
 from ..adapters.queue import MessageQueue
+from ..domain_errors import ConflictError
 from ..ids import new_id
 from ..indexing import Indexer, build_indexer
 from ..models.curation import ALL_OPERATIONS, CurateRequest, CurationJob, JobAccepted, JobCursor, JobView
@@ -41,8 +42,10 @@ class SliceMessage(BaseModel):
     job_id: str
 
 
-class JobStateError(ValueError):
+class JobStateError(ConflictError, ValueError):
     """The job cannot be undone (not finished, a dry run, or an undo itself)."""
+
+    argument = "job_id"
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
 
+from ..domain_errors import InvalidInputError
 from ..ids import new_id
 from ..models.common import MAX_MEMORY_CHARS, Layer
 from ..models.config import TenantConfig
@@ -46,10 +47,11 @@ def profile_schema(config: TenantConfig) -> dict[str, str]:
     return fields
 
 
-class FieldValueError(ValueError):
+class FieldValueError(InvalidInputError, ValueError):
     def __init__(self, field_name: str, reason: str) -> None:
         super().__init__(f"{field_name}: {reason}")
         self.field_name = field_name
+        self.argument = f"fields.{field_name}"
 
 
 def coerce_field(config: TenantConfig, name: str, value: Any) -> Any:

@@ -7,13 +7,16 @@ from typing import Any
 from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
 
 from ..adapters import dynamodb
+from ..domain_errors import ConflictError
 from ..models.common import utc_now
 from ..models.config import StoredConfig, TenantConfig
 from .keys import CONFIG_SK, config_history_pk, config_pk
 
 
-class ConfigConflictError(Exception):
+class ConfigConflictError(ConflictError):
     """The config changed between read and write."""
+
+    argument = ""
 
 
 class ConfigStore:

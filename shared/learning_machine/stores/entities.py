@@ -14,6 +14,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from ..adapters import dynamodb
+from ..domain_errors import ConflictError
 from ..models.entities import Entity, Relationship
 from .changes import WriteConflictError
 from .keys import edge_pk, entity_name_pk, entity_pk
@@ -25,7 +26,9 @@ def normalize_name(name: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", name.lower()))
 
 
-class NameTakenError(Exception):
+class NameTakenError(ConflictError):
+    argument = "aliases"
+
     def __init__(self, name: str, entity_id: str) -> None:
         super().__init__(f"the name {name!r} belongs to another entity")
         self.name = name

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .. import namespaces
+from ..domain_errors import ConflictError, InvalidInputError, NotFoundError
 from ..entity_memory import EntityMemory, UnknownEntityError, UnknownFactError
 from ..learned_knowledge import LearnedKnowledge
 from ..memory_admin import MemoryAdmin, UnknownMemoryError
@@ -32,31 +33,35 @@ from . import definitions as d
 EVENTS_IN_RESULT = 5
 
 
-class UnknownToolError(LookupError):
+class UnknownToolError(NotFoundError, LookupError):
     """No such tool, or the tenant's configuration does not enable it (the two look the same)."""
 
+    what, argument = "tool", "name"
 
-class InvalidArgumentsError(ValueError):
+
+class InvalidArgumentsError(InvalidInputError, ValueError):
     """The arguments do not fit the tool; `errors` are pydantic's, located within the arguments."""
+
+    argument = "arguments"
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         super().__init__("invalid tool arguments")
         self.errors = errors
 
 
-class TargetNotFoundError(LookupError):
+class TargetNotFoundError(NotFoundError, LookupError):
     """An argument names a memory, entity, fact or relationship that this user cannot see."""
 
     def __init__(self, what: str, argument: str) -> None:
         super().__init__(f"{what} not found")
         self.what = what
-        self.argument = argument
+        self.argument = f"arguments.{argument}"
 
 
-class ArgumentConflictError(ValueError):
+class ArgumentConflictError(ConflictError, ValueError):
     def __init__(self, message: str, argument: str) -> None:
         super().__init__(message)
-        self.argument = argument
+        self.argument = f"arguments.{argument}"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from ...domain_errors import UnavailableError
+
 DocumentKind = Literal["knowledge", "entity"]
 DocumentStatus = Literal["active", "pending"]
 SearchMode = Literal["hybrid", "keyword", "vector"]
@@ -45,11 +47,13 @@ class IndexHit(BaseModel):
     payload: dict[str, Any]
 
 
-class IndexUnavailableError(Exception):
+class IndexUnavailableError(UnavailableError):
     """The backend cannot be reached or is overloaded (connection, timeout, lock, 429, 5xx).
 
     Retrying later may succeed, so writers keep what they wanted to index and try again.
     """
+
+    what = "the knowledge index"
 
 
 class IndexRequestError(Exception):

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
-
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from ...models.config import StoredConfig, TenantConfig
-from ...stores.config import ConfigConflictError
 from .. import deps
-from ..errors import ApiError
 from ..tenancy import tenant_of
 
 router = APIGatewayRouter()
@@ -22,7 +18,4 @@ def get_config() -> StoredConfig:
 
 @router.put("/v1/config", tags=["config"], summary="Replace the configuration (validated, versioned)")
 def put_config(config: TenantConfig) -> StoredConfig:
-    try:
-        return deps.config_store().put(tenant_of(router), config)
-    except ConfigConflictError as error:
-        raise ApiError(HTTPStatus.CONFLICT, str(error), ["body"], "conflict") from error
+    return deps.config_store().put(tenant_of(router), config)

@@ -7,11 +7,9 @@ from http import HTTPStatus
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from ...curation.service import JobStateError
 from ...models.curation import CurateRequest, JobAccepted, JobView
-from ...namespaces import NamespaceError
 from .. import deps
-from ..errors import ApiError, not_found
+from ..errors import not_found
 from ..params import ChangeCursor, JobId, Limit
 from ..tenancy import tenant_of
 
@@ -24,10 +22,7 @@ router = APIGatewayRouter()
     summary="Start curation of a user, a namespace or the whole tenant; answers 202 with the job id",
 )
 def start_curation(body: CurateRequest) -> Response[JobAccepted]:
-    try:
-        accepted = deps.curation().start(tenant_of(router), body)
-    except NamespaceError as error:
-        raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, str(error), ["body", "user_id"], "missing") from error
+    accepted = deps.curation().start(tenant_of(router), body)
     return Response(status_code=HTTPStatus.ACCEPTED.value, body=accepted, content_type="application/json")
 
 
@@ -45,10 +40,7 @@ def get_curation(job_id: JobId, after: ChangeCursor = None, limit: Limit = 100) 
     "/v1/curate/<job_id>/undo", tags=["curation"], summary="Undo a finished job's changes (a new job)"
 )
 def undo_curation(job_id: JobId) -> Response[JobAccepted]:
-    try:
-        accepted = deps.curation().undo(tenant_of(router), job_id)
-    except JobStateError as error:
-        raise ApiError(HTTPStatus.CONFLICT, str(error), ["path", "job_id"], "conflict") from error
+    accepted = deps.curation().undo(tenant_of(router), job_id)
     if accepted is None:
         raise not_found("curation job", ["path", "job_id"])
     return Response(status_code=HTTPStatus.ACCEPTED.value, body=accepted, content_type="application/json")

@@ -7,7 +7,6 @@ from http import HTTPStatus
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from ...entity_memory import UnknownEntityError, UnknownFactError
 from ...models.common import utc_now
 from ...models.entities import (
     Entity,
@@ -20,9 +19,7 @@ from ...models.entities import (
     RelationshipsIn,
 )
 from ...models.memories import Provenance
-from ...stores.entities import NameTakenError
 from .. import deps
-from ..errors import ApiError, not_found
 from ..params import EntityRef, FactId, Limit, NamespaceQuery, OwnerQuery, RequiredQuery
 from ..scopes import namespace_for
 from ..tenancy import tenant_of
@@ -58,27 +55,21 @@ def search_entities(
 @router.post("/v1/entities", tags=["entities"], summary="Create, or merge into the entity with this name")
 def upsert_entity(body: EntityUpsert) -> Entity:
     tenant, scope = _scope(body.namespace, body.user_id, ["body", "user_id"])
-    try:
-        return deps.entity_memory().upsert(
-            tenant,
-            scope,
-            body.name,
-            entity_type=body.entity_type,
-            aliases=body.aliases,
-            description=body.description,
-            properties=body.properties,
-        )
-    except NameTakenError as error:
-        raise ApiError(HTTPStatus.CONFLICT, str(error), ["body", "aliases"], "conflict") from error
+    return deps.entity_memory().upsert(
+        tenant,
+        scope,
+        body.name,
+        entity_type=body.entity_type,
+        aliases=body.aliases,
+        description=body.description,
+        properties=body.properties,
+    )
 
 
 @router.get("/v1/entities/<entity>", tags=["entities"])
 def get_entity(entity: EntityRef, namespace: NamespaceQuery = None, user_id: OwnerQuery = None) -> EntityView:
     tenant, scope = _scope(namespace, user_id)
-    try:
-        return deps.entity_memory().view(tenant, scope, entity)
-    except UnknownEntityError as error:
-        raise not_found("entity", ["path", "entity"]) from error
+    return deps.entity_memory().view(tenant, scope, entity)
 
 
 @router.post(
@@ -88,14 +79,9 @@ def add_facts(
     entity: EntityRef, body: FactsIn, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
 ) -> Entity:
     tenant, scope = _scope(namespace, user_id)
-    try:
-        return deps.entity_memory().add_facts(
-            tenant, scope, entity, body.facts, _api_provenance(), supersedes=body.supersedes
-        )
-    except UnknownEntityError as error:
-        raise not_found("entity", ["path", "entity"]) from error
-    except UnknownFactError as error:
-        raise not_found("fact", ["body", "supersedes"]) from error
+    return deps.entity_memory().add_facts(
+        tenant, scope, entity, body.facts, _api_provenance(), supersedes=body.supersedes
+    )
 
 
 @router.delete("/v1/entities/<entity>/facts/<fact_id>", tags=["entities"], summary="Forget one fact")
@@ -103,12 +89,7 @@ def forget_fact(
     entity: EntityRef, fact_id: FactId, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
 ) -> Entity:
     tenant, scope = _scope(namespace, user_id)
-    try:
-        return deps.entity_memory().forget_fact(tenant, scope, entity, fact_id)
-    except UnknownEntityError as error:
-        raise not_found("entity", ["path", "entity"]) from error
-    except UnknownFactError as error:
-        raise not_found("fact", ["path", "fact_id"]) from error
+    return deps.entity_memory().forget_fact(tenant, scope, entity, fact_id)
 
 
 @router.post("/v1/entities/<entity>/events", tags=["entities"], summary="Add dated events")
@@ -116,12 +97,7 @@ def add_events(
     entity: EntityRef, body: EventsIn, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
 ) -> Entity:
     tenant, scope = _scope(namespace, user_id)
-    try:
-        return deps.entity_memory().add_events(
-            tenant, scope, entity, body.events, _api_provenance(), utc_now()
-        )
-    except UnknownEntityError as error:
-        raise not_found("entity", ["path", "entity"]) from error
+    return deps.entity_memory().add_events(tenant, scope, entity, body.events, _api_provenance(), utc_now())
 
 
 @router.post(
@@ -132,15 +108,10 @@ def add_relationships(
 ) -> list[Relationship]:
     tenant, scope = _scope(namespace, user_id)
     memory = deps.entity_memory()
-    try:
-        return [
-            memory.relate(
-                tenant, scope, entity, edge.relation, edge.target, _api_provenance(), edge.description
-            )
-            for edge in body.relationships
-        ]
-    except UnknownEntityError as error:
-        raise not_found("entity", ["path", "entity"]) from error
+    return [
+        memory.relate(tenant, scope, entity, edge.relation, edge.target, _api_provenance(), edge.description)
+        for edge in body.relationships
+    ]
 
 
 @router.delete("/v1/entities/<entity>", tags=["entities"], summary="Forget the entity, its facts and edges")
@@ -148,8 +119,5 @@ def delete_entity(
     entity: EntityRef, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
 ) -> Response[None]:
     tenant, scope = _scope(namespace, user_id)
-    try:
-        deps.entity_memory().forget(tenant, scope, entity)
-    except UnknownEntityError as error:
-        raise not_found("entity", ["path", "entity"]) from error
+    deps.entity_memory().forget(tenant, scope, entity)
     return Response(status_code=HTTPStatus.NO_CONTENT.value)

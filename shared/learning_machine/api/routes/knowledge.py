@@ -9,7 +9,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from ...learned_knowledge import NotPendingError, UnknownInsightError
 from ...models.config import LearnedKnowledgeStoreConfig
 from ...models.knowledge import (
     ImportRequest,
@@ -22,7 +21,6 @@ from ...models.knowledge import (
 )
 from ...models.memories import Provenance
 from .. import deps
-from ..errors import ApiError, not_found
 from ..params import InsightId, NamespaceQuery, OwnerQuery
 from ..scopes import namespace_for
 from ..tenancy import tenant_of
@@ -94,14 +92,7 @@ def approve_proposal(
     insight_id: InsightId, body: ApproveIn, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
 ) -> Insight:
     tenant, scope, _ = _scope(namespace, user_id, ["query", "user_id"])
-    try:
-        return deps.learned_knowledge().approve(
-            tenant, scope, insight_id, body.reviewer or f"tenant:{tenant}"
-        )
-    except UnknownInsightError as error:
-        raise not_found("proposal", ["path", "insight_id"]) from error
-    except NotPendingError as error:
-        raise ApiError(HTTPStatus.CONFLICT, str(error), ["path", "insight_id"], "conflict") from error
+    return deps.learned_knowledge().approve(tenant, scope, insight_id, body.reviewer or f"tenant:{tenant}")
 
 
 @router.post(
@@ -111,9 +102,4 @@ def reject_proposal(
     insight_id: InsightId, body: RejectIn, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
 ) -> Insight:
     tenant, scope, _ = _scope(namespace, user_id, ["query", "user_id"])
-    try:
-        return deps.learned_knowledge().reject(tenant, scope, insight_id, f"tenant:{tenant}", body.reason)
-    except UnknownInsightError as error:
-        raise not_found("proposal", ["path", "insight_id"]) from error
-    except NotPendingError as error:
-        raise ApiError(HTTPStatus.CONFLICT, str(error), ["path", "insight_id"], "conflict") from error
+    return deps.learned_knowledge().reject(tenant, scope, insight_id, f"tenant:{tenant}", body.reason)

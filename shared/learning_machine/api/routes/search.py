@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
-
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from ...models.search import SearchRequest, SearchResponse
-from ...namespaces import NamespaceError
 from .. import deps
-from ..errors import ApiError
 from ..tenancy import tenant_of
 
 router = APIGatewayRouter()
@@ -18,7 +14,4 @@ router = APIGatewayRouter()
 @router.post("/v1/search", tags=["search"], summary="Search what was learned, across stores")
 def search(request: SearchRequest) -> SearchResponse:
     tenant = tenant_of(router)
-    try:
-        return deps.search_service().search(tenant, deps.config_store().get(tenant).config, request)
-    except NamespaceError as error:  # the 'user' namespace, named or configured, without a user_id
-        raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, str(error), ["body", "user_id"], "missing") from error
+    return deps.search_service().search(tenant, deps.config_store().get(tenant).config, request)

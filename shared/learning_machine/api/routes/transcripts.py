@@ -7,10 +7,9 @@ from http import HTTPStatus
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from ...intake import QueueUnavailableError, TranscriptTooLargeError
 from ...models.transcripts import TranscriptAccepted, TranscriptIn, TranscriptStatus
 from .. import deps
-from ..errors import ApiError, not_found
+from ..errors import not_found
 from ..params import TranscriptId
 from ..tenancy import tenant_of
 
@@ -19,12 +18,7 @@ router = APIGatewayRouter()
 
 @router.post("/v1/transcripts", tags=["transcripts"], summary="Send a transcript to learn from")
 def post_transcript(transcript: TranscriptIn) -> Response[TranscriptAccepted]:
-    try:
-        accepted = deps.intake().accept(tenant_of(router), transcript)
-    except QueueUnavailableError as error:
-        raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "the queue is unavailable; retry") from error
-    except TranscriptTooLargeError as error:
-        raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, str(error), ["body"], "too_large") from error
+    accepted = deps.intake().accept(tenant_of(router), transcript)
     status = HTTPStatus.OK if accepted.duplicate else HTTPStatus.ACCEPTED
     return Response(status_code=status.value, body=accepted, content_type="application/json")
 

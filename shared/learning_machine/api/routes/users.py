@@ -7,13 +7,12 @@ from http import HTTPStatus
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from ...memory_admin import FieldValueError, UnknownMemoryError
 from ...models.export import UserExport
 from ...models.memories import Memory, MemoryCreate, MemoryHistory, MemoryList, MemoryPatch, UserPage
 from ...models.profile import ProfilePatch, UserProfile
 from ...stores.user_memory import UserState
 from .. import deps
-from ..errors import ApiError, not_found
+from ..errors import not_found
 from ..params import Limit, MemoryId, UserAfter, UserId
 from ..tenancy import tenant_of
 
@@ -42,12 +41,7 @@ def get_profile(user_id: UserId) -> UserProfile:
 def patch_profile(user_id: UserId, patch: ProfilePatch) -> UserProfile:
     tenant = tenant_of(router)
     config = deps.config_store().get(tenant).config
-    try:
-        return deps.memory_admin().patch_profile(tenant, user_id, patch.fields, config)
-    except FieldValueError as error:
-        raise ApiError(
-            HTTPStatus.UNPROCESSABLE_ENTITY, str(error), ["body", "fields", error.field_name], "value_error"
-        ) from error
+    return deps.memory_admin().patch_profile(tenant, user_id, patch.fields, config)
 
 
 @router.get(
@@ -67,18 +61,12 @@ def create_memory(user_id: UserId, body: MemoryCreate) -> Response[Memory]:
 
 @router.patch("/v1/users/<user_id>/memories/<memory_id>", tags=["memories"])
 def patch_memory(user_id: UserId, memory_id: MemoryId, patch: MemoryPatch) -> Memory:
-    try:
-        return deps.memory_admin().update_memory(tenant_of(router), user_id, memory_id, patch)
-    except UnknownMemoryError as error:
-        raise not_found("memory", ["path", "memory_id"]) from error
+    return deps.memory_admin().update_memory(tenant_of(router), user_id, memory_id, patch)
 
 
 @router.delete("/v1/users/<user_id>/memories/<memory_id>", tags=["memories"])
 def delete_memory(user_id: UserId, memory_id: MemoryId) -> Response[None]:
-    try:
-        deps.memory_admin().delete_memory(tenant_of(router), user_id, memory_id)
-    except UnknownMemoryError as error:
-        raise not_found("memory", ["path", "memory_id"]) from error
+    deps.memory_admin().delete_memory(tenant_of(router), user_id, memory_id)
     return Response(status_code=HTTPStatus.NO_CONTENT.value)
 
 
