@@ -8,11 +8,8 @@ from typing import Any
 import pytest
 
 from learning_machine.adapters.llm.base import ExtractionModel
-from learning_machine.adapters.llm.offline import (
-    MAX_SUMMARY_CHARS,
-    MAX_SUMMARY_SENTENCES,
-    OfflineExtractionModel,
-)
+from learning_machine.adapters.llm.offline import OfflineExtractionModel
+from learning_machine.adapters.llm.offline.sessions import MAX_SUMMARY_CHARS, MAX_SUMMARY_SENTENCES
 from learning_machine.models.common import Layer, Role
 from learning_machine.models.extraction import (
     ExtractionRequest,
