@@ -56,6 +56,7 @@ EXPECTED_STATUS = {
     "tools_list.json": 200,
     "tools_call.json": 200,
     "openapi_get.json": 200,
+    "usage_get.json": 200,
 }
 
 

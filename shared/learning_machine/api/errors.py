@@ -9,6 +9,8 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
+from ..models.usage import QuotaExceededError
+
 
 class FieldDetail(BaseModel):
     loc: list[str | int]
@@ -55,6 +57,16 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(ApiError)
     def _api_error(error: ApiError) -> Response[Any]:
         return error_response(error.status, error.message, error.detail)
+
+    @app.exception_handler(QuotaExceededError)
+    def _over_limit(error: QuotaExceededError) -> Response[Any]:
+        # Nothing was accepted: the client retries after Retry-After seconds.
+        return Response(
+            status_code=HTTPStatus.TOO_MANY_REQUESTS.value,
+            content_type=content_types.APPLICATION_JSON,
+            body=error.body().model_dump_json(),
+            headers={"Retry-After": str(error.retry_after)},
+        )
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(error: RequestValidationError) -> Response[Any]:

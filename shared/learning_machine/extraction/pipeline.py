@@ -28,6 +28,7 @@ from ..stores.changes import AlreadyAppliedError, ChangeSet, commit_with_retry
 from ..stores.config import ConfigStore
 from ..stores.sessions import SessionStore
 from ..stores.transcripts import TranscriptStore
+from ..stores.usage import UsageStore
 from ..stores.user_memory import UserMemoryStore, UserState
 from .apply import Origin, plan_extraction, profile_schema
 from .indexed_stores import IndexedStores, Outcome, apply_indexed, relevant_entities
@@ -60,6 +61,9 @@ class Stores:
     users: UserMemoryStore
     sessions: SessionStore
     transcripts: TranscriptStore
+    # Daily usage counters (GET /v1/usage); a failure on attempt `max_attempts` counts as failed.
+    usage: UsageStore | None = None
+    max_attempts: int = 3
 
 
 class ExtractionPipeline:
@@ -99,6 +103,8 @@ class ExtractionPipeline:
         except Exception as error:
             # The record fails (and is retried, then dead-lettered); the status says why.
             self.stores.transcripts.mark(tenant, self.stores.transcripts.failed(status, error))
+            if self.stores.usage is not None and status.attempts >= self.stores.max_attempts:
+                self.stores.usage.add(tenant, utc_now().date(), transcripts_failed=1)
             if isinstance(error, ModelError):
                 self.metrics.add_metric("ModelFailures", "Count", 1)
             raise
@@ -190,8 +196,7 @@ class ExtractionPipeline:
             changes.complete_transcript(done)
             if not current_state.exists:  # curation walks the tenant's users from this registry
                 changes.register_user()
-            if reply is not None:
-                changes.add_usage(reply.usage, now.strftime("%Y-%m"))
+            changes.add_usage(reply.usage if reply else None, reply.calls if reply else 0, now)
             return changes
 
         def on_retry(attempt: int) -> None:

@@ -21,7 +21,9 @@ def get_context(
     query: SearchQuery = None,
     max_tokens: MaxTokens = None,
 ) -> Response[ContextResponse]:
-    context = deps.context_service().build(tenant_of(router), user_id, session_id, query, max_tokens)
+    tenant = tenant_of(router)
+    context = deps.context_service().build(tenant, user_id, session_id, query, max_tokens)
+    deps.count_read(tenant)
     # An unreachable index degrades the answer (no entities, no knowledge) instead of failing it:
     # the JSON says so, and so does a header for callers that only read the XML.
     headers = {DEGRADED_HEADER: "knowledge-index"} if context.degraded else {}

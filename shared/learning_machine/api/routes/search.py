@@ -19,6 +19,8 @@ router = APIGatewayRouter()
 def search(request: SearchRequest) -> SearchResponse:
     tenant = tenant_of(router)
     try:
-        return deps.search_service().search(tenant, deps.config_store().get(tenant).config, request)
+        found = deps.search_service().search(tenant, deps.config_store().get(tenant).config, request)
     except NamespaceError as error:  # the 'user' namespace, named or configured, without a user_id
         raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, str(error), ["body", "user_id"], "missing") from error
+    deps.count_read(tenant)
+    return found
