@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 RATE_A = 2.0
@@ -195,8 +196,10 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--share", type=int, default=4, help="B's transcripts; A posts 10 times as many")
+    parser.add_argument("--env", type=Path, default=Path(".local/env"), help="the stack's env file")
+    parser.add_argument("--name", default="fair_share", help="result file name (bench/results/NAME.json)")
     args = parser.parse_args()
-    if not load_local_env():
+    if not load_local_env(args.env):
         print("run `make up` first", file=sys.stderr)
         return 1
     import os
@@ -212,8 +215,8 @@ def main() -> int:
     figures = measure(
         os.environ["LM_API_URL"], key_a, key_b, learned_counter(dynamodb, table, tenant_a), share=args.share
     )
-    result = asdict(figures)
-    write_result("fair_share", result)
+    result = {**asdict(figures), "sqs_fair": os.environ.get("LM_SQS_FAIR", "1") != "0"}
+    write_result(args.name, result, module="bench.fair_share")
     print(json.dumps(result, indent=2))
     return 0
 

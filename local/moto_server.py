@@ -20,7 +20,8 @@ SQS fair queues: on a standard queue, messages sent with a MessageGroupId share 
 capacity among their groups, so one group's backlog does not hold the others back (AWS, "Amazon
 SQS fair queues", 2025). moto hands out visible messages in arrival order; here a standard queue
 hands them out round-robin across groups (in arrival order within each group), which is what a
-quiet tenant sees of SQS's fairness: its next message is among the first received.
+quiet tenant sees of SQS's fairness: its next message is among the first received. (LM_SQS_FAIR=0
+keeps moto's arrival order, for bench/fair_share.py's comparison.)
 
 With `--enforce-iam` every request is authenticated and authorized by moto's IAM access control
 (`local/iam.py` says what it checks). moto only knows the resource of SQS, STS and IAM requests and
@@ -34,6 +35,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -358,7 +360,8 @@ if __name__ == "__main__":
         sys.argv.remove("--enforce-iam")
         enforce_iam()
     serialize_dynamodb()
-    fair_queues()
+    if os.environ.get("LM_SQS_FAIR", "1") != "0":  # 0: arrival order, to measure what fairness buys
+        fair_queues()
     undo_log_transactions()
     partition_queries()
     main()
