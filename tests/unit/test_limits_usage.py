@@ -88,6 +88,8 @@ def test_usage_reports_each_day_with_counters_and_cost(aws: Aws, call: Call) -> 
         1,
         2,
     )
+    assert day["embedding_tokens"] > 0  # the search embedded its query
+    day["estimated_cost_usd"] -= day["embedding_tokens"] * 0.02 / 1_000_000
     # 1000 x 0.15 + 200 x 0.60 per million tokens, 3 requests x 3.50 per million
     assert day["estimated_cost_usd"] == pytest.approx((150 + 120 + 10.5) / 1_000_000)
     assert report["total"]["reads"] == 2 and report["tokens_this_month"] == 1200

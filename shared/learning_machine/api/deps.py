@@ -91,12 +91,15 @@ def quotas() -> Quotas:
     )
 
 
-def count_read(tenant: str) -> None:
-    """One get-context or search request on today's usage; a failure to count never fails the read."""
+def count_read(tenant: str, embedding_start: int) -> None:
+    """One get-context or search request on today's usage, with the embedding tokens it spent since
+    the meter read `embedding_start`; a failure to count never fails the read."""
+    from ..adapters.embeddings.base import EMBEDDING_METER
     from ..models.common import utc_now
 
+    embedded = EMBEDDING_METER.tokens - embedding_start
     try:
-        usage_store().add(tenant, utc_now().date(), reads=1)
+        usage_store().add(tenant, utc_now().date(), reads=1, embedding_tokens=embedded)
     except Exception:
         logging.getLogger(__name__).exception("counting a read failed")
 

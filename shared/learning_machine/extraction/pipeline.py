@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..adapters.embeddings.base import EMBEDDING_METER
 from ..adapters.llm.base import ExtractionModel, ModelError
 from ..models.common import utc_now
 from ..models.config import TenantConfig
@@ -82,6 +83,7 @@ class ExtractionPipeline:
         self.write_retries = write_retries
         self.metrics = metrics or NullMetrics()
         self.indexed = indexed
+        self._embedding_start = 0  # the meter's count when the current transcript began
 
     def process(self, envelope: TranscriptEnvelope) -> TranscriptStatus:
         tenant = envelope.tenant_id
@@ -111,6 +113,7 @@ class ExtractionPipeline:
 
     def _learn(self, envelope: TranscriptEnvelope, status: TranscriptStatus) -> TranscriptStatus:
         tenant = envelope.tenant_id
+        self._embedding_start = EMBEDDING_METER.tokens
         config = self.stores.config.get(tenant).config
         if not learns_anything(config, self.indexed):
             return self._finish(envelope, status, config, reply=None)
@@ -196,7 +199,8 @@ class ExtractionPipeline:
             changes.complete_transcript(done)
             if not current_state.exists:  # curation walks the tenant's users from this registry
                 changes.register_user()
-            changes.add_usage(reply.usage if reply else None, reply.calls if reply else 0, now)
+            embedded = EMBEDDING_METER.tokens - self._embedding_start
+            changes.add_usage(reply.usage if reply else None, reply.calls if reply else 0, now, embedded)
             return changes
 
         def on_retry(attempt: int) -> None:

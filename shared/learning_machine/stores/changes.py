@@ -211,7 +211,9 @@ class ChangeSet:
             }
         )
 
-    def add_usage(self, usage: TokenUsage | None, model_calls: int, now: datetime) -> None:
+    def add_usage(
+        self, usage: TokenUsage | None, model_calls: int, now: datetime, embedding_tokens: int = 0
+    ) -> None:
         """Count the learned transcript on its day, and its model tokens on the day and the month
         (the month's tokens are what the tokens-per-month quota is checked against)."""
         tokens = usage or TokenUsage()
@@ -224,6 +226,7 @@ class ChangeSet:
                 "model_calls": model_calls,
                 "prompt_tokens": tokens.prompt_tokens,
                 "completion_tokens": tokens.completion_tokens,
+                "embedding_tokens": embedding_tokens,
             },
         )
         if day is not None:

@@ -6,6 +6,7 @@ from http import HTTPStatus
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from ...adapters.embeddings.base import EMBEDDING_METER
 from ...models.search import SearchRequest, SearchResponse
 from ...namespaces import NamespaceError
 from .. import deps
@@ -18,9 +19,10 @@ router = APIGatewayRouter()
 @router.post("/v1/search", tags=["search"], summary="Search what was learned, across stores")
 def search(request: SearchRequest) -> SearchResponse:
     tenant = tenant_of(router)
+    embedding_start = EMBEDDING_METER.tokens
     try:
         found = deps.search_service().search(tenant, deps.config_store().get(tenant).config, request)
     except NamespaceError as error:  # the 'user' namespace, named or configured, without a user_id
         raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, str(error), ["body", "user_id"], "missing") from error
-    deps.count_read(tenant)
+    deps.count_read(tenant, embedding_start)
     return found
