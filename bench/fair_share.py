@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 RATE_A = 2.0
+BUDGET_RATIO = 1.5  # B's time to learn under A's flood, relative to alone
 
 
 @dataclass
@@ -218,7 +219,12 @@ def main() -> int:
     result = {**asdict(figures), "sqs_fair": os.environ.get("LM_SQS_FAIR", "1") != "0"}
     write_result(args.name, result, module="bench.fair_share")
     print(json.dumps(result, indent=2))
-    return 0
+    if not result["sqs_fair"]:
+        return 0  # the comparison run: no budget
+    met = figures.ratio <= BUDGET_RATIO and not figures.b_refused and figures.a_throttled > 0
+    verdict = "met" if met else "MISSED"
+    print(f"budget: B under the flood <= {BUDGET_RATIO}x alone, none of B's refused, A throttled: {verdict}")
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
