@@ -30,7 +30,10 @@ def test_limits_set_merges_into_the_tenants_override_and_clear_drops_it(
     assert store.get("acme") is None
 
 
-def test_usage_plans_hold_each_tenant_key_in_the_default_plan_or_its_own() -> None:
+def test_usage_plans_hold_each_tenant_key_in_the_default_plan_or_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # moto's in-process mock, whatever the shell says
     with mock_aws():
         apigateway = boto3.client("apigateway", region_name="us-east-1")
         api_id = apigateway.create_rest_api(name="lm")["id"]

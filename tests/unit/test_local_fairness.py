@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import boto3
+import pytest
 from moto import mock_aws
 
 from local.api_server import TokenBuckets
@@ -44,7 +45,10 @@ def test_fair_order_takes_turns_across_groups_keeping_each_groups_order() -> Non
     assert order == [("a", 0), ("b", 0), (None, 0), ("a", 1), ("b", 1), ("a", 2), ("a", 3)]
 
 
-def test_a_standard_queue_serves_a_quiet_group_before_a_noisy_groups_backlog() -> None:
+def test_a_standard_queue_serves_a_quiet_group_before_a_noisy_groups_backlog(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # moto's in-process mock, whatever the shell says
     fair_queues()
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")

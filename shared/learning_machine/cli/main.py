@@ -53,7 +53,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
     outputs: dict[str, str] = {}
     if args.stack:
-        outputs = stack_outputs(args.stack, ["ApiKeysTableName", "DataTableName", "ApiId", "UsagePlanId"])
+        outputs = stack_outputs(args.stack, ["ApiKeysTableName"])
         table = outputs["ApiKeysTableName"]
     else:
         use_aws_settings(["LM_KEYS_TABLE"], local=args.local)
@@ -63,10 +63,14 @@ def cmd_keys(args: argparse.Namespace) -> int:
     store = ApiKeyStore(table)
     if args.action == "create":
         key = store.create(args.tenant, label=args.label or "")
-        if outputs:
+        if {"DataTableName", "ApiId", "UsagePlanId"} <= set(outputs):
             # API Gateway meters the tenant's requests against its API key there (usage plan): the
             # key must exist before the tenant's first request, or API Gateway answers 403.
             place_in_usage_plan(args.stack, args.tenant, outputs)
+        elif args.stack:
+            print(
+                "lm: the stack has no usage plan outputs (deployed before per-tenant limits)", file=sys.stderr
+            )
         print(key)
         return 0
     if store.revoke(args.key):
