@@ -35,15 +35,17 @@ def prices(settings: Settings) -> Prices:
     )
 
 
+def seconds_until(day: date, now: datetime) -> int:
+    """Seconds from `now` to the start of `day` (UTC), rounded up."""
+    return int((datetime.combine(day, datetime.min.time(), UTC) - now).total_seconds()) + 1
+
+
 def seconds_until_tomorrow(now: datetime) -> int:
-    tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
-    return int((tomorrow - now).total_seconds()) + 1
+    return seconds_until(now.date() + timedelta(days=1), now)
 
 
 def seconds_until_next_month(now: datetime) -> int:
-    first = now.date().replace(day=1)
-    following = (first + timedelta(days=32)).replace(day=1)
-    return int((datetime.combine(following, datetime.min.time(), UTC) - now).total_seconds()) + 1
+    return seconds_until((now.date().replace(day=1) + timedelta(days=32)).replace(day=1), now)
 
 
 @dataclass

@@ -48,18 +48,25 @@ def progress(done: int, total: int, label: str) -> None:
     sys.stderr.flush()
 
 
+def target_table(
+    args: argparse.Namespace, output: str, variable: str, also: list[str] | None = None
+) -> tuple[str, dict[str, str]]:
+    """The table a command aimed at AWS writes to: from `--stack`'s outputs (with the outputs `also`
+    names, and all the others), else from `variable` in the shell or the local stack's file."""
+    if args.stack:
+        outputs = stack_outputs(args.stack, [output, *(also or [])])
+        return outputs[output], outputs
+    use_aws_settings([variable], local=args.local)
+    table = os.environ.get(variable, "")
+    if not table:
+        raise TargetError(f"name the deployment: --stack NAME (or {variable}), or --local")
+    return table, {}
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     from ..stores.api_keys import ApiKeyStore
 
-    outputs: dict[str, str] = {}
-    if args.stack:
-        outputs = stack_outputs(args.stack, ["ApiKeysTableName"])
-        table = outputs["ApiKeysTableName"]
-    else:
-        use_aws_settings(["LM_KEYS_TABLE"], local=args.local)
-        table = os.environ.get("LM_KEYS_TABLE", "")
-        if not table:
-            raise TargetError("name the deployment: --stack NAME (or LM_KEYS_TABLE), or --local")
+    table, outputs = target_table(args, "ApiKeysTableName", "LM_KEYS_TABLE")
     store = ApiKeyStore(table)
     if args.action == "create":
         key = store.create(args.tenant, label=args.label or "")
@@ -95,15 +102,7 @@ def cmd_limits(args: argparse.Namespace) -> int:
     from ..settings import Settings
     from ..stores.usage import LimitsStore
 
-    outputs: dict[str, str] = {}
-    if args.stack:
-        outputs = stack_outputs(args.stack, ["DataTableName", "ApiId", "UsagePlanId"])
-        table = outputs["DataTableName"]
-    else:
-        use_aws_settings(["LM_DATA_TABLE"], local=args.local)
-        table = os.environ.get("LM_DATA_TABLE", "")
-        if not table:
-            raise TargetError("name the deployment: --stack NAME (or LM_DATA_TABLE), or --local")
+    table, outputs = target_table(args, "DataTableName", "LM_DATA_TABLE", ["ApiId", "UsagePlanId"])
     store = LimitsStore(table)
     current = store.get(args.tenant) or LimitsOverride()
     if args.action == "set":
