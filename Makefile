@@ -90,7 +90,7 @@ fuzz: install
 # Benchmarks write bench/results/*.json; all of them run, then `make bench` fails if any missed its
 # budget or failed. Each starts on a freshly started local stack, so one benchmark's data (moto keeps
 # everything in memory) never slows the next; this empties the dev stack. About an hour on 2 cores.
-BENCHMARKS := cold_start request_latency prompt_growth extraction_throughput learning_latency retrieval curation_scale quality
+BENCHMARKS := cold_start request_latency prompt_growth extraction_throughput learning_latency retrieval curation_scale quality fair_share
 bench: install
 	@status=0; for name in $(BENCHMARKS); do \
 		$(PY) -m local.stack down >/dev/null && $(PY) -m local.stack up >/dev/null || exit 1; \

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -26,6 +27,7 @@ from werkzeug.wrappers import Request, Response
 
 from .iam import RoleCredentials, function_roles
 from .lambda_runtime import ExecutionEnvironments, Invoker
+from .provision import aws_client
 from .template import (
     ACCOUNT_ID,
     DEFAULT_TEMPLATE,
@@ -34,6 +36,7 @@ from .template import (
     LocalTemplate,
     Route,
     TemplateError,
+    UsagePlan,
     load_for_process,
 )
 
@@ -51,6 +54,55 @@ class Grant:
     principal_id: str
     policy: dict[str, Any]
     context: dict[str, str]
+    usage_key: str | None = None
+
+
+# (rate per second, burst) of the usage plan that holds a tenant's key.
+PlanLimits = Callable[[str], tuple[float, int]]
+
+
+class TokenBuckets:
+    """API Gateway's usage-plan throttle: one token bucket per API key, `rate` tokens a second,
+    holding at most `burst`; a request takes a token or is throttled (429)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._lock = threading.Lock()
+
+    def take(self, key: str, rate: float, burst: int) -> bool:
+        with self._lock:
+            now = self._clock()
+            tokens, at = self._buckets.get(key, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - at) * rate)
+            allowed = tokens >= 1.0
+            self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+            return allowed
+
+
+def tenant_plan_limits(plan: UsagePlan, endpoint: str, table: str, cache_seconds: float = 2.0) -> PlanLimits:
+    """The plan of a tenant's key: its own (an operator's override: the tenant's limits item, which
+    `lm limits set` writes; in AWS it also moves the key to a plan of its own) or the API's."""
+    dynamodb = aws_client("dynamodb", endpoint)
+    cache: dict[str, tuple[float, tuple[float, int]]] = {}
+
+    def limits(tenant: str) -> tuple[float, int]:
+        now = time.monotonic()
+        expires, found = cache.get(tenant, (0.0, (plan.rate_per_second, plan.burst)))
+        if now < expires:
+            return found
+        item = dynamodb.get_item(
+            TableName=table, Key={"pk": {"S": f"T#{tenant}#LIMITS"}, "sk": {"S": "current"}}
+        ).get("Item")
+        override = json.loads(item["doc"]["S"]) if item else {}
+        found = (
+            float(override.get("rate_per_second") or plan.rate_per_second),
+            int(override.get("burst") or plan.burst),
+        )
+        cache[tenant] = (now + cache_seconds, found)
+        return found
+
+    return limits
 
 
 class Denied(Exception):
@@ -118,9 +170,16 @@ def context_value(value: Any) -> str:
 class LocalApi:
     """A WSGI app: route, authorize, build the proxy event, invoke, map the result back."""
 
-    def __init__(self, template: LocalTemplate, runtime: Invoker) -> None:
+    def __init__(
+        self, template: LocalTemplate, runtime: Invoker, plan_limits: PlanLimits | None = None
+    ) -> None:
         self.template = template
         self.runtime = runtime
+        plan = template.usage_plan
+        self.plan_limits = plan_limits or (
+            lambda tenant: (plan.rate_per_second, plan.burst) if plan else (0, 0)
+        )
+        self.buckets = TokenBuckets()
         self.routes = template.routes
         rules = [
             Rule(to_rule_path(r.path), endpoint=i, methods=None if r.method == "ANY" else [r.method])
@@ -157,6 +216,9 @@ class LocalApi:
             grant = self.authorize(request, route) if route.authorizer else None
         except Denied as denied:
             return json_response(denied.status, {"message": denied.message}, request_id)
+        refused = self.meter(route, grant, request_id)
+        if refused is not None:
+            return refused
         event = self.build_event(request, route, {k: str(v) for k, v in matched.items()}, grant, request_id)
         try:
             result = self.runtime.invoke(route.function, event)
@@ -164,6 +226,29 @@ class LocalApi:
         except Exception:
             log.exception("%s %s: %s failed", request.method, request.path, route.function)
             return json_response(502, {"message": "Internal server error"}, request_id)
+
+    def meter(self, route: Route, grant: Grant | None, request_id: str) -> Response | None:
+        """The usage plan's throttle for routes that require an API key (here: named by the
+        authorizer); None lets the request through."""
+        plan = self.template.usage_plan
+        if not route.api_key_required or plan is None or plan.key_source != "AUTHORIZER":
+            return None
+        if grant is None or not grant.usage_key:
+            return json_response(403, {"message": "Forbidden"}, request_id)  # no key: API Gateway's 403
+        rate, burst = self.plan_limits(grant.principal_id)
+        if self.buckets.take(grant.usage_key, rate, burst):
+            return None
+        return self.gateway_response("THROTTLED", 429, {"message": "Too Many Requests"}, request_id)
+
+    def gateway_response(self, kind: str, status: int, default: Any, request_id: str) -> Response:
+        configured = self.template.gateway_responses.get(kind)
+        if configured is None:
+            return json_response(status, default, request_id)
+        body = configured.body if configured.body is not None else json.dumps(default)
+        response = Response(body, status=configured.status or status, content_type="application/json")
+        response.headers.update(configured.headers)
+        response.headers["x-amzn-RequestId"] = request_id
+        return response
 
     def method_arn(self, method: str, path: str) -> str:
         return (
@@ -203,7 +288,13 @@ class LocalApi:
             log.error("authorizer %s returned no principalId/policyDocument: %r", authorizer.function, result)
             raise Denied(500, None)
         context = {key: context_value(value) for key, value in (result.get("context") or {}).items()}
-        grant = Grant(str(result["principalId"]), result["policyDocument"], context)
+        usage_key = result.get("usageIdentifierKey")
+        grant = Grant(
+            str(result["principalId"]),
+            result["policyDocument"],
+            context,
+            str(usage_key) if usage_key else None,
+        )
         if authorizer.ttl_seconds > 0:
             # The whole policy is cached, so a policy that names only this route denies the next one.
             with self._grants_lock:
@@ -308,7 +399,9 @@ def main(argv: list[str] | None = None) -> None:
     # Each function in worker processes of its own, with its own role's credentials, as in Lambda.
     roles = RoleCredentials(endpoint, function_roles(template.path, template.parameters))
     runtime = ExecutionEnvironments(template, roles.environment)
-    app = LocalApi(template, runtime)
+    plan = template.usage_plan
+    limits = tenant_plan_limits(plan, endpoint, template.tables["DataTable"].name) if plan else None
+    app = LocalApi(template, runtime, limits)
     app.preload()
 
     def stop(signum: int, frame: Any) -> None:

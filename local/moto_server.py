@@ -16,6 +16,13 @@ transaction touches rolls a failed one back the same way, at the cost of those i
 query of one partition sorts every item of the table first (0.3 s at 50,000 items); it reads just
 the partition instead. Both keep moto's answers; only their cost changes.
 
+SQS fair queues: on a standard queue, messages sent with a MessageGroupId share the consumers'
+capacity among their groups, so one group's backlog does not hold the others back (AWS, "Amazon
+SQS fair queues", 2025). moto hands out visible messages in arrival order; here a standard queue
+hands them out round-robin across groups (in arrival order within each group), which is what a
+quiet tenant sees of SQS's fairness: its next message is among the first received. (LM_SQS_FAIR=0
+keeps moto's arrival order, for bench/fair_share.py's comparison.)
+
 With `--enforce-iam` every request is authenticated and authorized by moto's IAM access control
 (`local/iam.py` says what it checks). moto only knows the resource of SQS, STS and IAM requests and
 checks every other request against `*`, which no least-privilege statement matches; DynamoDB and
@@ -28,6 +35,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -45,6 +53,7 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.iam.models import iam_backends
 from moto.secretsmanager.responses import SecretsManagerResponse
 from moto.server import main
+from moto.sqs.models import Message, Queue
 from moto.sqs.responses import SQSResponse
 
 # The local stack's own identity (provisioning, tests, the stack standing in for the Lambda
@@ -295,6 +304,35 @@ def authorize_sqs_batches_as_single_actions() -> None:
     SQSResponse._authenticate_and_authorize_normal_action = authorize  # type: ignore[method-assign]
 
 
+def fair_order(messages: list[Message]) -> list[Message]:
+    """Round-robin across message groups (messages without a group form one group of their own),
+    the order within each group kept; groups take turns in the order their first message arrived."""
+    groups: dict[str | None, list[Message]] = {}
+    for message in messages:
+        groups.setdefault(message.group_id, []).append(message)
+    if len(groups) < 2:
+        return messages
+    ordered: list[Message] = []
+    queues = list(groups.values())
+    for turn in range(max(len(group) for group in queues)):
+        ordered.extend(group[turn] for group in queues if turn < len(group))
+    return ordered
+
+
+def fair_queues() -> None:
+    """Standard queues serve their message groups fairly (idempotent)."""
+    original: property = Queue.__dict__["messages"]
+    if getattr(original.fget, "fair", False):
+        return
+
+    def messages(self: Queue) -> list[Message]:
+        visible: list[Message] = original.__get__(self)
+        return visible if self.fifo_queue else fair_order(visible)
+
+    messages.fair = True  # type: ignore[attr-defined]
+    Queue.messages = property(messages)  # type: ignore[method-assign,assignment]
+
+
 def enforce_iam() -> None:
     """Authenticate and authorize every request; the local admin key stays valid (idempotent)."""
     default_user_config["iam"]["load_aws_managed_policies"] = True  # SAM attaches AWS managed policies
@@ -322,6 +360,8 @@ if __name__ == "__main__":
         sys.argv.remove("--enforce-iam")
         enforce_iam()
     serialize_dynamodb()
+    if os.environ.get("LM_SQS_FAIR", "1") != "0":  # 0: arrival order, to measure what fairness buys
+        fair_queues()
     undo_log_transactions()
     partition_queries()
     main()

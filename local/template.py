@@ -288,11 +288,31 @@ class Authorizer:
 
 
 @dataclass(frozen=True)
+class UsagePlan:
+    """The API's usage plan (`Auth.UsagePlan`): each API key's throttle, unless its own plan says
+    otherwise. With `ApiKeySourceType: AUTHORIZER` the authorizer names the key."""
+
+    rate_per_second: float
+    burst: int
+    key_source: str  # HEADER or AUTHORIZER
+
+
+@dataclass(frozen=True)
+class GatewayResponse:
+    """A `GatewayResponses` entry: what API Gateway answers itself (here: THROTTLED)."""
+
+    status: int
+    headers: dict[str, str]
+    body: str | None
+
+
+@dataclass(frozen=True)
 class Route:
     path: str
     method: str  # upper case; ANY matches every method
     function: str
     authorizer: str | None  # None: the route is open (`Auth: Authorizer: NONE`)
+    api_key_required: bool = False
 
     @property
     def authorized(self) -> bool:
@@ -327,6 +347,8 @@ class LocalTemplate:
     # API Gateway ids are 10 lower-case characters; this one is fixed so method ARNs are stable.
     api_id: str = "localapi01"
     conditions: dict[str, bool] = field(default_factory=dict)
+    usage_plan: UsagePlan | None = None
+    gateway_responses: dict[str, GatewayResponse] = field(default_factory=dict)
 
     def queue_by_arn(self, arn: str) -> Queue:
         for queue in self.queues.values():
@@ -410,6 +432,8 @@ class LocalTemplate:
             default_authorizer=authorizers[default_names[0]] if default_names else None,
             stage=stages.pop() if len(stages) == 1 else "live",
             conditions={name: resolver.condition(name) for name in document.get("Conditions") or {}},
+            usage_plan=_usage_plan(apis, resolver),
+            gateway_responses=_gateway_responses(apis, resolver),
         )
 
 
@@ -461,12 +485,46 @@ def _route(function: str, props: Mapping[str, Any], apis: Mapping[str, Mapping[s
     api = apis.get(api_ref["Ref"], {}) if isinstance(api_ref, dict) else {}
     default = (api.get("Auth") or {}).get("DefaultAuthorizer")
     chosen = (props.get("Auth") or {}).get("Authorizer", default)
+    key_required = (props.get("Auth") or {}).get(
+        "ApiKeyRequired", (api.get("Auth") or {}).get("ApiKeyRequired", False)
+    )
     return Route(
         path=str(props["Path"]),
         method=str(props["Method"]).upper(),
         function=function,
         authorizer=None if chosen in (None, "NONE", "AWS_IAM") else str(chosen),
+        api_key_required=bool(key_required),
     )
+
+
+def _usage_plan(apis: Mapping[str, Mapping[str, Any]], resolver: Resolver) -> UsagePlan | None:
+    for api in apis.values():
+        plan = resolver.resolve((api.get("Auth") or {}).get("UsagePlan") or {})
+        throttle = plan.get("Throttle") or {}
+        if plan.get("CreateUsagePlan", "NONE") != "NONE" and throttle:
+            return UsagePlan(
+                rate_per_second=float(throttle["RateLimit"]),
+                burst=int(throttle["BurstLimit"]),
+                key_source=str(resolver.resolve(api.get("ApiKeySourceType", "HEADER"))),
+            )
+    return None
+
+
+def _gateway_responses(
+    apis: Mapping[str, Mapping[str, Any]], resolver: Resolver
+) -> dict[str, GatewayResponse]:
+    found: dict[str, GatewayResponse] = {}
+    for api in apis.values():
+        for kind, spec in (resolver.resolve(api.get("GatewayResponses") or {})).items():
+            headers = ((spec.get("ResponseParameters") or {}).get("Headers")) or {}
+            templates = spec.get("ResponseTemplates") or {}
+            found[kind] = GatewayResponse(
+                status=int(spec.get("StatusCode", 0) or 0),
+                # Header values are mapping expressions: a quoted literal stands for itself.
+                headers={name: str(value).strip("'") for name, value in headers.items()},
+                body=templates.get("application/json"),
+            )
+    return found
 
 
 def _queue_for(arn: Any, queues: Mapping[str, Queue]) -> Queue:

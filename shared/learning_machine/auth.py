@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
@@ -12,6 +13,18 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from .stores.api_keys import ApiKeyStore
 
 TENANT_CONTEXT_KEY = "tenant_id"
+
+
+USAGE_KEY_PREFIX = "lm-usage-"
+
+
+def usage_key_for(tenant: str) -> str:
+    """The value of the tenant's API Gateway API key, which meters its requests in a usage plan.
+
+    Not a secret (the bearer key authenticates; this only names the tenant's throttle bucket), so
+    it is derived from the tenant: the authorizer needs no lookup, and `lm keys create` / `lm limits
+    set` create the same key in API Gateway (API Gateway wants at least 20 characters)."""
+    return USAGE_KEY_PREFIX + hashlib.sha256(tenant.encode()).hexdigest()[:32]
 
 
 class Unauthorized(Exception):
@@ -41,6 +54,8 @@ def authorize(event: APIGatewayAuthorizerTokenEvent, keys: ApiKeyStore) -> dict[
         api_id=arn.api_id,
         stage=arn.stage,
         context={TENANT_CONTEXT_KEY: tenant},
+        # With the API's key source AUTHORIZER, API Gateway throttles by this tenant's usage plan.
+        usage_identifier_key=usage_key_for(tenant),
     )
     # Allow every route of this API: the policy is cached per token (ReauthorizeEvery), and the
     # tenant in the context scopes what each route may touch.

@@ -243,10 +243,12 @@ class Indexer:
 
 def build_indexer(settings: Settings) -> Indexer:
     """The index engine, the embedder and the outbox the settings name (imported on first use)."""
+    from .adapters.embeddings.base import MeteredEmbedder
     from .adapters.embeddings.factory import build_embedder
     from .adapters.index.factory import build_index
 
-    return Indexer(build_index(settings), build_embedder(settings), IndexOutbox(settings.data_table))
+    embedder = MeteredEmbedder(build_embedder(settings))
+    return Indexer(build_index(settings), embedder, IndexOutbox(settings.data_table))
 
 
 @dataclass

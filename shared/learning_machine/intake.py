@@ -1,7 +1,11 @@
 """Accepting a transcript: record it as queued, then put it on the queue, or answer an error.
 
 Once this returns, the transcript is on the queue: if the send fails the status record is
-removed again, so the client's retry with the same transcript_id starts clean.
+removed again, so the client's retry with the same transcript_id starts clean. The same holds
+when a quota refuses it (QuotaExceededError, a 429): nothing is kept or enqueued, and the count
+taken against the day's quota is given back when the send fails.
+Each message's group is its tenant: on an SQS fair queue a tenant's backlog does not hold up the
+other tenants' transcripts.
 Secrets are redacted here, first: the status record, the queue, the DLQ, the model prompt and
 everything learned from the transcript only ever see the redacted text.
 """
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 
 from .adapters.queue import MessageQueue
 from .domain_errors import TooLargeError, UnavailableError
+from .models.common import utc_now
 from .models.transcripts import (
     MetadataValue,
     TranscriptAccepted,
@@ -21,6 +26,7 @@ from .models.transcripts import (
     TranscriptIn,
     TranscriptStatus,
 )
+from .quotas import Quotas
 from .redaction import redact
 from .stores.transcripts import TranscriptStore
 
@@ -46,6 +52,7 @@ class TranscriptTooLargeError(TooLargeError, ValueError):
 class TranscriptIntake:
     transcripts: TranscriptStore
     queue: MessageQueue
+    quotas: Quotas | None = None
 
     def accept(self, tenant: str, transcript: TranscriptIn) -> TranscriptAccepted:
         transcript_id = transcript.transcript_id or f"tr_{uuid.uuid4().hex}"
@@ -65,10 +72,19 @@ class TranscriptIntake:
         existing = self.transcripts.create(tenant, status)
         if existing is not None:
             return TranscriptAccepted(transcript_id=transcript_id, status=existing.status, duplicate=True)
+        counted_on = None
+        if self.quotas is not None:
+            try:
+                counted_on = self.quotas.admit_transcript(tenant, utc_now())
+            except Exception:
+                self.transcripts.delete(tenant, transcript_id)
+                raise
         try:
-            self.queue.send(envelope)
+            self.queue.send(envelope, group=tenant)
         except Exception as error:
             self.transcripts.delete(tenant, transcript_id)
+            if self.quotas is not None and counted_on is not None:
+                self.quotas.refund(tenant, counted_on)
             raise QueueUnavailableError(str(error)) from error
         return TranscriptAccepted(transcript_id=transcript_id, status="queued")
 

@@ -53,6 +53,21 @@ class Settings(BaseModel):
     opensearch_index: str = "learning-machine"
 
     config_cache_seconds: int = 10
+
+    # Per-tenant limits: the deployment's defaults (template parameters Tenant*), which an operator
+    # overrides per tenant (`lm limits set`). Rate and burst are enforced by API Gateway's usage plan.
+    limit_rate_per_second: float = Field(default=50.0, gt=0)
+    limit_burst: int = Field(default=100, ge=1)
+    limit_transcripts_per_day: int = Field(default=10_000, ge=0)
+    limit_tokens_per_month: int = Field(default=50_000_000, ge=0)
+    limits_cache_seconds: int = 10
+    # Prices for the usage report's cost estimate, US dollars per million (template parameters Price*).
+    price_prompt_tokens: float = Field(default=0.15, ge=0)
+    price_completion_tokens: float = Field(default=0.60, ge=0)
+    price_embedding_tokens: float = Field(default=0.02, ge=0)
+    price_requests: float = Field(default=3.50, ge=0)
+    # The transcripts queue's maxReceiveCount: a failure on that attempt is counted as failed.
+    max_receive_count: int = Field(default=3, ge=1)
     idempotency_ttl_seconds: int = 7 * 24 * 3600
     # 20 simultaneous writers for one user needed up to 8 attempts (tests/integration/test_reliability.py).
     write_retries: int = 10

@@ -88,7 +88,11 @@ def fuzz_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aws]:
 
 @pytest.fixture(scope="module")
 def fuzz_api(fuzz_aws: Aws) -> FuzzApi:
-    app = LocalApi(fuzz_aws.template, LambdaRuntime(fuzz_aws.template))
+    # The fuzz run is about what the handlers answer, not the tenant's rate: no throttling here
+    # (tests/integration/test_fair_share.py checks the usage plan's).
+    app = LocalApi(
+        fuzz_aws.template, LambdaRuntime(fuzz_aws.template), plan_limits=lambda tenant: (1e9, 10**9)
+    )
     app.preload()
     api_key = ApiKeyStore(fuzz_aws.settings.keys_table).create(FUZZ_TENANT, label="fuzz")
     # The document the API serves itself, through API Gateway's open route, as any client reads it.

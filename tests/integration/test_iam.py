@@ -347,6 +347,7 @@ def test_every_route_runs_within_its_function_role(secret_stack: Stack) -> None:
         call("DELETE", f"/v1/users/{user}/memories/{memory_id}")
         call("DELETE", f"/v1/users/{user}")
         call("GET", "/v1/openapi.json")
+        call("GET", "/v1/usage")
     logs = {name: (secret_stack.info.state_dir / f"{name}.log").read_text() for name in ("api", "poller")}
     denials = [line for text in logs.values() for line in text.splitlines() if "AccessDenied" in line]
     assert not denials, denials[:5]

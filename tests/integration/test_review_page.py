@@ -7,6 +7,7 @@ private and shared entities with their edges, and pending proposals, one approve
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -287,6 +288,22 @@ def test_reviewing_a_user_and_deciding_proposals(page: Page, stack: Stack, seede
     rejected = next(i for i in insights if i["insight_id"] == seeded.reject_id)
     assert rejected["status"] == "rejected"
     assert rejected["review"]["decision"] == "rejected" and rejected["review"]["reason"] == REJECT_REASON
+
+
+def test_usage_is_charted_per_day(page: Page, stack: Stack, seeded: Seeded) -> None:
+    report = ok(seeded.api("GET", "/v1/usage"))
+    today = report["days"][-1]
+    assert today["transcripts_accepted"] >= 1
+    connect(page, stack, seeded.key)
+    chart = page.get_by_test_id("usage-chart")
+    expect(chart.locator("rect.bar")).to_have_count(30)
+    bar = chart.locator(f'rect[data-date="{today["date"]}"]')
+    expect(bar).to_have_attribute("data-value", str(today["transcripts_accepted"]))
+    expect(page.get_by_test_id("usage-summary")).to_contain_text("transcripts/day")
+    page.get_by_test_id("usage-metric").select_option("reads")
+    reads = ok(seeded.api("GET", "/v1/usage"))["days"][-1]["reads"]  # reads so far, none from the page
+    expect(bar).to_have_attribute("data-value", str(reads))
+    expect(chart).to_have_attribute("aria-label", re.compile(r"^Reads \(context, search\) per day"))
 
 
 def test_the_users_list_opens_a_user(page: Page, stack: Stack, seeded: Seeded) -> None:

@@ -183,7 +183,7 @@ def test_a_transcript_the_queue_refuses_is_not_half_accepted(
 ) -> None:
     from learning_machine.adapters.queue import MessageQueue
 
-    def refuse(self: MessageQueue, envelope: object) -> str:
+    def refuse(self: MessageQueue, envelope: object, group: str | None = None) -> str:
         raise ConnectionError("queue down")
 
     with monkeypatch.context() as patch:

@@ -428,3 +428,15 @@ def test_a_schema_that_redefines_a_standard_field_is_refused(lm: LearningMachine
     with pytest.raises(InvalidRequestError) as caught:
         lm.set_profile_schema(Clash)
     assert caught.value.fields[0].startswith("body.stores.user_profile.custom_schema")
+
+
+def test_usage_reads_back_the_tenants_days_typed(lm: LearningMachineClient) -> None:
+    from datetime import timedelta
+
+    from learning_machine.models.common import utc_now
+
+    lm.post_transcript(user_id="ada", session_id="s1", messages=[{"role": "user", "content": "hi"}])
+    today = utc_now().date()
+    report = lm.get_usage(today - timedelta(days=1), today)
+    assert [day.date for day in report.days] == [today - timedelta(days=1), today]
+    assert report.total.transcripts_accepted == 1 and report.limits.burst >= 1

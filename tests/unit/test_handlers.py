@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from learning_machine.auth import usage_key_for
 from learning_machine.extraction.apply import Origin
 from learning_machine.models.common import Layer
 from learning_machine.models.memories import Memory
@@ -56,6 +57,7 @@ EXPECTED_STATUS = {
     "tools_list.json": 200,
     "tools_call.json": 200,
     "openapi_get.json": 200,
+    "usage_get.json": 200,
 }
 
 
@@ -148,6 +150,9 @@ def test_authorizer_event(aws: Aws) -> None:
     policy = load_handler("authorizer").lambda_handler(event("authorizer/token.json"), FakeContext())
     assert policy["principalId"] == TENANT
     assert policy["context"] == {"tenant_id": TENANT}
+    # The tenant's API Gateway key: the usage plan (ApiKeySourceType AUTHORIZER) meters by it.
+    assert policy["usageIdentifierKey"] == usage_key_for(TENANT) != usage_key_for("another-tenant")
+    assert len(policy["usageIdentifierKey"]) >= 20
     assert policy["policyDocument"]["Statement"][0]["Effect"] == "Allow"
 
 

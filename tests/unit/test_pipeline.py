@@ -357,3 +357,22 @@ def test_a_standard_profile_value_nobody_said_is_refused_and_reported(aws: Aws) 
         "profile field language",
         "profile field timezone",
     ]
+
+
+def test_usage_counts_a_failure_once_on_the_last_attempt_and_the_learned_transcript(aws: Aws) -> None:
+    from learning_machine.models.common import utc_now
+    from learning_machine.stores.usage import UsageStore
+
+    failures = [ModelError("timeout")] * 3
+    pipeline, _ = make(aws, *failures, result(op("add", "Fourth try works.", layer=Layer.KNOWLEDGE)))
+    assert pipeline.stores.max_attempts == 3  # the queue's maxReceiveCount
+    usage = UsageStore(aws.settings.data_table)
+    today = utc_now().date()
+    for attempt in range(1, 4):
+        with pytest.raises(ModelError):
+            pipeline.process(envelope())
+        (day,) = usage.days("acme", today, today)
+        assert day.transcripts_failed == (1 if attempt == 3 else 0)  # dead-lettered after the third
+    pipeline.process(envelope())  # replayed from the DLQ: learned
+    (day,) = usage.days("acme", today, today)
+    assert (day.transcripts_failed, day.transcripts_learned, day.model_calls) == (1, 1, 1)

@@ -23,6 +23,12 @@ class MessageQueue:
     def __init__(self, queue_url: str) -> None:
         self._url = queue_url
 
-    def send(self, message: BaseModel) -> str:
-        reply = sqs().send_message(QueueUrl=self._url, MessageBody=message.model_dump_json())
+    def send(self, message: BaseModel, group: str | None = None) -> str:
+        """`group` is the message group: on a standard queue, SQS fair queues share the consumers'
+        capacity among groups, so one group's backlog does not delay the others."""
+        body = message.model_dump_json()
+        if group:
+            reply = sqs().send_message(QueueUrl=self._url, MessageBody=body, MessageGroupId=group)
+        else:
+            reply = sqs().send_message(QueueUrl=self._url, MessageBody=body)
         return reply["MessageId"]

@@ -41,12 +41,14 @@ def api_resolver() -> APIGatewayRestResolver:
         sessions,
         tools,
         transcripts,
+        usage,
         users,
     )
 
     app = build_resolver(
         curate.router,
         transcripts.router,
+        usage.router,
         users.router,
         sessions.router,
         config.router,

@@ -6,6 +6,7 @@ start pays only for the services its own route uses (bench/cold_start.py measure
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -19,11 +20,13 @@ if TYPE_CHECKING:
     from ..intake import TranscriptIntake
     from ..learned_knowledge import LearnedKnowledge
     from ..memory_admin import MemoryAdmin
+    from ..quotas import Quotas
     from ..search import SearchService
     from ..stores.config import ConfigStore
     from ..stores.registry import Registry
     from ..stores.sessions import SessionStore
     from ..stores.transcripts import TranscriptStore
+    from ..stores.usage import UsageStore
     from ..stores.user_memory import UserMemoryStore
     from ..tools.executor import ToolExecutor
     from ..user_data import UserData
@@ -71,7 +74,41 @@ def intake() -> TranscriptIntake:
     from ..intake import TranscriptIntake
 
     settings = get_settings()
-    return TranscriptIntake(transcript_store(), MessageQueue(settings.transcripts_queue_url))
+    return TranscriptIntake(transcript_store(), MessageQueue(settings.transcripts_queue_url), quotas())
+
+
+@lru_cache(maxsize=1)
+def quotas() -> Quotas:
+    from ..quotas import Quotas, default_limits
+    from ..stores.usage import LimitsStore
+
+    settings = get_settings()
+    return Quotas(
+        default_limits(settings),
+        LimitsStore(settings.data_table),
+        usage_store(),
+        settings.limits_cache_seconds,
+    )
+
+
+def count_read(tenant: str, embedding_start: int) -> None:
+    """One get-context or search request on today's usage, with the embedding tokens it spent since
+    the meter read `embedding_start`; a failure to count never fails the read."""
+    from ..adapters.embeddings.base import EMBEDDING_METER
+    from ..models.common import utc_now
+
+    embedded = EMBEDDING_METER.tokens - embedding_start
+    try:
+        usage_store().add(tenant, utc_now().date(), reads=1, embedding_tokens=embedded)
+    except Exception:
+        logging.getLogger(__name__).exception("counting a read failed")
+
+
+@lru_cache(maxsize=1)
+def usage_store() -> UsageStore:
+    from ..stores.usage import UsageStore
+
+    return UsageStore(get_settings().data_table)
 
 
 @lru_cache(maxsize=1)

@@ -23,6 +23,7 @@ from ..domain_errors import (
     TooLargeError,
     UnavailableError,
 )
+from ..models.usage import QuotaExceededError
 
 STATUS_OF_KIND: dict[type[DomainError], HTTPStatus] = {
     NotFoundError: HTTPStatus.NOT_FOUND,
@@ -94,6 +95,16 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(ApiError)
     def _api_error(error: ApiError) -> Response[Any]:
         return error_response(error.status, error.message, error.detail)
+
+    @app.exception_handler(QuotaExceededError)
+    def _over_limit(error: QuotaExceededError) -> Response[Any]:
+        # Nothing was accepted: the client retries after Retry-After seconds.
+        return Response(
+            status_code=HTTPStatus.TOO_MANY_REQUESTS.value,
+            content_type=content_types.APPLICATION_JSON,
+            body=error.body().model_dump_json(),
+            headers={"Retry-After": str(error.retry_after)},
+        )
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(error: RequestValidationError) -> Response[Any]:

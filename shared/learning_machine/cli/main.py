@@ -2,10 +2,10 @@
 curate, forget users, serve the agent tools over MCP (`lm mcp`).
 
 Talks to LM_API_URL with LM_API_KEY (both read from `.local/env` after `make up` when neither is set).
-`lm keys` writes to the keys table directly, and `lm replay` moves dead-lettered transcripts back
-to the queue, with the AWS credentials of the shell: `--stack NAME` takes the table and queues from
-a deployed stack's outputs, `--local` from the local stack; `.local/env` never fills in a command
-aimed at AWS.
+`lm keys` writes to the keys table directly, `lm limits` sets a tenant's limits, and `lm replay` moves
+dead-lettered transcripts back to the queue, with the AWS credentials of the shell: `--stack NAME`
+takes the table and queues from a deployed stack's outputs, `--local` from the local stack;
+`.local/env` never fills in a command aimed at AWS.
 """
 
 from __future__ import annotations
@@ -48,25 +48,163 @@ def progress(done: int, total: int, label: str) -> None:
     sys.stderr.flush()
 
 
+def target_table(
+    args: argparse.Namespace, output: str, variable: str, also: list[str] | None = None
+) -> tuple[str, dict[str, str]]:
+    """The table a command aimed at AWS writes to: from `--stack`'s outputs (with the outputs `also`
+    names, and all the others), else from `variable` in the shell or the local stack's file."""
+    if args.stack:
+        outputs = stack_outputs(args.stack, [output, *(also or [])])
+        return outputs[output], outputs
+    use_aws_settings([variable], local=args.local)
+    table = os.environ.get(variable, "")
+    if not table:
+        raise TargetError(f"name the deployment: --stack NAME (or {variable}), or --local")
+    return table, {}
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     from ..stores.api_keys import ApiKeyStore
 
-    if args.stack:
-        table = stack_outputs(args.stack, ["ApiKeysTableName"])["ApiKeysTableName"]
-    else:
-        use_aws_settings(["LM_KEYS_TABLE"], local=args.local)
-        table = os.environ.get("LM_KEYS_TABLE", "")
-        if not table:
-            raise TargetError("name the deployment: --stack NAME (or LM_KEYS_TABLE), or --local")
+    table, outputs = target_table(args, "ApiKeysTableName", "LM_KEYS_TABLE")
     store = ApiKeyStore(table)
     if args.action == "create":
-        print(store.create(args.tenant, label=args.label or ""))
+        key = store.create(args.tenant, label=args.label or "")
+        if {"DataTableName", "ApiId", "UsagePlanId"} <= set(outputs):
+            # API Gateway meters the tenant's requests against its API key there (usage plan): the
+            # key must exist before the tenant's first request, or API Gateway answers 403.
+            place_in_usage_plan(args.stack, args.tenant, outputs)
+        elif args.stack:
+            print(
+                "lm: the stack has no usage plan outputs (deployed before per-tenant limits)", file=sys.stderr
+            )
+        print(key)
         return 0
     if store.revoke(args.key):
         print("revoked")
         return 0
     print("no such key", file=sys.stderr)
     return 1
+
+
+LIMIT_OPTIONS = {
+    "rate": "rate_per_second",
+    "burst": "burst",
+    "transcripts_per_day": "transcripts_per_day",
+    "tokens_per_month": "tokens_per_month",
+}
+
+
+def cmd_limits(args: argparse.Namespace) -> int:
+    """Show, set or clear one tenant's override of the deployment's limits."""
+    from ..models.usage import LimitsOverride
+    from ..quotas import default_limits
+    from ..settings import Settings
+    from ..stores.usage import LimitsStore
+
+    table, outputs = target_table(args, "DataTableName", "LM_DATA_TABLE", ["ApiId", "UsagePlanId"])
+    store = LimitsStore(table)
+    current = store.get(args.tenant) or LimitsOverride()
+    if args.action == "set":
+        chosen = {field: getattr(args, option) for option, field in LIMIT_OPTIONS.items()}
+        chosen = {field: value for field, value in chosen.items() if value is not None}
+        if not chosen:
+            raise SystemExit(
+                "lm limits set: name at least one of --rate, --burst, --transcripts-per-day, ..."
+            )
+        current = LimitsOverride.model_validate({**current.model_dump(exclude_none=True), **chosen})
+        store.put(args.tenant, current)
+    elif args.action == "clear":
+        store.delete(args.tenant)
+        current = LimitsOverride()
+    # The defaults: the deployment's (LM_LIMIT_* from the template parameters); `--stack` reads them
+    # from the stack's parameters.
+    defaults = default_limits(Settings.from_env())
+    if args.stack:
+        defaults = stack_default_limits(args.stack, defaults)
+        if args.action != "show":
+            place_in_usage_plan(args.stack, args.tenant, outputs)
+    effective = defaults.overridden_by(current)
+    print(
+        json.dumps(
+            {
+                "tenant": args.tenant,
+                "override": current.model_dump(exclude_none=True),
+                **effective.model_dump(),
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def place_in_usage_plan(stack: str, tenant: str, outputs: dict[str, str]) -> str:
+    """The tenant's API Gateway key in the usage plan its limits call for (AWS only)."""
+    import boto3
+
+    from ..quotas import default_limits
+    from ..settings import Settings
+    from ..stores.usage import LimitsStore
+    from .usage_plans import place_tenant
+
+    override = LimitsStore(outputs["DataTableName"]).get(tenant)
+    limits = stack_default_limits(stack, default_limits(Settings.from_env())).overridden_by(override)
+    plan = place_tenant(
+        boto3.client("apigateway"),
+        tenant=tenant,
+        api_id=outputs["ApiId"],
+        stage="live",
+        default_plan_id=outputs["UsagePlanId"],
+        limits=limits,
+        overridden=override is not None and (override.rate_per_second or override.burst) is not None,
+    )
+    print(f"lm: the tenant's API key is in usage plan {plan}", file=sys.stderr)
+    return plan
+
+
+def stack_default_limits(stack_name: str, fallback: Any) -> Any:
+    import boto3
+
+    stacks = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+    given = {p["ParameterKey"]: p.get("ParameterValue") for p in stacks[0].get("Parameters", [])}
+    names = {
+        "TenantRateLimit": "rate_per_second",
+        "TenantBurstLimit": "burst",
+        "TenantTranscriptsPerDay": "transcripts_per_day",
+        "TenantTokensPerMonth": "tokens_per_month",
+    }
+    return fallback.model_copy(
+        update={field: given[name] for name, field in names.items() if given.get(name)}
+    )
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    reply = Api.from_env().request("GET", "/v1/usage", query={"from": args.since, "to": args.until})
+    if args.json:
+        print(json.dumps(reply, indent=2))
+        return 0
+    columns = (
+        ("date", "date", 10),
+        ("accepted", "transcripts_accepted", 8),
+        ("learned", "transcripts_learned", 7),
+        ("failed", "transcripts_failed", 6),
+        ("calls", "model_calls", 6),
+        ("prompt", "prompt_tokens", 9),
+        ("completion", "completion_tokens", 10),
+        ("embedding", "embedding_tokens", 9),
+        ("reads", "reads", 6),
+        ("cost $", "estimated_cost_usd", 10),
+    )
+    print("  ".join(title.rjust(width) for title, _, width in columns))
+    for day in [*reply["days"], {**reply["total"], "date": "total"}]:
+        print("  ".join(str(day[field]).rjust(width) for _, field, width in columns))
+    limits = reply["limits"]
+    print(
+        f"limits: {limits['rate_per_second']:g} requests/s (burst {limits['burst']}), "
+        f"{limits['transcripts_per_day']} transcripts/day, "
+        f"{reply['tokens_this_month']} of {limits['tokens_per_month']} model tokens this month"
+    )
+    return 0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -287,6 +425,28 @@ def parser() -> argparse.ArgumentParser:
     for command in (create, revoke):
         add_target_arguments(command)
     keys.set_defaults(func=cmd_keys)
+
+    limits = sub.add_parser("limits", help="show, set or clear a tenant's limits (operator)")
+    limits_sub = limits.add_subparsers(dest="action", required=True)
+    show = limits_sub.add_parser("show", help="the limits in force for a tenant")
+    set_ = limits_sub.add_parser(
+        "set", help="override some of a tenant's limits (the rest keep the defaults)"
+    )
+    set_.add_argument("--rate", type=float, help="requests per second, steady")
+    set_.add_argument("--burst", type=int, help="requests at once above the rate")
+    set_.add_argument("--transcripts-per-day", type=int)
+    set_.add_argument("--tokens-per-month", type=int, help="model tokens (prompt + completion)")
+    clear = limits_sub.add_parser("clear", help="back to the deployment's defaults")
+    for command in (show, set_, clear):
+        command.add_argument("--tenant", required=True)
+        add_target_arguments(command)
+    limits.set_defaults(func=cmd_limits)
+
+    usage = sub.add_parser("usage", help="usage per day, estimated cost and limits of your tenant")
+    usage.add_argument("--from", dest="since", help="first day, YYYY-MM-DD (default: 29 days before --to)")
+    usage.add_argument("--to", dest="until", help="last day, YYYY-MM-DD (default: today, UTC)")
+    usage.add_argument("--json", action="store_true", help="the whole JSON answer")
+    usage.set_defaults(func=cmd_usage)
 
     ingest = sub.add_parser("ingest", help="send transcripts from a JSON or JSONL file")
     ingest.add_argument("file")

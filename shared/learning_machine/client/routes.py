@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -37,6 +37,7 @@ from ..models.search import SearchResponse, StoreName
 from ..models.sessions import SessionContext
 from ..models.tools import ToolList, ToolResult
 from ..models.transcripts import Message, MetadataValue, TranscriptAccepted, TranscriptStatus
+from ..models.usage import UsageReport
 
 T = TypeVar("T")
 Json = Any
@@ -222,6 +223,14 @@ def get_config() -> Call[StoredConfig]:
 def put_config(config: TenantConfig | Mapping[str, Any]) -> Call[StoredConfig]:
     """Replace the tenant's configuration (validated, versioned); 409 if it changed meanwhile."""
     return Call("PUT", "/v1/config", StoredConfig.model_validate, body=_json(config))
+
+
+# -- usage ------------------------------------------------------------------------------------
+def get_usage(from_: date | str | None = None, to: date | str | None = None) -> Call[UsageReport]:
+    """Usage per day (UTC) from `from_` to `to` (default: the last 30 days), its estimated cost,
+    and the limits in force for the tenant."""
+    params = {"from": str(from_) if from_ else None, "to": str(to) if to else None}
+    return Call("GET", "/v1/usage", UsageReport.model_validate, params=params)
 
 
 # -- entities ---------------------------------------------------------------------------------

@@ -98,6 +98,7 @@ class LearningMachineClient:
     forget_user = _method(routes.forget_user)
     get_session_context = _method(routes.get_session_context)
     get_config = _method(routes.get_config)
+    get_usage = _method(routes.get_usage)
     put_config = _method(routes.put_config)
     list_entities = _method(routes.list_entities)
     search_entities = _method(routes.search_entities)

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..adapters.embeddings.base import EMBEDDING_METER
 from ..adapters.llm.base import ExtractionModel, ModelError
 from ..models.common import utc_now
 from ..models.config import TenantConfig
@@ -28,6 +29,7 @@ from ..stores.changes import AlreadyAppliedError, ChangeSet, commit_with_retry
 from ..stores.config import ConfigStore
 from ..stores.sessions import SessionStore
 from ..stores.transcripts import TranscriptStore
+from ..stores.usage import UsageStore
 from ..stores.user_memory import UserMemoryStore, UserState
 from .apply import Origin, plan_extraction, profile_schema
 from .indexed_stores import IndexedStores, Outcome, apply_indexed, relevant_entities
@@ -60,6 +62,9 @@ class Stores:
     users: UserMemoryStore
     sessions: SessionStore
     transcripts: TranscriptStore
+    # Daily usage counters (GET /v1/usage); a failure on attempt `max_attempts` counts as failed.
+    usage: UsageStore | None = None
+    max_attempts: int = 3
 
 
 class ExtractionPipeline:
@@ -78,6 +83,7 @@ class ExtractionPipeline:
         self.write_retries = write_retries
         self.metrics = metrics or NullMetrics()
         self.indexed = indexed
+        self._embedding_start = 0  # the meter's count when the current transcript began
 
     def process(self, envelope: TranscriptEnvelope) -> TranscriptStatus:
         tenant = envelope.tenant_id
@@ -99,12 +105,15 @@ class ExtractionPipeline:
         except Exception as error:
             # The record fails (and is retried, then dead-lettered); the status says why.
             self.stores.transcripts.mark(tenant, self.stores.transcripts.failed(status, error))
+            if self.stores.usage is not None and status.attempts >= self.stores.max_attempts:
+                self.stores.usage.add(tenant, utc_now().date(), transcripts_failed=1)
             if isinstance(error, ModelError):
                 self.metrics.add_metric("ModelFailures", "Count", 1)
             raise
 
     def _learn(self, envelope: TranscriptEnvelope, status: TranscriptStatus) -> TranscriptStatus:
         tenant = envelope.tenant_id
+        self._embedding_start = EMBEDDING_METER.tokens
         config = self.stores.config.get(tenant).config
         if not learns_anything(config, self.indexed):
             return self._finish(envelope, status, config, reply=None)
@@ -190,8 +199,8 @@ class ExtractionPipeline:
             changes.complete_transcript(done)
             if not current_state.exists:  # curation walks the tenant's users from this registry
                 changes.register_user()
-            if reply is not None:
-                changes.add_usage(reply.usage, now.strftime("%Y-%m"))
+            embedded = EMBEDDING_METER.tokens - self._embedding_start
+            changes.add_usage(reply.usage if reply else None, reply.calls if reply else 0, now, embedded)
             return changes
 
         def on_retry(attempt: int) -> None:

@@ -14,6 +14,7 @@ from ..stores.entities import EntityStore
 from ..stores.knowledge import KnowledgeStore
 from ..stores.sessions import SessionStore
 from ..stores.transcripts import TranscriptStore
+from ..stores.usage import UsageStore
 from ..stores.user_memory import UserMemoryStore
 from .indexed_stores import IndexedStores
 from .pipeline import ExtractionPipeline, MetricsSink, Stores
@@ -26,6 +27,8 @@ def build_stores(settings: Settings) -> Stores:
         users=UserMemoryStore(settings.data_table),
         sessions=SessionStore(settings.data_table),
         transcripts=TranscriptStore(settings.data_table),
+        usage=UsageStore(settings.data_table),
+        max_attempts=settings.max_receive_count,
     )
 
 

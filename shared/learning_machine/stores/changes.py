@@ -35,6 +35,7 @@ from .keys import (
     user_pk,
 )
 from .registry import Registry
+from .usage import day_update
 
 
 class WriteConflictError(Exception):
@@ -212,7 +213,29 @@ class ChangeSet:
             }
         )
 
-    def add_usage(self, usage: TokenUsage, month: str) -> None:
+    def add_usage(
+        self, usage: TokenUsage | None, model_calls: int, now: datetime, embedding_tokens: int = 0
+    ) -> None:
+        """Count the learned transcript on its day, and its model tokens on the day and the month
+        (the month's tokens are what the tokens-per-month quota is checked against)."""
+        tokens = usage or TokenUsage()
+        day = day_update(
+            self.table,
+            self.tenant,
+            now.date(),
+            {
+                "transcripts_learned": 1,
+                "model_calls": model_calls,
+                "prompt_tokens": tokens.prompt_tokens,
+                "completion_tokens": tokens.completion_tokens,
+                "embedding_tokens": embedding_tokens,
+            },
+        )
+        if day is not None:
+            self.items.append(day)
+        if usage is None:
+            return
+        month = now.strftime("%Y-%m")
         self.items.append(
             {
                 "Update": {

@@ -12,6 +12,8 @@ Every partition key starts with the tenant, so no read or write can cross tenant
 | tenant config       | T#t#CONFIG             | current             |                               |
 | config version      | T#t#CONFIG#HIST        | v#<version:06>      |                               |
 | token usage         | T#t#USAGE              | <yyyy-mm>           |                               |
+| daily usage         | T#t#USAGE#DAY          | <yyyy-mm-dd>        |                               |
+| tenant limits       | T#t#LIMITS             | current             |                               |
 | entity              | T#t#NS#n#E             | <entity id>         |                               |
 | entity name / alias | T#t#NS#n#N             | <normalized name>   |                               |
 | relationship end    | T#t#NS#n#G#<entity id> | <out|in>#<rel>#<id> |                               |
@@ -74,6 +76,17 @@ def config_history_pk(tenant: str) -> str:
 
 def usage_pk(tenant: str) -> str:
     return f"T#{tenant}#USAGE"
+
+
+def usage_day_pk(tenant: str) -> str:
+    return f"T#{tenant}#USAGE#DAY"
+
+
+def limits_pk(tenant: str) -> str:
+    return f"T#{tenant}#LIMITS"
+
+
+LIMITS_SK = "current"
 
 
 def entity_pk(tenant: str, namespace: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from ...adapters.embeddings.base import EMBEDDING_METER
 from ...models.context import ContextResponse
 from .. import deps
 from ..params import MaxTokens, SearchQuery, SessionIdQuery, UserIdQuery
@@ -21,7 +22,10 @@ def get_context(
     query: SearchQuery = None,
     max_tokens: MaxTokens = None,
 ) -> Response[ContextResponse]:
-    context = deps.context_service().build(tenant_of(router), user_id, session_id, query, max_tokens)
+    tenant = tenant_of(router)
+    embedding_start = EMBEDDING_METER.tokens
+    context = deps.context_service().build(tenant, user_id, session_id, query, max_tokens)
+    deps.count_read(tenant, embedding_start)
     # An unreachable index degrades the answer (no entities, no knowledge) instead of failing it:
     # the JSON says so, and so does a header for callers that only read the XML.
     headers = {DEGRADED_HEADER: "knowledge-index"} if context.degraded else {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from ...adapters.embeddings.base import EMBEDDING_METER
 from ...models.search import SearchRequest, SearchResponse
 from .. import deps
 from ..tenancy import tenant_of
@@ -14,4 +15,7 @@ router = APIGatewayRouter()
 @router.post("/v1/search", tags=["search"], summary="Search what was learned, across stores")
 def search(request: SearchRequest) -> SearchResponse:
     tenant = tenant_of(router)
-    return deps.search_service().search(tenant, deps.config_store().get(tenant).config, request)
+    embedding_start = EMBEDDING_METER.tokens
+    found = deps.search_service().search(tenant, deps.config_store().get(tenant).config, request)
+    deps.count_read(tenant, embedding_start)
+    return found

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from ...models.transcripts import TranscriptAccepted, TranscriptIn, TranscriptStatus
+from ...models.usage import LimitExceeded
 from .. import deps
 from ..errors import not_found
 from ..params import TranscriptId
@@ -16,7 +17,19 @@ from ..tenancy import tenant_of
 router = APIGatewayRouter()
 
 
-@router.post("/v1/transcripts", tags=["transcripts"], summary="Send a transcript to learn from")
+@router.post(
+    "/v1/transcripts",
+    tags=["transcripts"],
+    summary="Send a transcript to learn from",
+    responses={
+        200: {"description": "A duplicate of an accepted transcript: nothing changes"},
+        202: {"description": "Accepted: queued to learn from"},
+        429: {
+            "description": "A limit of the tenant refuses it (nothing kept); retry after Retry-After seconds",
+            "content": {"application/json": {"model": LimitExceeded}},
+        },
+    },
+)
 def post_transcript(transcript: TranscriptIn) -> Response[TranscriptAccepted]:
     accepted = deps.intake().accept(tenant_of(router), transcript)
     status = HTTPStatus.OK if accepted.duplicate else HTTPStatus.ACCEPTED
