@@ -52,6 +52,9 @@ class Memory(BaseModel):
     confirmations: int = Field(default=0, description="Transcripts that restated it since it was written")
     last_confirmed_at: datetime | None = None
     merged: list[MergedItem] = Field(default_factory=list, description="Near-duplicates merged into it")
+    # The embedding of `content`, stored beside the item (not in its JSON document) and read with it
+    # in the same query; None until the memory is written with an embedder (keywords only then).
+    vector: list[float] | None = Field(default=None, exclude=True, repr=False)
 
     @property
     def last_used_at(self) -> datetime:

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from ...models.context import ContextResponse
 from .. import deps
-from ..params import MaxTokens, SearchQuery, SessionIdQuery, UserIdQuery
+from ..params import MaxTokens, MinScore, SearchQuery, SessionIdQuery, UserIdQuery
 from ..tenancy import tenant_of
 
 router = APIGatewayRouter()
@@ -20,8 +20,11 @@ def get_context(
     session_id: SessionIdQuery = None,
     query: SearchQuery = None,
     max_tokens: MaxTokens = None,
+    min_score: MinScore = None,
 ) -> Response[ContextResponse]:
-    context = deps.context_service().build(tenant_of(router), user_id, session_id, query, max_tokens)
+    context = deps.context_service().build(
+        tenant_of(router), user_id, session_id, query, max_tokens, min_score=min_score
+    )
     # An unreachable index degrades the answer (no entities, no knowledge) instead of failing it:
     # the JSON says so, and so does a header for callers that only read the XML.
     headers = {DEGRADED_HEADER: "knowledge-index"} if context.degraded else {}
