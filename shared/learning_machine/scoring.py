@@ -41,7 +41,7 @@ class ScoreScale:
 
 
 # all-MiniLM-L6-v2 (the local model), measured on bench/quality/data/long_chats.json (README).
-DEFAULT_SCALE = ScoreScale(cosine_floor=0.2, cosine_full=0.7)
+DEFAULT_SCALE = ScoreScale(cosine_floor=0.15, cosine_full=0.65)
 
 
 def semantic(cosine: float | None, scale: ScoreScale = DEFAULT_SCALE) -> float:

@@ -64,7 +64,8 @@ def learn_through_extract(aws: Aws, transcript_id: str) -> None:
 
 def everything_about_ada(aws: Aws) -> list[str]:
     data = boto3.resource("dynamodb").Table(aws.settings.data_table).scan()["Items"]
-    found = [f"data {i['pk']} {i['sk']}" for i in data if "ada" in json.dumps(i, default=str)]
+    # default=repr: a memory's vector is a Binary attribute, whose str() is not a str.
+    found = [f"data {i['pk']} {i['sk']}" for i in data if "ada" in json.dumps(i, default=repr)]
     idempotency = boto3.resource("dynamodb").Table(aws.settings.idempotency_table).scan()["Items"]
     found += [f"idempotency {i['id']}" for i in idempotency]
     hits = deps.indexer().search(TENANT, ["user:ada"], ["entity", "knowledge"], "bees garden hives", limit=50)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
@@ -33,6 +36,22 @@ class UserState:
         )
 
 
+def pack_vector(vector: Sequence[float]) -> bytes:
+    """A memory's embedding as stored beside it: little-endian float16, 2 bytes a dimension (768
+    bytes for MiniLM's 384), plenty for a cosine compared at two decimals."""
+    return struct.pack(f"<{len(vector)}e", *vector)
+
+
+def unpack_vector(data: bytes) -> list[float]:
+    return list(struct.unpack(f"<{len(data) // 2}e", data))
+
+
+def with_vector(memory: Memory, data: bytes | None) -> Memory:
+    if data:
+        memory.vector = unpack_vector(data)
+    return memory
+
+
 class UserMemoryStore:
     def __init__(self, table_name: str) -> None:
         self._table = table_name
@@ -41,18 +60,23 @@ class UserMemoryStore:
         """One query; `consistent` for a retry after a conflict, which must see the winner's write."""
         profile = UserProfile(user_id=user)
         memories: list[Memory] = []
-        for sk, doc in dynamodb.query_docs(self._table, user_pk(tenant, user), consistent):
+        for sk, doc, vector in dynamodb.query_docs(self._table, user_pk(tenant, user), consistent):
             if sk == PROFILE_SK:
                 profile = UserProfile.model_validate_json(doc)
             elif sk.startswith(MEMORY_PREFIX):
-                memories.append(Memory.model_validate_json(doc))
+                memories.append(with_vector(Memory.model_validate_json(doc), vector))
         return UserState(profile=profile, memories=memories)
 
     def get_memory(self, tenant: str, user: str, memory_id: str) -> Memory | None:
         raw = dynamodb.table(self._table).get_item(
             Key={"pk": user_pk(tenant, user), "sk": memory_sk(memory_id)}
         )
-        return dynamodb.load(Memory, raw["Item"]) if "Item" in raw else None
+        if "Item" not in raw:
+            return None
+        # The resource answers a binary attribute as boto3's `Binary` (its bytes in `.value`).
+        stored: Any = raw["Item"].get(dynamodb.VECTOR_ATTRIBUTE)
+        vector = bytes(stored.value) if stored is not None else None
+        return with_vector(dynamodb.load(Memory, raw["Item"]), vector)
 
     def history(self, tenant: str, user: str, memory_id: str) -> list[MemoryVersion]:
         """Every version, oldest first; a version is valid until the next one starts."""
