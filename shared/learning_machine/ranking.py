@@ -73,17 +73,9 @@ def memory_scores(
     """Each memory's calibrated relevance to the query (`scoring.relevance`), in order."""
     keyword = bm25_scores(query, [m.content for m in memories], min_corpus=MIN_MEMORY_CORPUS)
     return [
-        relevance(
-            cosine(query_vector, memory.vector) if query_vector is not None and memory.vector else None,
-            lucene_scale(bm25),
-        )
+        relevance(memory.similarity(query_vector) if query_vector is not None else None, lucene_scale(bm25))
         for memory, bm25 in zip(memories, keyword, strict=True)
     ]
-
-
-def cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    """Dot product: every embedder returns unit vectors (`embeddings.base.normalized`)."""
-    return math.fsum(map(float.__mul__, a, b)) if len(a) == len(b) else 0.0
 
 
 def rank_memories(

@@ -29,7 +29,9 @@ class SearchService:
         kinds = [kind for store, kind in (("entities", ENTITY), ("knowledge", KNOWLEDGE)) if store in stores]
         # One embedding of the query serves the memories and the index query.
         vector = (
-            self.indexer.query_vector(request.query) if kinds or any(m.vector for m in memories) else None
+            self.indexer.query_vector(request.query)
+            if kinds or any(m.has_embedding for m in memories)
+            else None
         )
         results = self._memories(memories, request.query, vector)
         if kinds:

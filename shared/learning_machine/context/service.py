@@ -72,7 +72,7 @@ class ContextService:
         threshold = DEFAULT_MIN_SCORE if min_score is None else min_score
         kinds = self._wanted(config)
         vector = None
-        if topic and (any(kinds.values()) or any(m.vector for m in memories)):
+        if topic and (any(kinds.values()) or any(m.has_embedding for m in memories)):
             vector = self.indexer().query_vector(topic)
         hits, degraded = self._index_hits(tenant, config, user_id, topic, vector, kinds, threshold)
         ranked = rank_memories(memories, topic, query_vector=vector)

@@ -33,7 +33,6 @@ from .keys import (
     user_pk,
 )
 from .registry import Registry
-from .user_memory import pack_vector
 
 
 class WriteConflictError(Exception):
@@ -96,7 +95,7 @@ class ChangeSet:
     ) -> None:
         """`by`: who made a change that keeps the value (a merge, an undo); default: the value's source."""
         if updated.content != current.content:
-            updated = updated.model_copy(update={"vector": None})
+            updated = updated.without_embedding()
         self._put_memory(updated, expected=current.version)
         self._record_version(updated, change, current.content, reason=reason, by=by)
         self.applied.append(AppliedOperation(store="memories", action="update", target=updated.memory_id))
@@ -135,7 +134,8 @@ class ChangeSet:
 
     def _put_memory(self, memory: Memory, *, new: bool = False, expected: int | None = None) -> None:
         """The memory item, its vector beside the JSON document (read back by the same query)."""
-        extra = {dynamodb.VECTOR_ATTRIBUTE: pack_vector(memory.vector)} if memory.vector else {}
+        packed = memory.packed_embedding()
+        extra = {dynamodb.VECTOR_ATTRIBUTE: packed} if packed else {}
         self._put(
             user_pk(self.tenant, self.user),
             memory_sk(memory.memory_id),
@@ -145,7 +145,7 @@ class ChangeSet:
             expected=expected,
             **extra,
         )
-        if not memory.vector:
+        if not packed:
             self._unembedded.append((self.items[-1], memory.model_copy()))
 
     def _embed_memories(self) -> None:
@@ -155,8 +155,9 @@ class ChangeSet:
         memories = [memory for _, memory in self._unembedded]
         self.vectors.fill(memories)
         for (entry, _), memory in zip(self._unembedded, memories, strict=True):
-            if memory.vector:
-                entry["Put"]["Item"][dynamodb.VECTOR_ATTRIBUTE] = pack_vector(memory.vector)
+            packed = memory.packed_embedding()
+            if packed:
+                entry["Put"]["Item"][dynamodb.VECTOR_ATTRIBUTE] = packed
         self._unembedded = []
 
     def _record_version(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -36,20 +34,8 @@ class UserState:
         )
 
 
-def pack_vector(vector: Sequence[float]) -> bytes:
-    """A memory's embedding as stored beside it: little-endian float16, 2 bytes a dimension (768
-    bytes for MiniLM's 384), plenty for a cosine compared at two decimals."""
-    return struct.pack(f"<{len(vector)}e", *vector)
-
-
-def unpack_vector(data: bytes) -> list[float]:
-    return list(struct.unpack(f"<{len(data) // 2}e", data))
-
-
 def with_vector(memory: Memory, data: bytes | None) -> Memory:
-    if data:
-        memory.vector = unpack_vector(data)
-    return memory
+    return memory.with_packed_embedding(data)
 
 
 class UserMemoryStore:
