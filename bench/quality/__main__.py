@@ -45,28 +45,45 @@ def user_of(index: int) -> str:
     return f"conversation-{index}"
 
 
-def import_turns(api: InProcessApi, user: str, conversation: Conversation) -> None:
+def turn_context(conversation: Conversation, position: int, neighbours: int) -> str:
+    """The `context` an imported turn carries: who said it and when, then (with `neighbours`) the
+    turns just before it in its session, which a reply like "yes, in Lisbon" needs to mean anything."""
+    turn = conversation.turns[position]
+    said = f"Said by {turn.speaker} on {turn.date} (session {turn.session_id})."
+    before = [
+        t
+        for t in conversation.turns[max(position - neighbours, 0) : position]
+        if t.session_id == turn.session_id
+    ]
+    if before:
+        said += " After: " + " ".join(f"{t.speaker}: {t.text}" for t in before)
+    return said[:8_000]
+
+
+def import_turns(api: InProcessApi, user: str, conversation: Conversation, neighbours: int = 0) -> None:
     items = [
         {
             "item_id": item_id(turn.turn_id),
             "title": f"{turn.speaker}, {turn.date}"[:300],
             "content": turn.text,
-            "context": f"Said by {turn.speaker} on {turn.date} (session {turn.session_id})."[:8_000],
+            "context": turn_context(conversation, position, neighbours),
             "source": turn.turn_id[:500],
             "namespace": "user",
             "user_id": user,
         }
-        for turn in conversation.turns
+        for position, turn in enumerate(conversation.turns)
     ]
     for start in range(0, len(items), IMPORT_BATCH):
         api.call("POST", "/v1/knowledge/import", {"items": items[start : start + IMPORT_BATCH]})
 
 
-def evaluate(api: InProcessApi, dataset: Dataset, budgets: list[int]) -> list[QuestionScore]:
+def evaluate(
+    api: InProcessApi, dataset: Dataset, budgets: list[int], neighbours: int = 0
+) -> list[QuestionScore]:
     scores = []
     for index, conversation in enumerate(dataset.conversations):
         user = user_of(index)
-        import_turns(api, user, conversation)
+        import_turns(api, user, conversation, neighbours)
         for question in conversation.questions:
             body = {
                 "query": question.question,
@@ -74,6 +91,9 @@ def evaluate(api: InProcessApi, dataset: Dataset, budgets: list[int]) -> list[Qu
                 "namespace": "user",
                 "stores": ["knowledge"],
                 "limit": SEARCH_LIMIT,
+                # Every candidate, so that recall and MRR measure the ranking; what a default
+                # search would return (min_score) is counted from the scores.
+                "min_score": 0,
             }
             results = api.call("POST", "/v1/search", body)["results"]
             ranked = [r["details"]["source"] for r in results]
@@ -102,6 +122,13 @@ def main(argv: list[str] | None = None) -> int:
         default="200,500,1000",
         help="max_tokens of GET /v1/context; a comma list compares several",
     )
+    parser.add_argument(
+        "--neighbours",
+        type=int,
+        default=0,
+        help="put this many preceding turns of the same session in each turn's context",
+    )
+    parser.add_argument("--tag", default="", help="suffix of the result file's name (compare levers)")
     args = parser.parse_args(argv)
     budgets = sorted({int(b) for b in args.budget.split(",") if b})
     try:
@@ -110,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"invalid dataset: {error}", file=sys.stderr)
         return 2
     INDEX_DIR.mkdir(parents=True, exist_ok=True)
-    index = INDEX_DIR / f"{dataset.name}-{args.embedder}.db"
+    index = INDEX_DIR / f"{dataset.name}-{args.embedder}{'-' + args.tag if args.tag else ''}.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{index}{suffix}").unlink(missing_ok=True)
     api = InProcessApi.start(
@@ -121,18 +148,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     api.call("PUT", "/v1/config", TENANT_CONFIG)
     started = time.perf_counter()
-    scores = evaluate(api, dataset, budgets)
+    scores = evaluate(api, dataset, budgets, args.neighbours)
     figures: dict[str, Any] = {
         "dataset": str(args.dataset),
         "conversations": len(dataset.conversations),
         "turns": sum(len(c.turns) for c in dataset.conversations),
         "embedder": args.embedder,
+        "neighbours": args.neighbours,
         "context_max_tokens": budgets,
         "raw_conversation_tokens_mean": history_tokens(dataset),
         "seconds": round(time.perf_counter() - started, 1),
         "by_category": by_category(scores),
     }
-    write_result(f"quality_{dataset.name}_{args.embedder}", figures, module="bench.quality")
+    name = f"quality_{dataset.name}_{args.embedder}" + (f"_{args.tag}" if args.tag else "")
+    write_result(name, figures, module="bench.quality")
     return 0
 
 

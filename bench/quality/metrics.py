@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from learning_machine.scoring import DEFAULT_MIN_SCORE
+
 CUTOFFS = (1, 5, 10, 20)
 ALL_IN_TOP = 10
 LOW_SCORE = 0.5  # a top search score below this counts as "nothing relevant found"
@@ -44,7 +46,7 @@ class QuestionScore:
     context: dict[int, ContextScore]  # per token budget
     answerable: bool = True
     top_score: float = 0.0  # the first search result's score; 0 when search returned nothing
-    results: int = 0  # how many results search returned
+    results: int = 0  # how many results a search with the default min_score returns
 
 
 def score(
@@ -73,7 +75,7 @@ def score(
         },
         answerable=bool(wanted),
         top_score=scores[0] if scores else 0.0,
-        results=len(ranked),
+        results=sum(1 for s in scores if s >= DEFAULT_MIN_SCORE) if scores else len(ranked),
     )
 
 
@@ -88,6 +90,7 @@ def _returned(scores: Sequence[QuestionScore]) -> dict[str, object]:
         "top_score_mean": _mean((s.top_score for s in scores), n),
         f"top_score_below_{LOW_SCORE}": _mean((float(s.top_score < LOW_SCORE) for s in scores), n),
         "results_mean": _mean((s.results for s in scores), n, 1),
+        "nothing_by_default": _mean((float(s.results == 0) for s in scores), n),
     }
 
 

@@ -15,6 +15,7 @@ from .adapters.embeddings.base import Embedder
 from .adapters.index.base import IndexDocument, IndexHit, IndexUnavailableError, KnowledgeIndex, SearchMode
 from .models.entities import Entity
 from .models.knowledge import Insight, InsightIn
+from .scoring import ScoreScale, scale_of
 from .settings import Settings
 from .stores.outbox import IndexOutbox, PendingIndexWrite
 
@@ -67,6 +68,8 @@ class Indexer:
     outbox: IndexOutbox | None = None
     # None: the wall clock (looked up at each call).
     clock: Callable[[], datetime] | None = None
+    # None: the embedder's own scale.
+    scale_override: ScoreScale | None = None
 
     def _now(self) -> datetime:
         return (self.clock or _utcnow)()
@@ -222,6 +225,15 @@ class Indexer:
     def remove_namespace(self, tenant: str, namespace: str) -> None:
         self._write(tenant, [PendingIndexWrite(op="delete_namespace", namespace=namespace)])
 
+    @property
+    def scale(self) -> ScoreScale:
+        """Where the embedder's cosine similarities sit on the calibrated scale (`scoring`)."""
+        return self.scale_override or scale_of(self.embedder)
+
+    def query_vector(self, text: str) -> list[float]:
+        """The query's embedding, computed once per request and shared by every ranking that uses it."""
+        return self.embedder.embed([text])[0]
+
     def search(
         self,
         tenant: str,
@@ -237,7 +249,14 @@ class Indexer:
         if vector is None and mode != "keyword":
             vector = self.embedder.embed([text])[0]
         return self.index.search(
-            tenant, namespaces=namespaces, kinds=kinds, text=text, vector=vector, limit=limit, mode=mode
+            tenant,
+            namespaces=namespaces,
+            kinds=kinds,
+            text=text,
+            vector=vector,
+            limit=limit,
+            mode=mode,
+            scale=self.scale,
         )
 
 
@@ -247,8 +266,18 @@ def build_indexer(settings: Settings) -> Indexer:
     from .adapters.embeddings.factory import build_embedder
     from .adapters.index.factory import build_index
 
-    embedder = MeteredEmbedder(build_embedder(settings))
-    return Indexer(build_index(settings), embedder, IndexOutbox(settings.data_table))
+    embedder = build_embedder(settings)
+    override = None
+    if settings.score_cosine_floor is not None or settings.score_cosine_full is not None:
+        own = scale_of(embedder)
+        override = ScoreScale(
+            cosine_floor=own.cosine_floor
+            if settings.score_cosine_floor is None
+            else settings.score_cosine_floor,
+            cosine_full=own.cosine_full if settings.score_cosine_full is None else settings.score_cosine_full,
+        )
+    metered = MeteredEmbedder(embedder)
+    return Indexer(build_index(settings), metered, IndexOutbox(settings.data_table), scale_override=override)
 
 
 @dataclass

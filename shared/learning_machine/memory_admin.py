@@ -6,9 +6,11 @@ on a concurrent writer, so an edit and a running extraction never lose each othe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .adapters.embeddings.base import Embedder
 from .domain_errors import NotFoundError
 from .extraction.apply import (
     FieldValueError,
@@ -22,7 +24,7 @@ from .models.common import utc_now
 from .models.config import TenantConfig
 from .models.memories import Memory, MemoryCreate, MemoryPatch, Source
 from .models.profile import UserProfile
-from .stores.changes import ChangeSet, commit_with_retry
+from .stores.changes import ChangeSet, MemoryVectors, commit_with_retry
 from .stores.user_memory import UserMemoryStore
 
 
@@ -35,16 +37,24 @@ class MemoryAdmin:
     table: str
     users: UserMemoryStore
     write_retries: int = 6
+    # Built on first use; None: memories are written without vectors (found by keywords only).
+    embedder: Callable[[], Embedder] | None = None
 
     def _commit(self, tenant: str, user: str, build: Any) -> ChangeSet:
+        # One embedding call per edit for the texts it writes, kept across conflict retries.
+        vectors = MemoryVectors(self._embed if self.embedder else None)
 
         def attempt() -> ChangeSet:
-            changes = ChangeSet(self.table, tenant, user)
+            changes = ChangeSet(self.table, tenant, user, vectors)
             build(changes)
             changes.register_user()
             return changes
 
         return commit_with_retry(attempt, self.write_retries, lambda _: None)
+
+    def _embed(self, texts: Any) -> list[list[float]]:
+        assert self.embedder is not None
+        return self.embedder().embed(texts)
 
     def patch_profile(
         self, tenant: str, user: str, fields: dict[str, Any], config: TenantConfig

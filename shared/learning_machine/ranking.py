@@ -1,7 +1,9 @@
 """Relevance and size: rank a user's memories against a text, and fit them in a token budget.
 
-Per-user memories (tens to thousands) are ranked in process after one query: BM25 over the
-memory text, a weight per layer (policies carry the most authority) and a small recency term.
+Per-user memories (tens to thousands) are scored in process after one query, on the calibrated
+scale of `scoring.relevance` (BM25 over the memory text, and the cosine similarity of the stored
+memory vector when there is one). Search orders by that score alone; the context block orders by
+it shaped by authority (a weight per layer, policies the most) and a small recency term.
 Token counts are estimated (about four characters a token, never less than one a word),
 which needs no tokenizer download and errs on the generous side.
 """
@@ -17,6 +19,7 @@ from typing import TypeVar
 
 from .models.common import Layer, utc_now
 from .models.memories import Memory
+from .scoring import lucene_scale, relevance
 
 T = TypeVar("T")
 
@@ -36,13 +39,21 @@ def terms(text: str) -> list[str]:
     return [t for t in _WORD.findall(text.lower()) if t not in STOPWORDS]
 
 
-def bm25_scores(query: str, documents: Sequence[str], k1: float = 1.2, b: float = 0.75) -> list[float]:
+# One user's memories are too few for document frequencies to say which words are rare (in a
+# three-memory corpus every matched word looks common and scores near 0): idf counts as if there
+# were at least this many memories, so a word in one memory of three still counts as rare.
+MIN_MEMORY_CORPUS = 20
+
+
+def bm25_scores(
+    query: str, documents: Sequence[str], k1: float = 1.2, b: float = 0.75, min_corpus: int = 0
+) -> list[float]:
     docs = [terms(d) for d in documents]
     if not docs:
         return []
     avg_len = sum(len(d) for d in docs) / len(docs) or 1.0
     doc_freq = Counter(t for d in docs for t in set(d))
-    n = len(docs)
+    n = max(len(docs), min_corpus)
     query_terms = set(terms(query))
     scores = []
     for doc in docs:
@@ -56,16 +67,33 @@ def bm25_scores(query: str, documents: Sequence[str], k1: float = 1.2, b: float 
     return scores
 
 
-def rank_memories(memories: Sequence[Memory], query: str | None, now: datetime | None = None) -> list[Memory]:
-    """Most relevant first. Without a query, authority and recency decide."""
+def memory_scores(
+    query: str, memories: Sequence[Memory], query_vector: Sequence[float] | None = None
+) -> list[float]:
+    """Each memory's calibrated relevance to the query (`scoring.relevance`), in order."""
+    keyword = bm25_scores(query, [m.content for m in memories], min_corpus=MIN_MEMORY_CORPUS)
+    return [
+        relevance(memory.similarity(query_vector) if query_vector is not None else None, lucene_scale(bm25))
+        for memory, bm25 in zip(memories, keyword, strict=True)
+    ]
+
+
+def rank_memories(
+    memories: Sequence[Memory],
+    query: str | None,
+    now: datetime | None = None,
+    query_vector: Sequence[float] | None = None,
+) -> list[Memory]:
+    """What the context block shows first: relevance to the query (calibrated, in [0, 1]) shaped by
+    authority (the layer's weight) and recency. Without a query, authority and recency decide."""
     now = now or utc_now()
-    relevance = bm25_scores(query, [m.content for m in memories]) if query else [0.0] * len(memories)
+    scores = memory_scores(query, memories, query_vector) if query else [0.0] * len(memories)
 
     def score(index: int) -> float:
         memory = memories[index]
         age_days = max((now - memory.updated_at).total_seconds() / 86_400, 0.0)
         recency = 1.0 / (1.0 + age_days / 30)
-        return (relevance[index] + 0.5) * LAYER_WEIGHT[memory.layer] + 0.25 * recency
+        return (scores[index] + 0.5) * LAYER_WEIGHT[memory.layer] + 0.25 * recency
 
     order = sorted(range(len(memories)), key=score, reverse=True)
     return [memories[i] for i in order]

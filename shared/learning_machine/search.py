@@ -1,16 +1,18 @@
-"""Search across stores: the user's memories ranked in process, entities and knowledge in one
-index query; scores are normalized to [0, 1] so one list can hold them."""
+"""Search across stores: the user's memories scored in process, entities and knowledge in one
+index query, every result on the one calibrated scale of `scoring.relevance`, so one list ranks
+them all and `min_score` means the same whichever store a result comes from."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .indexing import ENTITY, KNOWLEDGE, Indexer
 from .models.config import TenantConfig
-from .models.memories import Provenance
+from .models.memories import Memory, Provenance
 from .models.search import SearchRequest, SearchResponse, SearchResult, StoreName
 from .namespaces import search_scope
-from .ranking import bm25_scores
+from .ranking import memory_scores
 from .stores.user_memory import UserMemoryStore
 
 
@@ -21,10 +23,17 @@ class SearchService:
 
     def search(self, tenant: str, config: TenantConfig, request: SearchRequest) -> SearchResponse:
         stores = self._enabled(config, request.stores)
-        results: list[SearchResult] = []
+        memories: list[Memory] = []
         if "memories" in stores and request.user_id:
-            results += self._memories(tenant, request.user_id, request.query, request.limit)
+            memories = self.users.load(tenant, request.user_id).memories
         kinds = [kind for store, kind in (("entities", ENTITY), ("knowledge", KNOWLEDGE)) if store in stores]
+        # One embedding of the query serves the memories and the index query.
+        vector = (
+            self.indexer.query_vector(request.query)
+            if kinds or any(m.has_embedding for m in memories)
+            else None
+        )
+        results = self._memories(memories, request.query, vector)
         if kinds:
             namespaces = sorted(
                 {
@@ -34,7 +43,8 @@ class SearchService:
                     ),
                 }
             )
-            for hit in self.indexer.search(tenant, namespaces, kinds, request.query, request.limit):
+            hits = self.indexer.search(tenant, namespaces, kinds, request.query, request.limit, vector=vector)
+            for hit in hits:
                 payload = hit.payload
                 if hit.kind == ENTITY:
                     results.append(
@@ -62,29 +72,25 @@ class SearchService:
                             details={"tags": payload.get("tags", []), "source": payload.get("source")},
                         )
                     )
-        results.sort(key=lambda r: r.score, reverse=True)
-        return SearchResponse(query=request.query, results=results[: request.limit])
+        kept = [r for r in results if r.score >= request.min_score]
+        kept.sort(key=lambda r: (-r.score, r.store, r.id))
+        return SearchResponse(query=request.query, results=kept[: request.limit])
 
-    def _memories(self, tenant: str, user_id: str, query: str, limit: int) -> list[SearchResult]:
-        """Keyword-ranked in process; scores normalized to (0, 1] like the index's fused scores."""
-        memories = self.users.load(tenant, user_id).memories
-        scores = bm25_scores(query, [m.content for m in memories])
-        ranked = sorted((s, i) for i, s in enumerate(scores) if s > 0)[::-1][:limit]
-        top = ranked[0][0] if ranked else 1.0
+    @staticmethod
+    def _memories(memories: list[Memory], query: str, vector: Sequence[float] | None) -> list[SearchResult]:
+        """Every memory with some evidence (a matched word or a vector), on the calibrated scale;
+        the layer's authority plays no part here (it shapes the context block only)."""
         return [
             SearchResult(
                 store="memories",
-                id=memories[i].memory_id,
-                score=round(score / top, 6),
-                content=memories[i].content,
-                provenance=memories[i].provenance,
-                details={
-                    "layer": memories[i].layer,
-                    "category": memories[i].category,
-                    "bm25": round(score, 4),
-                },
+                id=memory.memory_id,
+                score=score,
+                content=memory.content,
+                provenance=memory.provenance,
+                details={"layer": memory.layer, "category": memory.category},
             )
-            for score, i in ranked
+            for memory, score in zip(memories, memory_scores(query, memories, vector), strict=True)
+            if score > 0
         ]
 
     @staticmethod

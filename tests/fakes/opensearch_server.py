@@ -13,9 +13,12 @@ adapter uses, so contract tests can check what the requests express (filters, ke
   chosen (efficient filtering, refused for an engine or version that lacks it), a filter outside
   the clause only after them; the score is the `cosinesimil` score (1 + cosine) / 2 ("Spaces");
 - `range` on a numeric field (the `indexed_at` of repeated deletes);
-- `multi_match` scoring is NOT BM25: a term-count stand-in (boosted field matches summed) that
-  orders by how many query words a document contains. Relevance is OpenSearch's business and is
-  not what these tests claim to check.
+- `multi_match` (`most_fields`) scores each field with Lucene's BM25 (k1 1.2, b 0.75, idf
+  ln(1 + (N - n + 0.5) / (n + 0.5)), no (k1 + 1) factor, as Lucene 8+ and so OpenSearch compute
+  it; field statistics over the index's documents) times the field's boost, summed; words are
+  lowercased and a plural `s` dropped, a crude stand-in for the `english` analyzer. The adapter
+  turns these scores into calibrated ones, so the scale matters here, not OpenSearch's exact
+  analysis.
 
 `flavour` picks what the node plays, strictly (each rule cites its page next to it, in `_Rules`
 and the methods that apply them, and answers in the shape OpenSearch gives errors):
@@ -533,12 +536,53 @@ def _evaluate(query: Json, docs: list[tuple[str, Json]]) -> list[tuple[str, floa
         nearest = _evaluate(next(c for c in must if "knn" in c), docs)
         rest = {"bool": {**spec, "must": [c for c in must if "knn" not in c]}}
         return [(doc_id, score) for doc_id, score in nearest if _score(rest, sources[doc_id]) is not None]
-    scores = [(doc_id, _score(query, source)) for doc_id, source in docs]
+    corpus = _Corpus(docs)
+    scores = [(doc_id, _score(query, source, corpus)) for doc_id, source in docs]
     matched = [(doc_id, score) for doc_id, score in scores if score is not None]
     return sorted(matched, key=lambda pair: -pair[1])
 
 
-def _score(query: Json, source: Json) -> float | None:
+class _Corpus:
+    """Field statistics for BM25: document counts per word and mean field lengths."""
+
+    def __init__(self, docs: list[tuple[str, Json]]) -> None:
+        self.docs = docs
+        self._stats: dict[str, tuple[dict[str, int], float]] = {}
+
+    def stats(self, name: str) -> tuple[dict[str, int], float]:
+        if name not in self._stats:
+            frequency: dict[str, int] = {}
+            lengths = []
+            for _, source in self.docs:
+                words = _analyze(" ".join(str(v) for v in _values(source, name)))
+                lengths.append(len(words))
+                for word in set(words):
+                    frequency[word] = frequency.get(word, 0) + 1
+            self._stats[name] = (frequency, (sum(lengths) / len(lengths)) if lengths else 1.0)
+        return self._stats[name]
+
+
+def _analyze(text: str) -> list[str]:
+    words = _WORD.findall(text.lower())
+    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words]
+
+
+def _bm25(query_words: set[str], text: str, name: str, corpus: _Corpus) -> float:
+    words = _analyze(text)
+    frequency, mean_length = corpus.stats(name)
+    count = len(corpus.docs)
+    total = 0.0
+    for word in query_words:
+        tf = words.count(word)
+        if not tf:
+            continue
+        n = frequency.get(word, 0)
+        idf = math.log(1 + (count - n + 0.5) / (n + 0.5))
+        total += idf * tf / (tf + 1.2 * (1 - 0.75 + 0.75 * len(words) / (mean_length or 1.0)))
+    return total
+
+
+def _score(query: Json, source: Json, corpus: _Corpus | None = None) -> float | None:
     """The document's score under a non-knn query, or None when it does not match."""
     ((kind, spec),) = query.items()
     if kind == "match_all":
@@ -562,12 +606,13 @@ def _score(query: Json, source: Json) -> float | None:
             return None
         return 0.0
     if kind == "multi_match":
-        words = set(_WORD.findall(spec["query"].lower()))
+        words = set(_analyze(spec["query"]))
+        corpus = corpus or _Corpus([("", source)])
         total = 0.0
         for entry in spec["fields"]:
             name, _, boost = entry.partition("^")
-            text = " ".join(str(v) for v in _values(source, name)).lower()
-            total += float(boost or 1) * sum(1 for w in _WORD.findall(text) if w in words)
+            text = " ".join(str(v) for v in _values(source, name))
+            total += float(boost or 1) * _bm25(words, text, name, corpus)
         return total if total > 0 else None
     if kind == "bool":
         total = 0.0
@@ -575,7 +620,7 @@ def _score(query: Json, source: Json) -> float | None:
             if _score(clause, source) is None:
                 return None
         for clause in _clauses(spec.get("must")):
-            score = _score(clause, source)
+            score = _score(clause, source, corpus)
             if score is None:
                 return None
             total += score

@@ -177,7 +177,9 @@ def test_unanswerable_questions_report_what_came_back_not_recall() -> None:
         "questions": 3,
         "top_score_mean": 0.3667,
         "top_score_below_0.5": 0.6667,
-        "results_mean": 1.3,
+        # Results a default search returns (scores at or above min_score 0.2): 2, 0 and 1.
+        "results_mean": 1.0,
+        "nothing_by_default": 0.3333,
         "context_max_tokens_500": {"items_mean": 1.0, "tokens_mean": 53.3},
     }
     # Overall averages recall over answerable questions only: the unanswerable ones would drag it to 0.
@@ -186,3 +188,20 @@ def test_unanswerable_questions_report_what_came_back_not_recall() -> None:
     assert report["single-hop"]["top_score_mean"] == 0.9
     assert report["single-hop"]["top_score_below_0.5"] == 0.0
     assert report["single-hop"]["results_mean"] == 2.0
+
+
+def test_neighbours_put_the_preceding_turns_of_the_same_session_in_a_turn_context() -> None:
+    from bench.quality.__main__ import turn_context
+
+    document = _minimal()
+    session = document["conversations"][0]["sessions"][0]
+    session["turns"] = [
+        {"turn_id": "a1", "speaker": "Ana", "text": "Where did you go in May?"},
+        {"turn_id": "a2", "speaker": "Bo", "text": "Lisbon, with my sister."},
+    ]
+    document["conversations"][0]["questions"][0]["evidence"] = ["a2"]
+    conversation = parse(document, "ok").conversations[0]
+
+    assert "After:" not in turn_context(conversation, 1, 0)
+    assert turn_context(conversation, 1, 1).endswith("After: Ana: Where did you go in May?")
+    assert "After:" not in turn_context(conversation, 0, 1)  # nothing precedes the first turn

@@ -8,8 +8,9 @@
   `_delete_by_query` and `_refresh` on Serverless). What these runs prove is that the adapter's
   requests express the contract (tenant, namespace, kind and status filters inside the query; one
   document per key; deletes that reach every copy). They prove nothing about OpenSearch's
-  relevance: the fake scores keywords by counting words, not BM25, so assertions here never
-  depend on keyword order.
+  relevance beyond its scale: the fake scores keywords with Lucene's BM25 formula over its own
+  crude analyzer, so assertions here never depend on fine keyword order, but the calibrated
+  scores of one corpus must agree across engines (`test_every_engine_scores_on_one_scale`).
   That the two engines fuse the same rankings into the same order is checked in
   test_opensearch_index.py against the documented `_msearch` response.
 """
@@ -236,3 +237,28 @@ def test_limit_caps_the_hits(index: KnowledgeIndex) -> None:
 
     assert len(search(index, "topic number", limit=3)) == 3
     assert search(index, "topic number", limit=0) == []
+
+
+SCALE_CORPUS = [
+    ("k1", "Deploy checklist", "run the smoke tests before every deploy"),
+    ("k2", "Database", "the payments team runs PostgreSQL and Kafka"),
+    ("k3", "Coffee", "the office coffee machine is on the third floor"),
+    ("k4", "Oncall", "page the oncall engineer when the error rate doubles"),
+]
+
+
+def test_every_engine_scores_on_one_scale(index: KnowledgeIndex) -> None:
+    """Scores are calibrated (scoring.py), not normalized per query: the same corpus and query give
+    the same scores on every engine, an unrelated query scores near 0, and the best item of a
+    query scores the same whatever else the query found."""
+    index.upsert([document(doc_id, title, text) for doc_id, title, text in SCALE_CORPUS])
+
+    deploy = {h.doc_id: h.score for h in search(index, "deploy smoke tests")}
+    words = {h.doc_id: h.score for h in search(index, "payments kafka", mode="keyword")}
+    unrelated = search(index, "weather forecast paris")
+
+    # Measured on the embedded engine; OpenSearch computes the same BM25 (Lucene's formula, which
+    # the embedded engine implements) and reports cosine as (1 + cos) / 2, which the adapter undoes.
+    assert deploy == pytest.approx({"k1": 0.994369, "k2": 0.0, "k3": 0.0, "k4": 0.0}, abs=0.01)
+    assert words == pytest.approx({"k2": 0.134298}, abs=0.01)
+    assert [h.score for h in unrelated] == [0.0] * len(unrelated)

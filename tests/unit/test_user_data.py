@@ -4,6 +4,7 @@ on every knowledge-index engine the service can be configured with (tests/suppor
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,9 @@ def learn_through_extract(aws: Aws, transcript_id: str) -> None:
 
 def everything_about_ada(aws: Aws) -> list[str]:
     data = boto3.resource("dynamodb").Table(aws.settings.data_table).scan()["Items"]
-    found = [f"data {i['pk']} {i['sk']}" for i in data if "ada" in json.dumps(i, default=str)]
+    # default=repr: a memory's vector is a Binary attribute, whose str() is not a str. A whole word:
+    # random hex ids contain "ada" now and then (a curation job id "cj1a247ada49..." did once).
+    found = [f"data {i['pk']} {i['sk']}" for i in data if re.search(r"\bada\b", json.dumps(i, default=repr))]
     idempotency = boto3.resource("dynamodb").Table(aws.settings.idempotency_table).scan()["Items"]
     found += [f"idempotency {i['id']}" for i in idempotency]
     hits = deps.indexer().search(TENANT, ["user:ada"], ["entity", "knowledge"], "bees garden hives", limit=50)

@@ -39,20 +39,28 @@ def raw_client() -> DynamoDBClient:
     return boto3.client("dynamodb")
 
 
-def query_docs(table_name: str, pk: str, consistent: bool = False) -> list[tuple[str, str]]:
-    """(sort key, doc) of every item of one partition: the hot read path (one round trip a page)."""
+VECTOR_ATTRIBUTE = "vec"
+
+
+def query_docs(table_name: str, pk: str, consistent: bool = False) -> list[tuple[str, str, bytes | None]]:
+    """(sort key, doc, vector bytes or None) of every item of one partition: the hot read path
+    (one round trip a page)."""
     kwargs: dict[str, Any] = {
         "TableName": table_name,
         "KeyConditionExpression": "pk = :pk",
         "ExpressionAttributeValues": {":pk": {"S": pk}},
-        "ProjectionExpression": "sk, #doc",
-        "ExpressionAttributeNames": {"#doc": "doc"},
+        "ProjectionExpression": "sk, #doc, #vec",
+        "ExpressionAttributeNames": {"#doc": "doc", "#vec": VECTOR_ATTRIBUTE},
         "ConsistentRead": consistent,
     }
-    found: list[tuple[str, str]] = []
+    found: list[tuple[str, str, bytes | None]] = []
     while True:
         page = raw_client().query(**kwargs)
-        found += [(item["sk"]["S"], item["doc"]["S"]) for item in page.get("Items", []) if "doc" in item]
+        found += [
+            (item["sk"]["S"], item["doc"]["S"], item.get(VECTOR_ATTRIBUTE, {}).get("B"))
+            for item in page.get("Items", [])
+            if "doc" in item
+        ]
         last = page.get("LastEvaluatedKey")
         if not last:
             return found

@@ -116,7 +116,10 @@ def memory_admin() -> MemoryAdmin:
     from ..memory_admin import MemoryAdmin
 
     settings = get_settings()
-    return MemoryAdmin(settings.data_table, user_store(), settings.write_retries)
+    # Memories are embedded when written, by the embedder search uses (built on the first write).
+    return MemoryAdmin(
+        settings.data_table, user_store(), settings.write_retries, embedder=lambda: indexer().embedder
+    )
 
 
 @lru_cache(maxsize=1)

@@ -16,6 +16,15 @@ UserIdQuery = Annotated[str, Query(pattern=ID_PATTERN, max_length=128)]
 SessionIdQuery = Annotated[str | None, Query(pattern=ID_PATTERN, max_length=128)]
 SearchQuery = Annotated[str | None, Query(max_length=2_000, description="What the next turn is about")]
 MaxTokens = Annotated[int | None, Query(ge=50, le=MAX_CONTEXT_TOKENS)]
+MinScore = Annotated[
+    float | None,
+    Query(
+        ge=0.0,
+        le=1.0,
+        description="Entities and knowledge scoring below this stay out of the block (default: the "
+        "search default; 0 keeps every candidate). Memories are chosen by authority and recency.",
+    ),
+]
 
 NamespaceQuery = Annotated[
     str | None,

@@ -242,7 +242,13 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    body = {"query": args.query, "user_id": args.user, "namespace": args.namespace, "limit": args.limit}
+    body = {
+        "query": args.query,
+        "user_id": args.user,
+        "namespace": args.namespace,
+        "limit": args.limit,
+        "min_score": args.min_score,
+    }
     reply = Api.from_env().request("POST", "/v1/search", {k: v for k, v in body.items() if v is not None})
     for result in reply["results"]:
         title = f"{result['title']}: " if result.get("title") else ""
@@ -274,6 +280,7 @@ def cmd_context(args: argparse.Namespace) -> int:
             "session_id": args.session,
             "query": args.query,
             "max_tokens": args.max_tokens,
+            "min_score": args.min_score,
         },
     )
     print(json.dumps(reply, indent=2) if args.json else reply["xml"])
@@ -458,6 +465,9 @@ def parser() -> argparse.ArgumentParser:
     context.add_argument("--session")
     context.add_argument("--query")
     context.add_argument("--max-tokens", type=int)
+    context.add_argument(
+        "--min-score", type=float, help="leave out entities and knowledge scoring below this"
+    )
     context.add_argument("--json", action="store_true", help="the whole JSON answer")
     context.set_defaults(func=cmd_context)
 
@@ -470,6 +480,7 @@ def parser() -> argparse.ArgumentParser:
     search.add_argument("--user")
     search.add_argument("--namespace")
     search.add_argument("--limit", type=int)
+    search.add_argument("--min-score", type=float, help="leave out results scoring below this (0: keep all)")
     search.set_defaults(func=cmd_search)
 
     proposals = sub.add_parser("proposals", help="review proposed knowledge")

@@ -123,10 +123,22 @@ def get_transcript(transcript_id: str) -> Call[TranscriptStatus]:
 
 
 def get_context(
-    user_id: str, *, session_id: str | None = None, query: str | None = None, max_tokens: int | None = None
+    user_id: str,
+    *,
+    session_id: str | None = None,
+    query: str | None = None,
+    max_tokens: int | None = None,
+    min_score: float | None = None,
 ) -> Call[ContextResponse]:
-    """The XML block for the system prompt (`.xml`), and the same data as JSON."""
-    params = {"user_id": user_id, "session_id": session_id, "query": query, "max_tokens": max_tokens}
+    """The XML block for the system prompt (`.xml`), and the same data as JSON; entities and
+    knowledge scoring below `min_score` stay out (default: the service's)."""
+    params = {
+        "user_id": user_id,
+        "session_id": session_id,
+        "query": query,
+        "max_tokens": max_tokens,
+        "min_score": min_score,
+    }
     return Call("GET", "/v1/context", ContextResponse.model_validate, params=params)
 
 
@@ -137,9 +149,13 @@ def search(
     namespace: str | None = None,
     stores: Sequence[StoreName] | None = None,
     limit: int | None = None,
+    min_score: float | None = None,
 ) -> Call[SearchResponse]:
-    """Ranked results across memories, entities and knowledge, with scores and provenance."""
-    body = _fields(query=query, user_id=user_id, namespace=namespace, stores=stores, limit=limit)
+    """Ranked results across memories, entities and knowledge, with calibrated scores (one scale
+    for every store) and provenance; results below `min_score` are left out (default: the service's)."""
+    body = _fields(
+        query=query, user_id=user_id, namespace=namespace, stores=stores, limit=limit, min_score=min_score
+    )
     return Call("POST", "/v1/search", SearchResponse.model_validate, body=body)
 
 

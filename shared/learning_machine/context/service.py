@@ -1,5 +1,11 @@
 """get-context: one query for the user's profile and memories, one read for the session, and at
-most one index query for the entities and insights relevant to the query or the session."""
+most one index query for the entities and insights relevant to the query or the session.
+
+The topic (the query, else the session's summary) is embedded once; that vector scores the
+memories (read with their vectors in the one query) and serves the index query. Entities and
+insights enter the block only when they score at least `min_score` on the calibrated scale: an
+unrelated query injects none. Memories are all candidates: relevance shaped by authority and
+recency orders them, and the token budget cuts the tail."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from ..models.context import ContextMemory, ContextResponse
 from ..models.memories import Memory
 from ..namespaces import search_scope
 from ..ranking import rank_memories
+from ..scoring import DEFAULT_MIN_SCORE
 from ..stores.config import ConfigStore
 from ..stores.sessions import SessionStore
 from ..stores.user_memory import UserMemoryStore
@@ -36,7 +43,14 @@ class ContextService:
         self.indexer = indexer  # built on first use: the index client and embedder are not free
 
     def build(
-        self, tenant: str, user_id: str, session_id: str | None, query: str | None, max_tokens: int | None
+        self,
+        tenant: str,
+        user_id: str,
+        session_id: str | None,
+        query: str | None,
+        max_tokens: int | None,
+        *,
+        min_score: float | None = None,
     ) -> ContextResponse:
         config = self.config.get(tenant).config
         budget = max_tokens or config.context.max_tokens
@@ -55,8 +69,14 @@ class ContextService:
             if session and session.user_id != user_id:
                 session = None  # another user's session is indistinguishable from none
         topic = query or (session.summary if session else None)
-        hits, degraded = self._index_hits(tenant, config, user_id, topic)
-        rendered = render(fields, rank_memories(memories, topic), session, budget, hits)
+        threshold = DEFAULT_MIN_SCORE if min_score is None else min_score
+        kinds = self._wanted(config)
+        vector = None
+        if topic and (any(kinds.values()) or any(m.has_embedding for m in memories)):
+            vector = self.indexer().query_vector(topic)
+        hits, degraded = self._index_hits(tenant, config, user_id, topic, vector, kinds, threshold)
+        ranked = rank_memories(memories, topic, query_vector=vector)
+        rendered = render(fields, ranked, session, budget, hits)
         by_layer: dict[Layer, list[ContextMemory]] = {}
         for memory in rendered.kept_memories:
             by_layer.setdefault(memory.layer, []).append(
@@ -77,13 +97,12 @@ class ContextService:
             degraded=degraded,
         )
 
-    def _index_hits(
-        self, tenant: str, config: TenantConfig, user_id: str, topic: str | None
-    ) -> tuple[list[IndexHit], bool]:
-        """One hybrid query for both stores; an unreachable index degrades the answer, never fails it."""
+    @staticmethod
+    def _wanted(config: TenantConfig) -> dict[str, int]:
+        """How many entities and insights the block may hold (0: the store is off or not in context)."""
         entity_store = config.stores.entity_memory
         knowledge_store = config.stores.learned_knowledge
-        wanted = {
+        return {
             ENTITY: entity_store.max_in_context
             if entity_store.enabled and entity_store.add_to_context
             else 0,
@@ -91,6 +110,20 @@ class ContextService:
             if knowledge_store.enabled and knowledge_store.add_to_context
             else 0,
         }
+
+    def _index_hits(
+        self,
+        tenant: str,
+        config: TenantConfig,
+        user_id: str,
+        topic: str | None,
+        vector: list[float] | None,
+        wanted: dict[str, int],
+        min_score: float,
+    ) -> tuple[list[IndexHit], bool]:
+        """One hybrid query for both stores; an unreachable index degrades the answer, never fails it."""
+        entity_store = config.stores.entity_memory
+        knowledge_store = config.stores.learned_knowledge
         kinds = [kind for kind, count in wanted.items() if count]
         if not topic or not kinds:
             return [], False
@@ -101,14 +134,16 @@ class ContextService:
             }
         )
         try:
-            hits = self.indexer().search(tenant, namespaces, kinds, topic, sum(wanted.values()))
+            hits = self.indexer().search(
+                tenant, namespaces, kinds, topic, sum(wanted.values()), vector=vector
+            )
         except IndexUnavailableError:
             logger.warning("knowledge index unavailable; context without entities and knowledge")
             return [], True
         taken = dict.fromkeys(wanted, 0)
         kept = []
         for hit in hits:
-            if taken[hit.kind] < wanted[hit.kind]:
+            if hit.score >= min_score and taken[hit.kind] < wanted[hit.kind]:
                 taken[hit.kind] += 1
                 kept.append(hit)
         return kept, False

@@ -38,6 +38,20 @@ def normalized(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
+def memory_text(content: str) -> str:
+    """A memory's text as stored: what its vector is computed from."""
+    return content.strip()[:MAX_MEMORY_CHARS]
+
+
+def memory_texts(result: ExtractionResult) -> list[str]:
+    """The texts the memory operations would write (adds and updates), to embed in one call."""
+    return [
+        memory_text(op.content)
+        for op in result.memory_operations
+        if op.op in ("add", "update") and op.content is not None
+    ]
+
+
 def profile_schema(config: TenantConfig) -> dict[str, str]:
     """Field name -> description, for the prompt and for validation."""
     fields = dict(STANDARD_FIELDS)
@@ -165,7 +179,7 @@ def _plan_memories(
                         user_id=plan.changes.user,
                         layer=op.layer,
                         category=_category(op.category),
-                        content=op.content.strip()[:MAX_MEMORY_CHARS],
+                        content=memory_text(op.content),
                         polarity=op.polarity if op.layer == Layer.FEEDBACK else None,
                         provenance=origin.provenance(op.turn_index),
                     )
@@ -204,7 +218,7 @@ def revise(current: Memory, provenance: Provenance, **changes: Any) -> Memory:
     """The next version of a memory; the previous value goes to its history."""
     values = {k: v for k, v in changes.items() if v is not None}
     if "content" in values:
-        values["content"] = str(values["content"]).strip()[:MAX_MEMORY_CHARS]
+        values["content"] = memory_text(str(values["content"]))
     if "category" in values:
         values["category"] = _category(values["category"])
     now = provenance.recorded_at

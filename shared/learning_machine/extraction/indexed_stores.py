@@ -64,12 +64,16 @@ class IndexedStores:
 
     entities: Callable[[], EntityMemory]
     knowledge: Callable[[], LearnedKnowledge]
+    # The embedder of user memories (search's): their texts join the transcript's one embedding call.
+    embedder: Callable[[], Embedder] | None = None
 
 
 @dataclass
 class Outcome:
     applied: list[AppliedOperation] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    # Vectors of the memory texts passed in, by text, from the same embedding call.
+    memory_vectors: dict[str, list[float]] = field(default_factory=dict)
 
 
 class RefusedError(ValueError):
@@ -124,8 +128,10 @@ def apply_indexed(
     config: TenantConfig,
     origin: Origin,
     reference: datetime,
+    memory_texts: Sequence[str] = (),
 ) -> Outcome:
-    """Apply the entity and knowledge operations; idempotent, so a retried transcript may re-apply."""
+    """Apply the entity and knowledge operations; idempotent, so a retried transcript may re-apply.
+    `memory_texts` (the user memories the transcript writes) are embedded in the same one call."""
     outcome = Outcome()
     entity_config = config.stores.entity_memory
     knowledge_config = config.stores.learned_knowledge
@@ -147,7 +153,8 @@ def apply_indexed(
     elif result.knowledge_operations:
         insights = _valid_insights(result.knowledge_operations, outcome)
     knowledge = stores.knowledge() if insights else None
-    _index_and_save(writer, knowledge, insights, tenant, user_id, config, origin, outcome)
+    memories = (stores.embedder, list(dict.fromkeys(memory_texts))) if stores.embedder else None
+    _index_and_save(writer, knowledge, insights, tenant, user_id, config, origin, outcome, memories)
     return outcome
 
 
@@ -160,15 +167,24 @@ def _index_and_save(
     config: TenantConfig,
     origin: Origin,
     outcome: Outcome,
+    memories: tuple[Callable[[], Embedder], list[str]] | None = None,
 ) -> None:
-    """One embedding call for every entity touched and every insight, then the index writes."""
+    """One embedding call for every entity touched, every insight and every memory text, then the
+    index writes."""
     pending = [entity for _, entity in writer.batch.pending.values()] if writer else []
     texts: list[tuple[Embedder, str]] = []
     if writer:
         texts += [(writer.base.indexer.embedder, entity_text(entity)) for entity in pending]
     if knowledge:
         texts += [(knowledge.indexer.embedder, insight_text(body)) for body, _ in insights]
+    memory_texts = memories[1] if memories and memories[1] else []
+    if memories and memory_texts:
+        texts += [(memories[0](), text) for text in memory_texts]
     vectors = _embed_together(texts)
+    if memory_texts:
+        split = len(texts) - len(memory_texts)
+        outcome.memory_vectors = dict(zip(memory_texts, vectors[split:], strict=True))
+        vectors = vectors[:split]
     if writer and pending:
         writer.base.indexer.put_entities(tenant, pending, vectors[: len(pending)])
     if not knowledge:

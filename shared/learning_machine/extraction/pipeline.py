@@ -25,13 +25,13 @@ from ..models.profile import STANDARD_FIELDS
 from ..models.sessions import SessionContext
 from ..models.transcripts import TranscriptEnvelope, TranscriptStatus
 from ..ranking import estimate_tokens, rank_memories, take_within_budget
-from ..stores.changes import AlreadyAppliedError, ChangeSet, commit_with_retry
+from ..stores.changes import AlreadyAppliedError, ChangeSet, MemoryVectors, commit_with_retry
 from ..stores.config import ConfigStore
 from ..stores.sessions import SessionStore
 from ..stores.transcripts import TranscriptStore
 from ..stores.usage import UsageStore
 from ..stores.user_memory import UserMemoryStore, UserState
-from .apply import Origin, plan_extraction, profile_schema
+from .apply import Origin, memory_texts, plan_extraction, profile_schema
 from .indexed_stores import IndexedStores, Outcome, apply_indexed, relevant_entities
 
 logger = logging.getLogger(__name__)
@@ -157,9 +157,16 @@ class ExtractionPipeline:
                 config=config,
                 origin=origin,
                 reference=transcript.occurred_at or envelope.received_at,
+                memory_texts=memory_texts(reply.result) if config.stores.user_profile.always else (),
             )
         fresh_read = True
         done = status
+        # Memory texts were embedded with the entities and insights (one call per transcript); a
+        # text only a retry's re-plan produces is embedded at commit.
+        embedder = self.indexed.embedder if self.indexed else None
+        vectors = MemoryVectors(
+            (lambda texts: embedder().embed(texts)) if embedder else None, indexed.memory_vectors
+        )
 
         def build() -> ChangeSet:
             nonlocal done, fresh_read
@@ -171,7 +178,7 @@ class ExtractionPipeline:
             )
             current_session = session if fresh_read else self._session(tenant, envelope)
             fresh_read = False
-            changes = ChangeSet(self.stores.table, tenant, transcript.user_id)
+            changes = ChangeSet(self.stores.table, tenant, transcript.user_id, vectors)
             skipped: list[str] = []
             if reply is not None:
                 skipped = plan_extraction(

@@ -47,7 +47,7 @@ def build_indexed_stores(settings: Settings) -> IndexedStores:
     def knowledge() -> LearnedKnowledge:
         return LearnedKnowledge(KnowledgeStore(settings.data_table), indexer())
 
-    return IndexedStores(entities=entities, knowledge=knowledge)
+    return IndexedStores(entities=entities, knowledge=knowledge, embedder=lambda: indexer().embedder)
 
 
 def build_pipeline(

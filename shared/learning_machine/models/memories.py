@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import operator
+import struct
+from array import array
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from .common import Category, Layer, RedactedShortText, utc_now
 
@@ -52,6 +56,44 @@ class Memory(BaseModel):
     confirmations: int = Field(default=0, description="Transcripts that restated it since it was written")
     last_confirmed_at: datetime | None = None
     merged: list[MergedItem] = Field(default_factory=list, description="Near-duplicates merged into it")
+    # The embedding of `content`, stored beside the item (not in its JSON document) and read with it
+    # in the same query; None until the memory is written with an embedder (keywords only then).
+    vector: list[float] | None = Field(default=None, exclude=True, repr=False)
+    # The stored bytes, decoded only when a query needs them (most reads never do).
+    _packed: bytes | None = PrivateAttr(default=None)
+
+    @property
+    def has_embedding(self) -> bool:
+        return self.vector is not None or bool(self._packed)
+
+    def embedding(self) -> list[float] | None:
+        if self.vector is None and self._packed:
+            self.vector = unpack_vector(self._packed)
+        return self.vector
+
+    def similarity(self, query: Sequence[float]) -> float | None:
+        """Cosine similarity to a unit query vector (every embedder returns unit vectors); None
+        without an embedding. From the stored bytes, the scale is applied once, not per dimension."""
+        if self.vector is not None:
+            return sum(map(operator.mul, query, self.vector)) if len(query) == len(self.vector) else 0.0
+        if not self._packed:
+            return None
+        scale, steps = _unpacked(self._packed)
+        return scale * sum(map(operator.mul, query, steps)) if len(query) == len(steps) else 0.0
+
+    def packed_embedding(self) -> bytes | None:
+        """As stored: the bytes read, unchanged, or the vector packed."""
+        if self._packed:
+            return self._packed
+        return pack_vector(self.vector) if self.vector else None
+
+    def with_packed_embedding(self, data: bytes | None) -> Memory:
+        self._packed = data or None
+        return self
+
+    def without_embedding(self) -> Memory:
+        """A copy for a new text: its old vector no longer applies."""
+        return self.model_copy(update={"vector": None}).with_packed_embedding(None)
 
     @property
     def last_used_at(self) -> datetime:
@@ -110,3 +152,26 @@ class MemoryList(BaseModel):
 class UserPage(BaseModel):
     users: list[str]
     next_token: str | None = Field(default=None, description="Pass as ?after= for the next page")
+
+
+_SCALE = struct.Struct("<f")
+
+
+def pack_vector(vector: Sequence[float]) -> bytes:
+    """A memory's embedding as stored beside it: a float32 scale, then one signed byte a dimension
+    (388 bytes for MiniLM's 384). Cosines come out within about 0.002 of the float ones, and
+    reading it back is a C-level copy, which keeps scoring hundreds of memories cheap."""
+    top = max((abs(value) for value in vector), default=0.0)
+    scale = top / 127 if top > 0 else 1.0
+    return _SCALE.pack(scale) + array("b", [round(value / scale) for value in vector]).tobytes()
+
+
+def unpack_vector(data: bytes) -> list[float]:
+    scale, steps = _unpacked(data)
+    return [step * scale for step in steps]
+
+
+def _unpacked(data: bytes) -> tuple[float, array[int]]:
+    """The scale and the steps, read in place (iterating the array yields small cached ints)."""
+    (scale,) = _SCALE.unpack_from(data)
+    return scale, array("b", data[_SCALE.size :])

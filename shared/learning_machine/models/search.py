@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from ..scoring import DEFAULT_MIN_SCORE
 from .common import Identifier, NamespaceName
 from .memories import Provenance
 
@@ -24,12 +25,21 @@ class SearchRequest(BaseModel):
     )
     stores: list[StoreName] | None = Field(default=None, description="Default: every store that is on")
     limit: int = Field(default=10, ge=1, le=50)
+    min_score: float = Field(
+        default=DEFAULT_MIN_SCORE,
+        ge=0.0,
+        le=1.0,
+        description="Leave out results scoring below this (the scale is fixed: README, 'How scores work'); "
+        "the default drops unrelated results, 0 returns every candidate",
+    )
 
 
 class SearchResult(BaseModel):
     store: StoreName
     id: str
-    score: float = Field(description="Normalized relevance in [0, 1]; comparable across stores")
+    score: float = Field(
+        description="Calibrated relevance in [0, 1], on one fixed scale for every store, query and tenant"
+    )
     title: str | None = None
     content: str
     namespace: str | None = None

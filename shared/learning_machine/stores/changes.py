@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,11 +46,35 @@ class AlreadyAppliedError(Exception):
     """The transcript this change belongs to was already applied (a duplicate delivery)."""
 
 
+class MemoryVectors:
+    """Embeddings of memory texts for the change sets of one write (kept across its retries, so a
+    retry embeds nothing again): `known` may be filled beforehand (extraction embeds a transcript's
+    memory texts in its one embedding call), the rest is embedded in one call at commit."""
+
+    def __init__(
+        self,
+        embed: Callable[[Sequence[str]], Sequence[Sequence[float]]] | None,
+        known: dict[str, list[float]] | None = None,
+    ) -> None:
+        self._embed = embed
+        self.known = dict(known or {})
+
+    def fill(self, memories: Sequence[Memory]) -> None:
+        missing = list(dict.fromkeys(m.content for m in memories if m.content not in self.known))
+        if missing and self._embed is not None:
+            self.known.update(zip(missing, (list(v) for v in self._embed(missing)), strict=True))
+        for memory in memories:
+            memory.vector = self.known.get(memory.content)
+
+
 class ChangeSet:
-    def __init__(self, table_name: str, tenant: str, user: str) -> None:
+    def __init__(self, table_name: str, tenant: str, user: str, vectors: MemoryVectors | None = None) -> None:
         self.table = table_name
         self.tenant = tenant
         self.user = user
+        self.vectors = vectors
+        # Memory items written without a vector (new or changed text): embedded at commit.
+        self._unembedded: list[tuple[dict[str, Any], Memory]] = []
         self.items: list[dict[str, Any]] = []
         self.applied: list[AppliedOperation] = []
         self._status_index: int | None = None
@@ -60,9 +84,7 @@ class ChangeSet:
 
     # -- memories -------------------------------------------------------------------------
     def add_memory(self, memory: Memory) -> None:
-        self._put(
-            user_pk(self.tenant, self.user), memory_sk(memory.memory_id), memory, memory.version, new=True
-        )
+        self._put_memory(memory, new=True)
         self._record_version(memory, "created", None)
         self.applied.append(AppliedOperation(store="memories", action="add", target=memory.memory_id))
 
@@ -75,13 +97,9 @@ class ChangeSet:
         by: Provenance | None = None,
     ) -> None:
         """`by`: who made a change that keeps the value (a merge, an undo); default: the value's source."""
-        self._put(
-            user_pk(self.tenant, self.user),
-            memory_sk(updated.memory_id),
-            updated,
-            updated.version,
-            expected=current.version,
-        )
+        if updated.content != current.content:
+            updated = updated.without_embedding()
+        self._put_memory(updated, expected=current.version)
         self._record_version(updated, change, current.content, reason=reason, by=by)
         self.applied.append(AppliedOperation(store="memories", action="update", target=updated.memory_id))
 
@@ -94,13 +112,7 @@ class ChangeSet:
                 "version": current.version + 1,
             }
         )
-        self._put(
-            user_pk(self.tenant, self.user),
-            memory_sk(current.memory_id),
-            confirmed,
-            confirmed.version,
-            expected=current.version,
-        )
+        self._put_memory(confirmed, expected=current.version)
         self.applied.append(AppliedOperation(store="memories", action="confirm", target=current.memory_id))
 
     def delete_memory(
@@ -119,11 +131,37 @@ class ChangeSet:
 
     def restore_memory(self, memory: Memory, reason: str, by: Provenance) -> None:
         """Put a removed memory back (undo of a curation change); fails if it exists again."""
-        self._put(
-            user_pk(self.tenant, self.user), memory_sk(memory.memory_id), memory, memory.version, new=True
-        )
+        self._put_memory(memory, new=True)
         self._record_version(memory, "restored", None, reason=reason, by=by)
         self.applied.append(AppliedOperation(store="memories", action="add", target=memory.memory_id))
+
+    def _put_memory(self, memory: Memory, *, new: bool = False, expected: int | None = None) -> None:
+        """The memory item, its vector beside the JSON document (read back by the same query)."""
+        packed = memory.packed_embedding()
+        extra = {dynamodb.VECTOR_ATTRIBUTE: packed} if packed else {}
+        self._put(
+            user_pk(self.tenant, self.user),
+            memory_sk(memory.memory_id),
+            memory,
+            memory.version,
+            new=new,
+            expected=expected,
+            **extra,
+        )
+        if not packed:
+            self._unembedded.append((self.items[-1], memory.model_copy()))
+
+    def _embed_memories(self) -> None:
+        """One embedding call for the memory texts this change writes that have no vector yet."""
+        if self.vectors is None or not self._unembedded:
+            return
+        memories = [memory for _, memory in self._unembedded]
+        self.vectors.fill(memories)
+        for (entry, _), memory in zip(self._unembedded, memories, strict=True):
+            packed = memory.packed_embedding()
+            if packed:
+                entry["Put"]["Item"][dynamodb.VECTOR_ATTRIBUTE] = packed
+        self._unembedded = []
 
     def _record_version(
         self,
@@ -255,6 +293,7 @@ class ChangeSet:
     def commit(self) -> None:
         if not self.items:
             return
+        self._embed_memories()
         try:
             dynamodb.transact_write(self.items)
         except ClientError as error:

@@ -38,6 +38,10 @@ class UserState:
         )
 
 
+def with_vector(memory: Memory, data: bytes | None) -> Memory:
+    return memory.with_packed_embedding(data)
+
+
 class UserMemoryStore:
     def __init__(self, table_name: str) -> None:
         self._table = table_name
@@ -46,18 +50,23 @@ class UserMemoryStore:
         """One query; `consistent` for a retry after a conflict, which must see the winner's write."""
         profile = UserProfile(user_id=user)
         memories: list[Memory] = []
-        for sk, doc in dynamodb.query_docs(self._table, user_pk(tenant, user), consistent):
+        for sk, doc, vector in dynamodb.query_docs(self._table, user_pk(tenant, user), consistent):
             if sk == PROFILE_SK:
                 profile = UserProfile.model_validate_json(doc)
             elif sk.startswith(MEMORY_PREFIX):
-                memories.append(Memory.model_validate_json(doc))
+                memories.append(with_vector(Memory.model_validate_json(doc), vector))
         return UserState(profile=profile, memories=memories)
 
     def get_memory(self, tenant: str, user: str, memory_id: str) -> Memory | None:
         raw = dynamodb.table(self._table).get_item(
             Key={"pk": user_pk(tenant, user), "sk": memory_sk(memory_id)}
         )
-        return dynamodb.load(Memory, raw["Item"]) if "Item" in raw else None
+        if "Item" not in raw:
+            return None
+        # The resource answers a binary attribute as boto3's `Binary` (its bytes in `.value`).
+        stored: Any = raw["Item"].get(dynamodb.VECTOR_ATTRIBUTE)
+        vector = bytes(stored.value) if stored is not None else None
+        return with_vector(dynamodb.load(Memory, raw["Item"]), vector)
 
     def history(self, tenant: str, user: str, memory_id: str) -> list[MemoryVersion]:
         """Every version, oldest first; a version is valid until the next one starts."""

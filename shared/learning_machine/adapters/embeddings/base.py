@@ -76,6 +76,11 @@ class MeteredEmbedder:
     def kind(self) -> EmbedderKind:
         return self.inner.kind
 
+    @property
+    def score_scale(self) -> object:
+        # The inner model's calibration (scoring.scale_of reads it), if it has one.
+        return getattr(self.inner, "score_scale", None)
+
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         vectors = self.inner.embed(texts)
         self.meter.add(texts)

@@ -17,7 +17,12 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Literal
 
+from ...scoring import ScoreScale
 from .base import normalized
+
+# Shared words and word pieces, not meaning: unrelated sentences land below 0.15 and a text that
+# shares the query's key words above 0.3 (measured in tests/unit/test_search_scores.py's probes).
+HASHING_SCALE = ScoreScale(cosine_floor=0.15, cosine_full=0.6)
 
 _WORD = re.compile(r"\w+")
 # Whole words are the stronger signal; trigrams make "deploy" and "deployment" overlap.
@@ -31,6 +36,7 @@ class HashingEmbedder:
     """The Embedder protocol by feature hashing; deterministic across processes and machines."""
 
     kind: Literal["fallback"] = "fallback"
+    score_scale = HASHING_SCALE
 
     def __init__(self, dimension: int) -> None:
         if dimension < 1:

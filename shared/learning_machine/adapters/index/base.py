@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol
 from pydantic import AwareDatetime, BaseModel, Field
 
 from ...domain_errors import UnavailableError
+from ...scoring import DEFAULT_SCALE, ScoreScale
 
 DocumentKind = Literal["knowledge", "entity"]
 DocumentStatus = Literal["active", "pending"]
@@ -33,7 +34,8 @@ class IndexDocument(BaseModel):
 
 
 class IndexHit(BaseModel):
-    """One search result: the fused score and the rank it had in each ranking (1 = best)."""
+    """One search result: its calibrated score (`scoring.relevance`, in [0, 1], the same scale on
+    every engine) and the rank it had in each ranking (1 = best)."""
 
     doc_id: str
     kind: DocumentKind
@@ -43,6 +45,9 @@ class IndexHit(BaseModel):
     vector_rank: int | None = None
     similarity: float | None = Field(
         default=None, description="Cosine similarity to the query vector, when the vector ranking found it"
+    )
+    keyword_score: float | None = Field(
+        default=None, description="BM25 on Lucene's scale, when the keyword ranking found it"
     )
     payload: dict[str, Any]
 
@@ -101,8 +106,10 @@ class KnowledgeIndex(Protocol):
         vector: Sequence[float] | None,
         limit: int,
         mode: SearchMode = "hybrid",
+        scale: ScoreScale = DEFAULT_SCALE,
     ) -> list[IndexHit]:
         """One logical query, filtered by tenant, namespaces, kinds and active status inside it.
+        Hits are scored by `scoring.relevance` on `scale` (the query embedder's), best first.
 
         `hybrid` fuses BM25 over `title` and `text` with k-NN over `vector`; it falls back to the
         one ranking available when `text` has no searchable term or `vector` is None.

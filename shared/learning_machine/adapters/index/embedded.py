@@ -27,6 +27,7 @@ import apsw
 import sqlite_vec
 from pydantic_core import to_json
 
+from ...scoring import BM25_K1, DEFAULT_SCALE, ScoreScale
 from .base import IndexDocument, IndexHit, IndexRequestError, IndexUnavailableError, SearchMode
 from .fusion import RankedDocument, fuse, plan_search
 
@@ -37,6 +38,7 @@ _OPEN_RETRY_PAUSE_S = 0.05
 # FTS5 column weights for bm25(): title counts twice, as `title^2` does in the OpenSearch engine.
 _TITLE_WEIGHT = 2.0
 _TEXT_WEIGHT = 1.0
+_BM25_B = 0.75
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS index_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -81,7 +83,8 @@ RETURNING id
 # Both rankings bind lists as JSON arrays (`IN (SELECT value FROM json_each(?))`): one statement
 # text for any number of namespaces or kinds, and vec0 still applies the IN inside the k-NN search.
 _KEYWORD_RANKING = f"""
-SELECT d.doc_id, d.kind, d.namespace, d.payload, -bm25(documents_fts, {_TITLE_WEIGHT}, {_TEXT_WEIGHT}), NULL
+SELECT d.doc_id, d.kind, d.namespace, d.payload,
+    lucene_bm25(documents_fts, {_TITLE_WEIGHT}, {_TEXT_WEIGHT}), NULL
 FROM documents_fts
 JOIN documents AS d ON d.id = documents_fts.rowid
 WHERE documents_fts MATCH :match
@@ -89,7 +92,7 @@ WHERE documents_fts MATCH :match
   AND d.namespace IN (SELECT value FROM json_each(:namespaces))
   AND d.kind IN (SELECT value FROM json_each(:kinds))
   AND d.status = 'active'
-ORDER BY bm25(documents_fts, {_TITLE_WEIGHT}, {_TEXT_WEIGHT}), d.doc_id
+ORDER BY 5 DESC, d.doc_id
 LIMIT :depth
 """
 
@@ -228,6 +231,7 @@ class EmbeddedIndex:
         vector: Sequence[float] | None,
         limit: int,
         mode: SearchMode = "hybrid",
+        scale: ScoreScale = DEFAULT_SCALE,
     ) -> list[IndexHit]:
         plan = plan_search(text, vector, limit, mode)
         if limit < 1 or not namespaces or not kinds or not (plan.keyword or plan.vector):
@@ -249,7 +253,7 @@ class EmbeddedIndex:
             if plan.vector and vector is not None:
                 query = sqlite_vec.serialize_float32(list(vector))
                 nearest = _ranked(conn, _VECTOR_RANKING, {**filters, "vector": query})
-        return fuse(keyword, nearest, limit)
+        return fuse(keyword, nearest, limit, scale)
 
     def _check_vector(self, vector: Sequence[float]) -> None:
         if len(vector) != self._dimension:
@@ -282,6 +286,7 @@ class EmbeddedIndex:
                 conn.enable_load_extension(True)
                 conn.load_extension(sqlite_vec.loadable_path())
                 conn.enable_load_extension(False)
+                conn.register_fts5_function("lucene_bm25", _lucene_bm25)
                 conn.execute("PRAGMA journal_mode = WAL")
                 # WAL with synchronous NORMAL stays consistent after a crash (it may lose the last commits
                 # on power loss, which the outbox replays) and avoids an fsync per write.
@@ -362,6 +367,47 @@ def _delete_rows(conn: apsw.Connection, select_ids: str, params: tuple[str, ...]
         conn.execute("DELETE FROM documents WHERE id = ?", (row_id,))
 
 
+def _lucene_bm25(api: apsw.FTS5ExtensionApi, *args: apsw.SQLiteValue) -> float:
+    """BM25 as Lucene (so OpenSearch's `multi_match` of type `most_fields`) computes it: per column,
+    idf = ln(1 + (N - n + 0.5) / (n + 0.5)) with n the rows holding the word in that column, times
+    tf / (tf + k1 (1 - b + b len / mean len)), times the column's weight, summed over columns.
+
+    FTS5's own bm25() differs in ways that break a fixed scale: its idf drops to ~0 when a word is
+    in half the rows or more (every word of a one-document corpus), it keeps the (k1 + 1) factor,
+    and it pools the columns. This one runs in Python per matched row (a few microseconds each).
+    """
+    weights = [float(w) for w in args if isinstance(w, int | float)]
+    rows = max(api.row_count, 1)
+    columns = min(len(weights), api.column_count)
+    frequencies = api.aux_data
+    if frequencies is None:  # rows per (phrase, column), counted once per query
+        frequencies = [_rows_with(api, phrase, columns) for phrase in range(api.phrase_count)]
+        api.aux_data = frequencies
+    score = 0.0
+    for column in range(columns):
+        mean_length = api.column_total_size(column) / rows or 1.0
+        norm = BM25_K1 * (1.0 - _BM25_B + _BM25_B * api.column_size(column) / mean_length)
+        for phrase in range(api.phrase_count):
+            tf = len(api.phrase_column_offsets(phrase, column))
+            if tf:
+                n = frequencies[phrase][column]
+                idf = math.log(1.0 + (rows - n + 0.5) / (n + 0.5))
+                score += weights[column] * idf * tf / (tf + norm)
+    return score
+
+
+def _rows_with(api: apsw.FTS5ExtensionApi, phrase: int, columns: int) -> list[int]:
+    counts = [0] * columns
+
+    def count(row: apsw.FTS5ExtensionApi, _: object) -> None:
+        for column in range(columns):
+            if row.phrase_column_offsets(0, column):
+                counts[column] += 1
+
+    api.query_phrase(phrase, count, None)
+    return counts
+
+
 def _fts_match(terms: Sequence[str]) -> str:
     """An FTS5 query that matches any of the terms, each quoted, so no input is read as syntax."""
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
@@ -370,7 +416,7 @@ def _fts_match(terms: Sequence[str]) -> str:
 def _ranked(conn: apsw.Connection, sql: str, params: dict[str, Any]) -> list[RankedDocument]:
     """Rows of (doc_id, kind, namespace, payload, score, similarity).
 
-    Keyword score: FTS5's bm25() is lower-is-better, so it is negated. Vector: cosine distance is
+    Keyword score: `_lucene_bm25`, on OpenSearch's scale. Vector: cosine distance is
     1 - cosine similarity, so the score is the similarity itself.
     """
     return [

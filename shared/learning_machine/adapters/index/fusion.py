@@ -1,17 +1,16 @@
-"""The ranking both engines share: which rankings to run, how deep, and how to fuse them.
+"""The ranking both engines share: which rankings to run, how deep, and how to score the union.
 
-Relative score fusion: each ranking's scores are min-max normalized over the candidates of this
-query (a document a ranking did not return counts 0 there), then combined as
-`KEYWORD_WEIGHT * keyword + (1 - KEYWORD_WEIGHT) * vector` — the normalization-processor shape of
-OpenSearch's hybrid search (min_max, weighted arithmetic mean). Min-max makes the engines agree: an
-affine change of scores (lucene reports cosine as (1 + cos) / 2) normalizes to the same values.
+Each engine runs up to two rankings in one request (BM25 over title and text; k-NN over the
+vector, cosine) and hands both to `fuse`, which scores every candidate on the one fixed scale of
+`scoring.relevance` from its cosine similarity and its BM25 score (on Lucene's scale: the embedded
+engine divides FTS5's score by k1 + 1). Nothing depends on the other candidates of the query, so
+the same item gets the same score in every query that finds it, and unrelated items score near 0
+instead of being stretched to 1 by min-max normalization (what this module did before).
 
-Why not reciprocal rank fusion: on the project's retrieval test (tests/unit/test_retrieval_quality.py),
-RRF let weak keyword matches on common words outvote a clear semantic match, and hybrid fell below
-vector-only on paraphrased questions. With scores, a weak keyword match stays weak. The weight 0.25
-(vector-leaning) is Weaviate's documented default for hybrid search (alpha 0.75); rare exact terms
-(error codes, ticket ids) still win because their keyword score dominates the normalized range.
-Stopwords are left out of the keyword query, so "how do I ..." matches nothing by itself.
+Hybrid beats either ranking alone on the project's retrieval test (tests/unit/test_retrieval_quality.py):
+meaning carries paraphrases, and a rare exact term (an error code, a ticket id) adds its keyword
+evidence on top. Stopwords are left out of the keyword query, so "how do I ..." matches nothing
+by itself.
 """
 
 from __future__ import annotations
@@ -22,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...ranking import STOPWORDS
+from ...scoring import DEFAULT_SCALE, ScoreScale, relevance
 from .base import DocumentKind, IndexHit, SearchMode
 
-KEYWORD_WEIGHT = 0.25
 MAX_QUERY_TERMS = 32
 MAX_CANDIDATES = 200
 
@@ -86,47 +85,41 @@ def fuse(
     keyword: Sequence[RankedDocument],
     vector: Sequence[RankedDocument],
     limit: int,
-    keyword_weight: float = KEYWORD_WEIGHT,
+    scale: ScoreScale = DEFAULT_SCALE,
 ) -> list[IndexHit]:
-    """Fuse two rankings (best first) into at most `limit` hits, best first.
+    """Score the union of two rankings (best first) on the calibrated scale; at most `limit` hits.
 
-    A doc_id seen twice in one ranking keeps its first (best) entry. With one ranking only (keyword
-    or vector mode) its normalized score is the score. Ties break on the vector similarity, then
-    on doc_id, so the order is deterministic.
+    `keyword` scores are BM25 on Lucene's scale; `vector` entries carry their cosine similarity.
+    A doc_id seen twice in one ranking keeps its first (best) entry. Ties break on the vector
+    similarity, then on doc_id, so the order is deterministic.
     """
-    weights = {"keyword": keyword_weight, "vector": 1.0 - keyword_weight}
-    if not keyword or not vector:
-        weights = {"keyword": 1.0, "vector": 1.0}
     ranks: dict[str, dict[str, int]] = {}
-    normalized: dict[str, dict[str, float]] = {}
     documents: dict[str, RankedDocument] = {}
+    bm25: dict[str, float] = {}
+    similarities: dict[str, float] = {}
     for name, ranking in (("keyword", keyword), ("vector", vector)):
-        best: dict[str, RankedDocument] = {}
+        position = 0
         for document in ranking:
-            best.setdefault(document.doc_id, document)
-        if not best:
-            continue
-        low = min(d.score for d in best.values())
-        high = max(d.score for d in best.values())
-        for position, document in enumerate(best.values(), start=1):
+            if name in ranks.get(document.doc_id, {}):
+                continue
+            position += 1
             ranks.setdefault(document.doc_id, {})[name] = position
-            span = high - low
-            normalized.setdefault(document.doc_id, {})[name] = (document.score - low) / span if span else 1.0
             documents.setdefault(document.doc_id, document)
-    similarities = {d.doc_id: d.similarity for d in vector if d.similarity is not None}
-
-    def score(doc_id: str) -> float:
-        return sum(weights[name] * value for name, value in normalized[doc_id].items())
-
-    order = sorted(ranks, key=lambda doc_id: (-score(doc_id), -(similarities.get(doc_id) or -1.0), doc_id))
+            if name == "keyword":
+                bm25[document.doc_id] = document.score
+            elif document.similarity is not None:
+                similarities[document.doc_id] = document.similarity
+    scores = {doc_id: relevance(similarities.get(doc_id), bm25.get(doc_id), scale) for doc_id in ranks}
+    order = sorted(ranks, key=lambda doc_id: (-scores[doc_id], -similarities.get(doc_id, -1.0), doc_id))
     return [
         IndexHit(
             doc_id=doc_id,
             kind=documents[doc_id].kind,
             namespace=documents[doc_id].namespace,
-            score=round(score(doc_id), 6),
+            score=scores[doc_id],
             keyword_rank=ranks[doc_id].get("keyword"),
             vector_rank=ranks[doc_id].get("vector"),
+            keyword_score=bm25.get(doc_id),
             payload=dict(documents[doc_id].payload),
             similarity=similarities.get(doc_id),
         )

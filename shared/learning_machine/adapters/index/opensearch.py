@@ -70,6 +70,7 @@ from opensearchpy import (
     helpers,
 )
 
+from ...scoring import DEFAULT_SCALE, ScoreScale
 from .base import IndexDocument, IndexHit, IndexRequestError, IndexUnavailableError, SearchMode
 from .fusion import RankedDocument, fuse, plan_search
 
@@ -327,6 +328,7 @@ class OpenSearchIndex:
         vector: Sequence[float] | None,
         limit: int,
         mode: SearchMode = "hybrid",
+        scale: ScoreScale = DEFAULT_SCALE,
     ) -> list[IndexHit]:
         plan = plan_search(text, vector, limit, mode)
         if limit < 1 or not namespaces or not kinds or not (plan.keyword or plan.vector):
@@ -353,7 +355,7 @@ class OpenSearchIndex:
             name: _ranking(r["hits"]["hits"], vector_scores=name == "vector")
             for name, r in zip(names, responses, strict=True)
         }
-        return fuse(rankings.get("keyword", []), rankings.get("vector", []), limit)
+        return fuse(rankings.get("keyword", []), rankings.get("vector", []), limit, scale)
 
     @staticmethod
     def _keyword_body(query: str, scope: list[dict[str, Any]], depth: int) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from ...adapters.embeddings.base import EMBEDDING_METER
 from ...models.context import ContextResponse
 from .. import deps
-from ..params import MaxTokens, SearchQuery, SessionIdQuery, UserIdQuery
+from ..params import MaxTokens, MinScore, SearchQuery, SessionIdQuery, UserIdQuery
 from ..tenancy import tenant_of
 
 router = APIGatewayRouter()
@@ -21,10 +21,13 @@ def get_context(
     session_id: SessionIdQuery = None,
     query: SearchQuery = None,
     max_tokens: MaxTokens = None,
+    min_score: MinScore = None,
 ) -> Response[ContextResponse]:
     tenant = tenant_of(router)
     embedding_start = EMBEDDING_METER.tokens
-    context = deps.context_service().build(tenant, user_id, session_id, query, max_tokens)
+    context = deps.context_service().build(
+        tenant, user_id, session_id, query, max_tokens, min_score=min_score
+    )
     deps.count_read(tenant, embedding_start)
     # An unreachable index degrades the answer (no entities, no knowledge) instead of failing it:
     # the JSON says so, and so does a header for callers that only read the XML.
