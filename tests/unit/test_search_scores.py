@@ -117,3 +117,14 @@ def test_get_context_with_a_related_query_injects_the_related_knowledge(call: Ca
 
     assert status == 200
     assert [k["title"] for k in context["knowledge"]] == ["Deploy checklist"]
+
+
+def test_the_metered_embedder_keeps_the_models_own_scale() -> None:
+    # The indexer meters every embedding call by wrapping the embedder; the wrapper must not hide the
+    # model's calibration, or every score would be read on the default scale.
+    from learning_machine.adapters.embeddings.base import MeteredEmbedder
+    from learning_machine.adapters.embeddings.hashing import HASHING_SCALE, HashingEmbedder
+    from learning_machine.scoring import DEFAULT_SCALE, scale_of
+
+    assert HASHING_SCALE != DEFAULT_SCALE
+    assert scale_of(MeteredEmbedder(HashingEmbedder(64))) == HASHING_SCALE
