@@ -342,6 +342,8 @@ def llm_env(port: int) -> dict[str, str]:
         "LM_LLM_STRUCTURED_MODE": "json_schema",
         # About 40 s of generation here: a reply that runs away stops there and is repaired once.
         "LM_LLM_MAX_COMPLETION_TOKENS": str(MAX_COMPLETION_TOKENS),
+        # llama.cpp decodes under the schema: every string gets a maxLength, so a loop inside one ends.
+        "LM_LLM_BOUNDED_STRINGS": "true",
         # A CPU model on a shared machine can take minutes: a timeout would only retry the same work.
         "LM_LLM_TIMEOUT_SECONDS": str(REQUEST_TIMEOUT_SECONDS),
         "LM_LLM_MAX_RETRIES": "1",

@@ -307,6 +307,14 @@ def test_the_completion_cap_is_configurable(server: FakeOpenAIServer) -> None:
     assert server.requests[0]["max_completion_tokens"] == 300
 
 
+def test_bounded_strings_reach_the_request_schema(server: FakeOpenAIServer) -> None:
+    client = build_openai_client(server.base_url, "k", timeout=1.0, max_retries=0)
+    OpenAIExtractionModel(client, "m", "json_schema").extract(make_request())
+    OpenAIExtractionModel(client, "m", "json_schema", bounded_strings=True).extract(make_request())
+    plain, bounded = (json.dumps(r["response_format"]["json_schema"]["schema"]) for r in server.requests)
+    assert "maxLength" not in plain and "maxLength" in bounded
+
+
 def test_output_error_in_auto_mode_still_settles_the_mode(server: FakeOpenAIServer) -> None:
     model = model_for(server)
     server.enqueue(Malformed(), Malformed())

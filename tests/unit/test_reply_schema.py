@@ -13,7 +13,7 @@ import fastjsonschema
 import pytest
 from pydantic import ValidationError
 
-from learning_machine.extraction.schema import reply_schema
+from learning_machine.extraction.schema import DEFAULT_STRING_LIMIT, STRING_LIMITS, reply_schema
 from learning_machine.models.common import Layer
 from learning_machine.models.extraction import ExtractionReply, ShownEntity, ShownFact
 from tests.unit.test_prompt import make_request
@@ -169,3 +169,18 @@ def test_a_result_round_trips_through_the_reply_format() -> None:
     result, dropped = parsed.to_result()
     assert dropped == []
     assert ExtractionReply.from_result(result) == parsed
+
+
+def test_bounded_strings_cap_free_text_but_not_enums() -> None:
+    request = make_request(planning=True)
+    assert "maxLength" not in json.dumps(reply_schema(request))
+    schema = reply_schema(request, bounded_strings=True)
+    add = schema["$defs"]["AddMemory"]["properties"]
+    assert add["content"]["maxLength"] == STRING_LIMITS["content"]
+    assert "maxLength" not in add["layer"]
+    plan = schema["$defs"]["SessionUpdate"]["properties"]["plan"]["items"]
+    assert plan["maxLength"] == DEFAULT_STRING_LIMIT
+    check = fastjsonschema.compile(schema)
+    check(reply(memory_operations=[{**ADD, "content": "x" * STRING_LIMITS["content"]}]))
+    with pytest.raises(fastjsonschema.JsonSchemaException):  # a loop inside a string ends at the cap
+        check(reply(memory_operations=[{**ADD, "content": "AI Assistant " * 100}]))

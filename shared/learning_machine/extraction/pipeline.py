@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..adapters.llm.base import ExtractionModel, ModelError
-from ..models.common import utc_now
+from ..models.common import Role, utc_now
 from ..models.config import TenantConfig
 from ..models.extraction import ExtractionRequest, ModelReply, NumberedMessage
 from ..models.memories import Memory
@@ -310,7 +310,7 @@ def screen_invented_ids(reply: ModelReply, request: ExtractionRequest) -> ModelR
             dropped.append(f"supersede_fact of invented fact id {str(entity_op.fact_id)[:40]!r} (not shown)")
         else:
             entity_ops.append(entity_op)
-    said = " ".join(message.content for message in request.messages).lower()
+    said = " ".join(message.content for message in request.messages if message.role == Role.USER).lower()
     profile_updates = []
     for update in result.profile_updates:
         if update.field in STANDARD_FIELDS and update.value is not None and not _was_said(update.value, said):

@@ -251,9 +251,11 @@ ENTITY_VARIANTS: dict[str, type[_Wire]] = {
 class ExtractionReply(_Wire):
     """The reply the model is held to; its JSON schema is what the validator accepts."""
 
-    memory_operations: list[MemoryVariant] = Field(max_length=MAX_MEMORY_OPERATIONS)
-    profile_updates: list[ProfileFieldUpdate] = Field(max_length=MAX_PROFILE_UPDATES)
+    # In the order a model fills them (constrained decoding follows it): the session summary first,
+    # a short restatement of the transcript that the profile fields and memories then draw on.
     session: SessionUpdate | None
+    profile_updates: list[ProfileFieldUpdate] = Field(max_length=MAX_PROFILE_UPDATES)
+    memory_operations: list[MemoryVariant] = Field(max_length=MAX_MEMORY_OPERATIONS)
     entity_operations: list[EntityVariant] = Field(max_length=MAX_ENTITY_OPERATIONS)
     knowledge_operations: list[Insight] = Field(max_length=MAX_KNOWLEDGE_OPERATIONS)
 
