@@ -50,7 +50,7 @@ RESULT = ExtractionResult(
             turn_index=0,
         )
     ],
-    profile_updates=[ProfileFieldUpdate(field="name", value="Ann", turn_index=0)],
+    profile_updates=[ProfileFieldUpdate(field="name", value="Ann", turn_index=None)],
     session=SessionUpdate(summary="Ann asked for answers in French.", goal=None, plan=[], progress=[]),
     entity_operations=[
         EntityOperation(
@@ -141,7 +141,7 @@ def test_json_schema_request_is_strict(server: FakeOpenAIServer) -> None:
     assert schema["additionalProperties"] is False
     assert set(schema["required"]) == {
         "memory_operations",
-        "profile_updates",
+        "profile",
         "session",
         "entity_operations",
         "knowledge_operations",
@@ -231,7 +231,7 @@ INVALID_OPERATION = json.dumps(
                 "turn_index": 0,
             }
         ],
-        "profile_updates": [],
+        "profile": {},
         "session": None,
     }
 )
@@ -526,7 +526,7 @@ def test_rule_responder_memory_and_profile_rules(rule_server: FakeOpenAIServer) 
         ("noop", "m1", None, None, None, 3),
         ("update", "m1", None, "The user works on Atlas in Rust.", None, 4),
     ]
-    assert [(u.field, u.value, u.turn_index) for u in result.profile_updates] == [("name", "Ann", 5)]
+    assert [(u.field, u.value) for u in result.profile_updates] == [("name", "Ann")]
 
     forget = model_for(rule_server).extract(rule_request("forget: ATLAS")).result
     assert [(o.op, o.memory_id) for o in forget.memory_operations] == [("delete", "m1")]

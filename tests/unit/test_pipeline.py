@@ -357,3 +357,22 @@ def test_a_standard_profile_value_nobody_said_is_refused_and_reported(aws: Aws) 
         "profile field language",
         "profile field timezone",
     ]
+
+
+def test_a_new_memory_that_repeats_a_profile_value_or_the_summary_is_refused(aws: Aws) -> None:
+    summary = "The user joined Stripe and asked for short answers."
+    pipeline, _ = make(
+        aws,
+        result(
+            op("add", "Stripe", layer=Layer.KNOWLEDGE),
+            op("add", "The user joined Stripe and asked for short answers", layer=Layer.PROFILE),
+            op("add", "The user wants short answers.", layer=Layer.POLICIES),
+            fields={"company": "Stripe"},
+            summary=summary,
+        ),
+    )
+    status = pipeline.process(envelope(text="I joined Stripe. Keep answers short, please."))
+    memories = pipeline.stores.users.load("acme", "u1").memories
+    assert [m.content for m in memories] == ["The user wants short answers."]
+    assert "add of a memory that repeats profile field company" in status.skipped
+    assert "add of a memory that repeats the session summary" in status.skipped

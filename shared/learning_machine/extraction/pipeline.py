@@ -286,8 +286,9 @@ def build_request(
 
 
 def screen_invented_ids(reply: ModelReply, request: ExtractionRequest) -> ModelReply:
-    """Operations on a memory or fact the prompt did not show, and standard profile values nobody
-    said, are dropped and reported.
+    """Operations on a memory or fact the prompt did not show, standard profile values nobody
+    said, and new memories that only repeat a profile value or the session summary of the same
+    reply, are dropped and reported.
 
     The model can only know the ids it was shown; any other id is invented (or copied from
     elsewhere in the prompt), and applying it could change a memory the transcript never spoke of.
@@ -317,6 +318,19 @@ def screen_invented_ids(reply: ModelReply, request: ExtractionRequest) -> ModelR
             dropped.append(f"profile field {update.field}: a value nobody said in the transcript")
         else:
             profile_updates.append(update)
+    repeats = {
+        _normal(update.value): f"profile field {update.field}" for update in profile_updates if update.value
+    }
+    if result.session is not None:
+        repeats[_normal(result.session.summary)] = "the session summary"
+    kept_ops = []
+    for op in memory_ops:
+        repeated = repeats.get(_normal(op.content or "")) if op.op == "add" else None
+        if repeated:  # a small model files field values and its own summary as memories too
+            dropped.append(f"add of a memory that repeats {repeated}")
+        else:
+            kept_ops.append(op)
+    memory_ops = kept_ops
     if not dropped:
         return reply
     screened = result.model_copy(
@@ -327,6 +341,10 @@ def screen_invented_ids(reply: ModelReply, request: ExtractionRequest) -> ModelR
         }
     )
     return reply.model_copy(update={"result": screened, "dropped": [*reply.dropped, *dropped]})
+
+
+def _normal(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
 def _was_said(value: str, said: str) -> bool:

@@ -3,7 +3,8 @@
 It starts from ExtractionReply's schema (one object per operation, every field required) and
 narrows it with what only the request knows, so that constrained decoding (llama.cpp's
 `json_schema`, OpenAI's strict mode) cannot produce an operation the pipeline would refuse:
-- `layer` lists only the enabled layers; `field` only the profile schema's fields;
+- `layer` lists only the enabled layers; `profile` has exactly the profile schema's fields, each a
+  string or null (none when the profile is off);
 - `memory_id` lists only the ids of the memories shown, `fact_id` only the shown writable facts;
   without any, the update / delete / supersede variants are left out;
 - a store that is off gets an empty list (`maxItems: 0`) or a null session; planning off makes
@@ -70,10 +71,12 @@ def reply_schema(request: ExtractionRequest, bounded_strings: bool = False) -> S
         _empty(properties["memory_operations"])
 
     fields = list(request.profile_schema) if request.learn_profile else []
-    if fields:
-        defs["ProfileFieldUpdate"]["properties"]["field"] = _enum(fields)
-    else:
-        _empty(properties["profile_updates"])
+    properties["profile"] = {
+        "type": "object",
+        "properties": {field: {"anyOf": [{"type": "string"}, _NULL]} for field in fields},
+        "required": fields,
+        "additionalProperties": False,
+    }
 
     if request.learn_session:
         properties["session"] = {"$ref": "#/$defs/SessionUpdate"}
@@ -108,6 +111,8 @@ def _bound_strings(node: Schema, limit: int) -> None:
     """maxLength on a free-text string (not an enum), inside anyOf and array items too."""
     if node.get("type") == "string" and "enum" not in node:
         node["maxLength"] = limit
+    for name, child in node.get("properties", {}).items():  # the profile's fields: values
+        _bound_strings(child, STRING_LIMITS.get(name, STRING_LIMITS["value"]))
     for child in node.get("anyOf", []):
         _bound_strings(child, limit)
     if isinstance(node.get("items"), dict):
