@@ -409,6 +409,8 @@ def llm_env(port: int) -> dict[str, str]:
         "LM_LLM_BOUNDED_STRINGS": "true",
         # A CPU model on a shared machine can take minutes: a timeout would only retry the same work.
         "LM_LLM_TIMEOUT_SECONDS": str(REQUEST_TIMEOUT_SECONDS),
+        # ...and the local stack lets the extract function run that long (the template says 120 s).
+        "LM_LOCAL_MIN_FUNCTION_TIMEOUT_SECONDS": str(REQUEST_TIMEOUT_SECONDS + 60),
         "LM_LLM_MAX_RETRIES": "1",
         "LM_EMBEDDING_BACKEND": "local",
     }

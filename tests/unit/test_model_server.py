@@ -53,6 +53,7 @@ def test_the_env_it_writes_selects_the_openai_adapter_and_local_embeddings(tmp_p
     assert settings.llm_structured_mode == "json_schema"
     assert settings.llm_max_completion_tokens == model_server.MAX_COMPLETION_TOKENS
     assert settings.llm_bounded_strings  # llama.cpp decodes under maxLength: a loop in a string ends
+    assert int(env["LM_LOCAL_MIN_FUNCTION_TIMEOUT_SECONDS"]) > model_server.REQUEST_TIMEOUT_SECONDS
     assert settings.embedding_backend == "local"
 
 
