@@ -359,7 +359,7 @@ def test_a_standard_profile_value_nobody_said_is_refused_and_reported(aws: Aws) 
     ]
 
 
-def test_a_new_memory_that_repeats_a_profile_value_or_the_summary_is_refused(aws: Aws) -> None:
+def test_a_new_memory_that_repeats_a_profile_value_is_refused(aws: Aws) -> None:
     summary = "The user joined Stripe and asked for short answers."
     pipeline, _ = make(
         aws,
@@ -373,6 +373,9 @@ def test_a_new_memory_that_repeats_a_profile_value_or_the_summary_is_refused(aws
     )
     status = pipeline.process(envelope(text="I joined Stripe. Keep answers short, please."))
     memories = pipeline.stores.users.load("acme", "u1").memories
-    assert [m.content for m in memories] == ["The user wants short answers."]
-    assert "add of a memory that repeats profile field company" in status.skipped
-    assert "add of a memory that repeats the session summary" in status.skipped
+    # The memory worded as the summary is kept: when the session is about the user, it is a fact.
+    assert sorted(m.content for m in memories) == [
+        "The user joined Stripe and asked for short answers",
+        "The user wants short answers.",
+    ]
+    assert status.skipped == ["add of a memory that repeats profile field company"]

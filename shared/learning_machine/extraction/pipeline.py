@@ -287,8 +287,8 @@ def build_request(
 
 def screen_invented_ids(reply: ModelReply, request: ExtractionRequest) -> ModelReply:
     """Operations on a memory or fact the prompt did not show, standard profile values nobody
-    said, and new memories that only repeat a profile value or the session summary of the same
-    reply, are dropped and reported.
+    said, and new memories that only repeat a profile value of the same reply, are dropped and
+    reported.
 
     The model can only know the ids it was shown; any other id is invented (or copied from
     elsewhere in the prompt), and applying it could change a memory the transcript never spoke of.
@@ -321,12 +321,10 @@ def screen_invented_ids(reply: ModelReply, request: ExtractionRequest) -> ModelR
     repeats = {
         _normal(update.value): f"profile field {update.field}" for update in profile_updates if update.value
     }
-    if result.session is not None:
-        repeats[_normal(result.session.summary)] = "the session summary"
     kept_ops = []
     for op in memory_ops:
         repeated = repeats.get(_normal(op.content or "")) if op.op == "add" else None
-        if repeated:  # a small model files field values and its own summary as memories too
+        if repeated:  # a small model files field values as memories too
             dropped.append(f"add of a memory that repeats {repeated}")
         else:
             kept_ops.append(op)

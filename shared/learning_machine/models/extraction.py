@@ -254,13 +254,14 @@ class ExtractionReply(_Wire):
     """The reply the model is held to; its JSON schema is what the validator accepts."""
 
     # In the order a model fills them (constrained decoding follows it): the session summary first,
-    # a short restatement of the transcript that the profile fields and memories then draw on.
+    # a short restatement of the transcript that the memories and profile fields then draw on; the
+    # memories before the profile (after the profile the 1.5B model closed the memory list empty).
     session: SessionUpdate | None
+    memory_operations: list[MemoryVariant] = Field(max_length=MAX_MEMORY_OPERATIONS)
     # Every profile field by name, null when not stated (extraction/schema.py fixes the keys to the
     # request's profile schema): a small model fills named slots far better than it builds a list of
     # field/value pairs, where it skipped stated fields and copied whole sentences into values.
     profile: dict[str, str | None] = Field(description="Each profile field: the value stated, or null")
-    memory_operations: list[MemoryVariant] = Field(max_length=MAX_MEMORY_OPERATIONS)
     entity_operations: list[EntityVariant] = Field(max_length=MAX_ENTITY_OPERATIONS)
     knowledge_operations: list[Insight] = Field(max_length=MAX_KNOWLEDGE_OPERATIONS)
 
