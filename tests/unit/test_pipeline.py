@@ -379,3 +379,21 @@ def test_a_new_memory_that_repeats_a_profile_value_is_refused(aws: Aws) -> None:
         "The user wants short answers.",
     ]
     assert status.skipped == ["add of a memory that repeats profile field company"]
+
+
+def test_a_memory_shaped_as_a_profile_field_is_refused(aws: Aws) -> None:
+    pipeline, _ = make(
+        aws,
+        result(
+            op("add", "timezone: Redacted", layer=Layer.PROFILE),
+            op("add", "name:null,role:null", layer=Layer.PROFILE),
+            op("add", "Note: the user owns two cats.", layer=Layer.PROFILE),
+        ),
+    )
+    status = pipeline.process(envelope(text="I have two cats."))
+    memories = pipeline.stores.users.load("acme", "u1").memories
+    assert [m.content for m in memories] == ["Note: the user owns two cats."]
+    assert status.skipped == [
+        "add of a memory that repeats profile field timezone",
+        "add of a memory that repeats profile field name",
+    ]

@@ -324,6 +324,9 @@ def screen_invented_ids(reply: ModelReply, request: ExtractionRequest) -> ModelR
     kept_ops = []
     for op in memory_ops:
         repeated = repeats.get(_normal(op.content or "")) if op.op == "add" else None
+        if op.op == "add" and _FIELD_SHAPED.match(op.content or ""):
+            name = (op.content or "").split(":")[0].strip().lower()
+            repeated = f"profile field {name}" if name in request.profile_schema else None
         if repeated:  # a small model files field values as memories too
             dropped.append(f"add of a memory that repeats {repeated}")
         else:
@@ -339,6 +342,10 @@ def screen_invented_ids(reply: ModelReply, request: ExtractionRequest) -> ModelR
         }
     )
     return reply.model_copy(update={"result": screened, "dropped": [*reply.dropped, *dropped]})
+
+
+# "timezone: UTC", "name:null": a profile slot the model wrote out as a memory.
+_FIELD_SHAPED = re.compile(r"^\s*[a-z_]+\s*:")
 
 
 def _normal(text: str) -> str:

@@ -28,7 +28,7 @@ MAX_TAGS = 10
 MAX_SHOWN_ENTITIES = 8
 MAX_SHOWN_FACTS = 10
 # Profile values that mean "not stated" (a model writes null as text too).
-NOT_STATED = frozenset({"", "null", "none", "n/a", "unknown"})
+NOT_STATED = frozenset({"", "null", "none", "n/a", "unknown", "not specified", "not stated", "redacted"})
 
 
 class MemoryOperation(BaseModel):
