@@ -29,6 +29,9 @@ PARAMETER_OVERRIDES = {
     "ModelApiKeySecretArn": "LM_LLM_API_KEY_SECRET",
 }
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
+# Local only: a floor under every function's timeout (a CPU model on a shared machine can take longer
+# than the template's 120 s extraction timeout, which would kill the work and redeliver it later).
+MIN_TIMEOUT_VARIABLE = "LM_LOCAL_MIN_FUNCTION_TIMEOUT_SECONDS"
 _SUB_VARIABLE = re.compile(r"\$\{([^}]+)\}")
 
 
@@ -453,7 +456,7 @@ def _function(
         code_dir=(root / str(setting("CodeUri", "."))).resolve(),
         handler=str(setting("Handler", "app.lambda_handler")),
         environment=environment,
-        timeout=int(setting("Timeout", 3)),
+        timeout=max(int(setting("Timeout", 3)), int(os.environ.get(MIN_TIMEOUT_VARIABLE) or 0)),
         memory_size=int(setting("MemorySize", 128)),
         reserved_concurrency=int(reserved)
         if (reserved := setting("ReservedConcurrentExecutions", None))

@@ -295,12 +295,18 @@ def score_session(
             wrong[store].add(item_id[1])
             totals.wrong.append(f"{where}: holds forbidden {store} item {text[:80]!r}")
     if session.noise and status is not None:
+        held_ids = {store: {item_id for item_id, _ in held} for store, held in items.items()}
         for operation in status.get("operations", []):
             learned = OPERATION_STORES.get(operation["store"])
-            if learned is not None:
+            if learned is None:
+                continue
+            totals.wrong.append(f"{where}: learned from noise: {learned} {operation['action']}")
+            target = f"profile.{operation['target']}" if learned == "profile" else operation["target"]
+            if target in held_ids[learned]:  # an item held now is wrong once, however it got wrong
+                wrong[learned].add(target)
+            else:  # a change to something not held as an item (a deletion, an entity): one more item
                 scores[learned].items += 1
                 wrong[learned].add(f"noise:{operation['target']}:{operation['action']}")
-                totals.wrong.append(f"{where}: learned from noise: {learned} {operation['action']}")
     for store, ids in wrong.items():
         scores[store].violations += len(ids)
 

@@ -36,6 +36,10 @@ class Settings(BaseModel):
     # Every extraction request caps its completion: a model that runs away stops there (and gets one
     # repair call). 2048 covers a full reply of every store; a 1.5B model writes about 24 tokens/s here.
     llm_max_completion_tokens: int = Field(default=2048, ge=64)
+    # A maxLength on every free-text string of the reply schema, for servers that decode under it
+    # (llama.cpp): a small model repeating itself inside a string stops there. Off by default: hosted
+    # strict modes may refuse the keyword.
+    llm_bounded_strings: bool = False
     # Embeddings: an OpenAI-compatible endpoint, else the local sentence model when installed,
     # else a deterministic hashing fallback (named as such wherever it is used).
     embedding_backend: Literal["auto", "openai", "local", "hashing"] = "auto"

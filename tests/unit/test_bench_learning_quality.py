@@ -58,6 +58,7 @@ def test_forbidden_invented_and_noise_items_cost_precision() -> None:
     status = {
         "operations": [
             {"store": "memories", "action": "add", "target": "m1"},
+            {"store": "memories", "action": "delete", "target": "m9"},
             {"store": "session_context", "action": "replace", "target": "s"},
         ]
     }
@@ -65,7 +66,10 @@ def test_forbidden_invented_and_noise_items_cost_precision() -> None:
     score_session(session, state, status, said, "c", totals)
     profile, memories = totals.stores["profile"], totals.stores["memories"]
     assert (profile.items, profile.violations) == (2, 2)  # forbidden company, invented language
-    assert (memories.items, memories.violations) == (2, 2)  # ungrounded, and learned from noise
+    # m1 is ungrounded and learned from noise: one wrong item, counted once; deleting m9 (no longer
+    # held) in a noise session is one more wrong item.
+    assert (memories.items, memories.violations) == (2, 2)
+    assert sum("learned from noise: memories" in line for line in totals.wrong) == 2
 
 
 def test_the_shipped_dataset_covers_every_store_and_mode() -> None:

@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 import yaml
 
-from local.template import ACCOUNT_ID, DEFAULT_TEMPLATE, REGION, LocalTemplate, Resolver, load_yaml
+from local.template import (
+    ACCOUNT_ID,
+    DEFAULT_TEMPLATE,
+    MIN_TIMEOUT_VARIABLE,
+    REGION,
+    LocalTemplate,
+    Resolver,
+    load_yaml,
+)
 
 ENDPOINT = "http://127.0.0.1:5999"
 
@@ -204,3 +212,12 @@ def test_short_form_snippet_round_trips(tmp_path: Path) -> None:
         "C": {"Fn::If": ["Cond", {"Ref": "Y"}, {"Ref": "AWS::NoValue"}]},
         "D": {"Fn::Split": [",", "a,b"]},
     }
+
+
+def test_a_local_floor_raises_short_function_timeouts_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(MIN_TIMEOUT_VARIABLE, "360")
+    functions = LocalTemplate.load(endpoint_url=ENDPOINT, env={}).functions
+    assert (functions["ExtractFunction"].timeout, functions["ApiFunction"].timeout) == (360, 360)
+    monkeypatch.setenv(MIN_TIMEOUT_VARIABLE, "60")
+    functions = LocalTemplate.load(endpoint_url=ENDPOINT, env={}).functions
+    assert (functions["ExtractFunction"].timeout, functions["ApiFunction"].timeout) == (120, 60)

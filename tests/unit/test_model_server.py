@@ -52,6 +52,8 @@ def test_the_env_it_writes_selects_the_openai_adapter_and_local_embeddings(tmp_p
     assert settings.llm_model == model_server.MODEL_ALIAS
     assert settings.llm_structured_mode == "json_schema"
     assert settings.llm_max_completion_tokens == model_server.MAX_COMPLETION_TOKENS
+    assert settings.llm_bounded_strings  # llama.cpp decodes under maxLength: a loop in a string ends
+    assert int(env["LM_LOCAL_MIN_FUNCTION_TIMEOUT_SECONDS"]) > model_server.REQUEST_TIMEOUT_SECONDS
     assert settings.embedding_backend == "local"
 
 
@@ -62,3 +64,30 @@ def test_nothing_runs_where_no_pid_is_recorded(tmp_path: Path) -> None:
     paths.pid_file.write_text("1 8401\n")  # pid 1 is not a llama-server
     assert model_server.running_pid(paths) is None
     assert model_server.recorded_port(paths) == 8401
+
+
+def _gguf(path: Path, tokens: list[str]) -> None:
+    def text(value: str) -> bytes:
+        data = value.encode()
+        return len(data).to_bytes(8, "little") + data
+
+    body = model_server.GGUF_MAGIC + (3).to_bytes(4, "little") + (0).to_bytes(8, "little")
+    body += (3).to_bytes(8, "little")  # three metadata entries
+    body += text("general.alignment") + (4).to_bytes(4, "little") + (32).to_bytes(4, "little")
+    body += text("general.tags") + (9).to_bytes(4, "little") + (8).to_bytes(4, "little")
+    body += (1).to_bytes(8, "little") + text("x")
+    body += text("tokenizer.ggml.tokens") + (9).to_bytes(4, "little") + (8).to_bytes(4, "little")
+    body += len(tokens).to_bytes(8, "little") + b"".join(text(token) for token in tokens)
+    path.write_bytes(body + b"tensor data")
+
+
+def test_newline_and_tab_tokens_are_read_from_the_gguf_and_cached(tmp_path: Path) -> None:
+    paths = model_server.Paths(tmp_path)
+    paths.model.parent.mkdir(parents=True)
+    _gguf(paths.model, ["{", "Ċ", "ĠĠ", ",Ċ", "ĉĉ", "ĠĊ", "abc"])
+    assert model_server.gguf_tokens(paths.model)[-1] == "abc"
+    assert model_server.newline_token_ids(paths) == [1, 3, 4, 5]
+    paths.model.write_bytes(b"not a gguf")  # the cached ids are used from now on
+    assert model_server.newline_token_ids(paths) == [1, 3, 4, 5]
+    with pytest.raises(model_server.ModelServerError):
+        model_server.gguf_tokens(paths.model)

@@ -52,7 +52,7 @@ RESULT = ExtractionResult(
             turn_index=0,
         )
     ],
-    profile_updates=[ProfileFieldUpdate(field="name", value="Ann", turn_index=0)],
+    profile_updates=[ProfileFieldUpdate(field="name", value="Ann", turn_index=None)],
     session=SessionUpdate(summary="Ann asked for answers in French.", goal=None, plan=[], progress=[]),
     entity_operations=[
         EntityOperation(
@@ -143,7 +143,7 @@ def test_json_schema_request_is_strict(server: FakeOpenAIServer) -> None:
     assert schema["additionalProperties"] is False
     assert set(schema["required"]) == {
         "memory_operations",
-        "profile_updates",
+        "profile",
         "session",
         "entity_operations",
         "knowledge_operations",
@@ -233,7 +233,7 @@ INVALID_OPERATION = json.dumps(
                 "turn_index": 0,
             }
         ],
-        "profile_updates": [],
+        "profile": {},
         "session": None,
     }
 )
@@ -307,6 +307,14 @@ def test_the_completion_cap_is_configurable(server: FakeOpenAIServer) -> None:
     client = build_openai_client(server.base_url, "k", timeout=1.0, max_retries=0)
     OpenAIExtractionModel(client, "m", "tools", max_completion_tokens=300).extract(make_request())
     assert server.requests[0]["max_completion_tokens"] == 300
+
+
+def test_bounded_strings_reach_the_request_schema(server: FakeOpenAIServer) -> None:
+    client = build_openai_client(server.base_url, "k", timeout=1.0, max_retries=0)
+    OpenAIExtractionModel(client, "m", "json_schema").extract(make_request())
+    OpenAIExtractionModel(client, "m", "json_schema", bounded_strings=True).extract(make_request())
+    plain, bounded = (json.dumps(r["response_format"]["json_schema"]["schema"]) for r in server.requests)
+    assert "maxLength" not in plain and "maxLength" in bounded
 
 
 def test_output_error_in_auto_mode_still_settles_the_mode(server: FakeOpenAIServer) -> None:
@@ -523,7 +531,7 @@ def test_rule_responder_memory_and_profile_rules(rule_server: FakeOpenAIServer) 
         ("noop", "m1", None, None, None, 3),
         ("update", "m1", None, "The user works on Atlas in Rust.", None, 4),
     ]
-    assert [(u.field, u.value, u.turn_index) for u in result.profile_updates] == [("name", "Ann", 5)]
+    assert [(u.field, u.value) for u in result.profile_updates] == [("name", "Ann")]
 
     forget = model_for(rule_server).extract(rule_request("forget: ATLAS")).result
     assert [(o.op, o.memory_id) for o in forget.memory_operations] == [("delete", "m1")]

@@ -376,3 +376,43 @@ def test_usage_counts_a_failure_once_on_the_last_attempt_and_the_learned_transcr
     pipeline.process(envelope())  # replayed from the DLQ: learned
     (day,) = usage.days("acme", today, today)
     assert (day.transcripts_failed, day.transcripts_learned, day.model_calls) == (1, 1, 1)
+
+
+def test_a_new_memory_that_repeats_a_profile_value_is_refused(aws: Aws) -> None:
+    summary = "The user joined Stripe and asked for short answers."
+    pipeline, _ = make(
+        aws,
+        result(
+            op("add", "Stripe", layer=Layer.KNOWLEDGE),
+            op("add", "The user joined Stripe and asked for short answers", layer=Layer.PROFILE),
+            op("add", "The user wants short answers.", layer=Layer.POLICIES),
+            fields={"company": "Stripe"},
+            summary=summary,
+        ),
+    )
+    status = pipeline.process(envelope(text="I joined Stripe. Keep answers short, please."))
+    memories = pipeline.stores.users.load("acme", "u1").memories
+    # The memory worded as the summary is kept: when the session is about the user, it is a fact.
+    assert sorted(m.content for m in memories) == [
+        "The user joined Stripe and asked for short answers",
+        "The user wants short answers.",
+    ]
+    assert status.skipped == ["add of a memory that repeats profile field company"]
+
+
+def test_a_memory_shaped_as_a_profile_field_is_refused(aws: Aws) -> None:
+    pipeline, _ = make(
+        aws,
+        result(
+            op("add", "timezone: Redacted", layer=Layer.PROFILE),
+            op("add", "name:null,role:null", layer=Layer.PROFILE),
+            op("add", "Note: the user owns two cats.", layer=Layer.PROFILE),
+        ),
+    )
+    status = pipeline.process(envelope(text="I have two cats."))
+    memories = pipeline.stores.users.load("acme", "u1").memories
+    assert [m.content for m in memories] == ["Note: the user owns two cats."]
+    assert status.skipped == [
+        "add of a memory that repeats profile field timezone",
+        "add of a memory that repeats profile field name",
+    ]

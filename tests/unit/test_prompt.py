@@ -170,7 +170,7 @@ def test_stored_text_cannot_close_a_section() -> None:
 
 def test_profile_schema_and_current_values() -> None:
     system, user = texts(make_request())
-    assert "Profile fields" in system and "null removes the field" in system
+    assert "Every field of <profile_schema>" in system and "else null" in system
     schema = section(user, "profile_schema") or ""
     assert "team_size: integer: people in the user's team" in schema
     assert section(user, "profile") == '{"name":"Ann"}'

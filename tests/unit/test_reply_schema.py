@@ -13,10 +13,14 @@ import fastjsonschema
 import pytest
 from pydantic import ValidationError
 
-from learning_machine.extraction.schema import reply_schema
+from learning_machine.extraction.schema import DEFAULT_STRING_LIMIT, STRING_LIMITS, reply_schema
 from learning_machine.models.common import Layer
 from learning_machine.models.extraction import ExtractionReply, ShownEntity, ShownFact
+from learning_machine.models.profile import STANDARD_FIELDS
 from tests.unit.test_prompt import make_request
+
+# make_request's profile schema: the standard fields and team_size, none of them stated.
+NOT_STATED: dict[str, Any] = dict.fromkeys([*STANDARD_FIELDS, "team_size"])
 
 
 def validator(**overrides: Any) -> Any:
@@ -26,7 +30,7 @@ def validator(**overrides: Any) -> Any:
 def reply(**parts: Any) -> dict[str, Any]:
     empty: dict[str, Any] = {
         "memory_operations": [],
-        "profile_updates": [],
+        "profile": NOT_STATED,
         "session": {"summary": "Talked.", "goal": None, "plan": [], "progress": []},
         "entity_operations": [],
         "knowledge_operations": [],
@@ -51,7 +55,7 @@ SUPERSEDE = {
     "candidate",
     [
         reply(memory_operations=[ADD, UPDATE, DELETE]),
-        reply(profile_updates=[{"field": "team_size", "value": "4", "turn_index": 0}]),
+        reply(profile={**NOT_STATED, "team_size": "4"}),
         reply(memory_operations=[{"op": "noop", "memory_id": "m-fb", "turn_index": None}]),
     ],
 )
@@ -91,7 +95,9 @@ def test_ids_layers_and_fields_are_only_those_shown() -> None:
         with pytest.raises(fastjsonschema.JsonSchemaException):
             check(reply(memory_operations=invalid))
     with pytest.raises(fastjsonschema.JsonSchemaException):
-        check(reply(profile_updates=[{"field": "favourite_colour", "value": "blue", "turn_index": 0}]))
+        check(reply(profile={**NOT_STATED, "favourite_colour": "blue"}))
+    with pytest.raises(fastjsonschema.JsonSchemaException):  # every field is named, if only as null
+        check(reply(profile={"name": "Ann"}))
 
 
 def test_without_shown_memories_only_adds_are_possible() -> None:
@@ -104,17 +110,20 @@ def test_without_shown_memories_only_adds_are_possible() -> None:
 
 def test_stores_that_are_off_get_nothing() -> None:
     check = validator(learn_session=False, learn_profile=False, layers=[])
-    check(reply(session=None))
+
+    def off(**parts: Any) -> dict[str, Any]:
+        return reply(**{"session": None, "profile": {}, **parts})
+
+    check(off())
     for invalid in (
-        reply(session={"summary": "x", "goal": None, "plan": [], "progress": []}),
-        reply(session=None, memory_operations=[ADD]),
-        reply(session=None, profile_updates=[{"field": "name", "value": "Ann", "turn_index": 0}]),
-        reply(session=None, entity_operations=[FACT]),
-        reply(
-            session=None,
+        off(session={"summary": "x", "goal": None, "plan": [], "progress": []}),
+        off(memory_operations=[ADD]),
+        off(profile={"name": "Ann"}),
+        off(entity_operations=[FACT]),
+        off(
             knowledge_operations=[
                 {"title": "t", "content": "c", "context": None, "tags": [], "turn_index": 0}
-            ],
+            ]
         ),
     ):
         with pytest.raises(fastjsonschema.JsonSchemaException):
@@ -168,4 +177,27 @@ def test_a_result_round_trips_through_the_reply_format() -> None:
     )
     result, dropped = parsed.to_result()
     assert dropped == []
-    assert ExtractionReply.from_result(result) == parsed
+    assert ExtractionReply.from_result(result) == parsed.model_copy(update={"profile": {}})
+
+
+def test_profile_slots_become_updates_for_the_values_stated() -> None:
+    stated = {**NOT_STATED, "name": " Ann Lee ", "company": "null", "role": "", "team_size": "4"}
+    validator()(reply(profile=stated))
+    result, _ = ExtractionReply.model_validate(reply(profile=stated)).to_result()
+    assert [(u.field, u.value) for u in result.profile_updates] == [("name", "Ann Lee"), ("team_size", "4")]
+    assert ExtractionReply.from_result(result).profile == {"name": "Ann Lee", "team_size": "4"}
+
+
+def test_bounded_strings_cap_free_text_but_not_enums() -> None:
+    request = make_request(planning=True)
+    assert "maxLength" not in json.dumps(reply_schema(request))
+    schema = reply_schema(request, bounded_strings=True)
+    add = schema["$defs"]["AddMemory"]["properties"]
+    assert add["content"]["maxLength"] == STRING_LIMITS["content"]
+    assert "maxLength" not in add["layer"]
+    plan = schema["$defs"]["SessionUpdate"]["properties"]["plan"]["items"]
+    assert plan["maxLength"] == DEFAULT_STRING_LIMIT
+    check = fastjsonschema.compile(schema)
+    check(reply(memory_operations=[{**ADD, "content": "x" * STRING_LIMITS["content"]}]))
+    with pytest.raises(fastjsonschema.JsonSchemaException):  # a loop inside a string ends at the cap
+        check(reply(memory_operations=[{**ADD, "content": "AI Assistant " * 100}]))

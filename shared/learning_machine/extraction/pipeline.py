@@ -17,7 +17,7 @@ from typing import Protocol
 
 from ..adapters.embeddings.base import EMBEDDING_METER
 from ..adapters.llm.base import ExtractionModel, ModelError
-from ..models.common import utc_now
+from ..models.common import Role, utc_now
 from ..models.config import TenantConfig
 from ..models.extraction import ExtractionRequest, ModelReply, NumberedMessage
 from ..models.memories import Memory
@@ -302,8 +302,9 @@ def build_request(
 
 
 def screen_invented_ids(reply: ModelReply, request: ExtractionRequest) -> ModelReply:
-    """Operations on a memory or fact the prompt did not show, and standard profile values nobody
-    said, are dropped and reported.
+    """Operations on a memory or fact the prompt did not show, standard profile values nobody
+    said, and new memories that only repeat a profile value of the same reply, are dropped and
+    reported.
 
     The model can only know the ids it was shown; any other id is invented (or copied from
     elsewhere in the prompt), and applying it could change a memory the transcript never spoke of.
@@ -326,13 +327,27 @@ def screen_invented_ids(reply: ModelReply, request: ExtractionRequest) -> ModelR
             dropped.append(f"supersede_fact of invented fact id {str(entity_op.fact_id)[:40]!r} (not shown)")
         else:
             entity_ops.append(entity_op)
-    said = " ".join(message.content for message in request.messages).lower()
+    said = " ".join(message.content for message in request.messages if message.role == Role.USER).lower()
     profile_updates = []
     for update in result.profile_updates:
         if update.field in STANDARD_FIELDS and update.value is not None and not _was_said(update.value, said):
             dropped.append(f"profile field {update.field}: a value nobody said in the transcript")
         else:
             profile_updates.append(update)
+    repeats = {
+        _normal(update.value): f"profile field {update.field}" for update in profile_updates if update.value
+    }
+    kept_ops = []
+    for op in memory_ops:
+        repeated = repeats.get(_normal(op.content or "")) if op.op == "add" else None
+        if op.op == "add" and _FIELD_SHAPED.match(op.content or ""):
+            name = (op.content or "").split(":")[0].strip().lower()
+            repeated = f"profile field {name}" if name in request.profile_schema else None
+        if repeated:  # a small model files field values as memories too
+            dropped.append(f"add of a memory that repeats {repeated}")
+        else:
+            kept_ops.append(op)
+    memory_ops = kept_ops
     if not dropped:
         return reply
     screened = result.model_copy(
@@ -343,6 +358,14 @@ def screen_invented_ids(reply: ModelReply, request: ExtractionRequest) -> ModelR
         }
     )
     return reply.model_copy(update={"result": screened, "dropped": [*reply.dropped, *dropped]})
+
+
+# "timezone: UTC", "name:null": a profile slot the model wrote out as a memory.
+_FIELD_SHAPED = re.compile(r"^\s*[a-z_]+\s*:")
+
+
+def _normal(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
 def _was_said(value: str, said: str) -> bool:

@@ -3,12 +3,17 @@
 It starts from ExtractionReply's schema (one object per operation, every field required) and
 narrows it with what only the request knows, so that constrained decoding (llama.cpp's
 `json_schema`, OpenAI's strict mode) cannot produce an operation the pipeline would refuse:
-- `layer` lists only the enabled layers; `field` only the profile schema's fields;
+- `layer` lists only the enabled layers; `profile` has exactly the profile schema's fields, each a
+  string or null (none when the profile is off);
 - `memory_id` lists only the ids of the memories shown, `fact_id` only the shown writable facts;
   without any, the update / delete / supersede variants are left out;
 - a store that is off gets an empty list (`maxItems: 0`) or a null session; planning off makes
   goal null and plan / progress empty.
 Every reply this schema admits also validates as an ExtractionReply (the narrowing only removes).
+
+With `bounded_strings`, every free-text string also gets a `maxLength` (STRING_LIMITS), for servers
+that decode under the schema: a small model that starts repeating itself inside a string ("AI
+Assistant AI Assistant ...") is closed at the limit instead of running to the token cap.
 """
 
 from __future__ import annotations
@@ -22,6 +27,23 @@ from ..models.extraction import ENTITY_VARIANTS, MEMORY_VARIANTS, ExtractionRepl
 Schema = dict[str, Any]
 SCHEMA_NAME = "extraction_reply"
 _NULL: Schema = {"type": "null"}
+# Characters per free-text string with bounded_strings, by property name; list items and others
+# get DEFAULT_STRING_LIMIT. Generous for what each holds: a sentence, a field value, a summary.
+STRING_LIMITS: dict[str, int] = {
+    "summary": 600,
+    "content": 300,
+    "goal": 200,
+    "description": 200,
+    "context": 200,
+    "title": 100,
+    "value": 100,
+    "entity": 80,
+    "target": 80,
+    "date_text": 60,
+    "relation": 40,
+    "category": 40,
+}
+DEFAULT_STRING_LIMIT = 100
 
 
 @cache
@@ -31,7 +53,7 @@ def _base_schema() -> Schema:
     return schema
 
 
-def reply_schema(request: ExtractionRequest) -> Schema:
+def reply_schema(request: ExtractionRequest, bounded_strings: bool = False) -> Schema:
     """The schema for this request's reply (a fresh dict: callers may keep or change it)."""
     schema = copy.deepcopy(_base_schema())
     defs: dict[str, Schema] = schema["$defs"]
@@ -49,10 +71,12 @@ def reply_schema(request: ExtractionRequest) -> Schema:
         _empty(properties["memory_operations"])
 
     fields = list(request.profile_schema) if request.learn_profile else []
-    if fields:
-        defs["ProfileFieldUpdate"]["properties"]["field"] = _enum(fields)
-    else:
-        _empty(properties["profile_updates"])
+    properties["profile"] = {
+        "type": "object",
+        "properties": {field: {"anyOf": [{"type": "string"}, _NULL]} for field in fields},
+        "required": fields,
+        "additionalProperties": False,
+    }
 
     if request.learn_session:
         properties["session"] = {"$ref": "#/$defs/SessionUpdate"}
@@ -76,7 +100,23 @@ def reply_schema(request: ExtractionRequest) -> Schema:
     if not request.learn_knowledge:
         _empty(properties["knowledge_operations"])
     _drop_unused_defs(schema)
+    if bounded_strings:
+        for definition in [schema, *defs.values()]:
+            for name, child in definition.get("properties", {}).items():
+                _bound_strings(child, STRING_LIMITS.get(name, DEFAULT_STRING_LIMIT))
     return schema
+
+
+def _bound_strings(node: Schema, limit: int) -> None:
+    """maxLength on a free-text string (not an enum), inside anyOf and array items too."""
+    if node.get("type") == "string" and "enum" not in node:
+        node["maxLength"] = limit
+    for name, child in node.get("properties", {}).items():  # the profile's fields: values
+        _bound_strings(child, STRING_LIMITS.get(name, STRING_LIMITS["value"]))
+    for child in node.get("anyOf", []):
+        _bound_strings(child, limit)
+    if isinstance(node.get("items"), dict):
+        _bound_strings(node["items"], DEFAULT_STRING_LIMIT)
 
 
 def _variant_names(variants: dict[str, type]) -> list[str]:

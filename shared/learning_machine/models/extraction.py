@@ -27,6 +27,8 @@ MAX_TAGS = 10
 # What the prompt may show of existing entities: few, with their latest current facts.
 MAX_SHOWN_ENTITIES = 8
 MAX_SHOWN_FACTS = 10
+# Profile values that mean "not stated" (a model writes null as text too).
+NOT_STATED = frozenset({"", "null", "none", "n/a", "unknown", "not specified", "not stated", "redacted"})
 
 
 class MemoryOperation(BaseModel):
@@ -251,9 +253,15 @@ ENTITY_VARIANTS: dict[str, type[_Wire]] = {
 class ExtractionReply(_Wire):
     """The reply the model is held to; its JSON schema is what the validator accepts."""
 
-    memory_operations: list[MemoryVariant] = Field(max_length=MAX_MEMORY_OPERATIONS)
-    profile_updates: list[ProfileFieldUpdate] = Field(max_length=MAX_PROFILE_UPDATES)
+    # In the order a model fills them (constrained decoding follows it): the session summary first,
+    # a short restatement of the transcript that the memories and profile fields then draw on; the
+    # memories before the profile (after the profile the 1.5B model closed the memory list empty).
     session: SessionUpdate | None
+    memory_operations: list[MemoryVariant] = Field(max_length=MAX_MEMORY_OPERATIONS)
+    # Every profile field by name, null when not stated (extraction/schema.py fixes the keys to the
+    # request's profile schema): a small model fills named slots far better than it builds a list of
+    # field/value pairs, where it skipped stated fields and copied whole sentences into values.
+    profile: dict[str, str | None] = Field(description="Each profile field: the value stated, or null")
     entity_operations: list[EntityVariant] = Field(max_length=MAX_ENTITY_OPERATIONS)
     knowledge_operations: list[Insight] = Field(max_length=MAX_KNOWLEDGE_OPERATIONS)
 
@@ -282,9 +290,14 @@ class ExtractionReply(_Wire):
                 insights.append(KnowledgeOperation.model_validate(insight.model_dump()))
             except ValueError as error:
                 dropped.append(f"insight refused: {_first_error(error)}")
+        profile_updates = [
+            ProfileFieldUpdate(field=field, value=value.strip(), turn_index=None)
+            for field, value in self.profile.items()
+            if value is not None and value.strip().lower() not in NOT_STATED
+        ]
         result = ExtractionResult(
             memory_operations=memory_ops,
-            profile_updates=self.profile_updates,
+            profile_updates=profile_updates[:MAX_PROFILE_UPDATES],
             session=self.session,
             entity_operations=entity_ops,
             knowledge_operations=insights,
@@ -303,9 +316,14 @@ class ExtractionReply(_Wire):
         for op in entity_ops:  # a model must name a type; an untyped upsert is what it calls "other"
             if op["op"] == "upsert" and op.get("entity_type") is None:
                 op["entity_type"] = "other"
+        # A field set to null (removed) has no wire form: null there means "not stated".
+        profile = {
+            update.field: update.value for update in result.profile_updates if update.value is not None
+        }
         return cls.model_validate(
             {
-                **result.model_dump(include={"profile_updates", "session", "knowledge_operations"}),
+                **result.model_dump(include={"session", "knowledge_operations"}),
+                "profile": profile,
                 "memory_operations": memory_ops,
                 "entity_operations": entity_ops,
             }

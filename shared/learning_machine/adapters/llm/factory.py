@@ -29,7 +29,11 @@ def build_model(settings: Settings) -> ExtractionModel:
         settings.llm_base_url, api_key, settings.llm_timeout_seconds, settings.llm_max_retries
     )
     return OpenAIExtractionModel(
-        client, settings.llm_model, settings.llm_structured_mode, settings.llm_max_completion_tokens
+        client,
+        settings.llm_model,
+        settings.llm_structured_mode,
+        settings.llm_max_completion_tokens,
+        settings.llm_bounded_strings,
     )
 
 

@@ -73,12 +73,14 @@ class OpenAIExtractionModel:
         model: str,
         structured_mode: str = "auto",
         max_completion_tokens: int = DEFAULT_MAX_COMPLETION_TOKENS,
+        bounded_strings: bool = False,
     ) -> None:
         if structured_mode != "auto" and structured_mode not in FALLBACK_ORDER:
             raise ValueError(f"unknown structured output mode: {structured_mode!r}")
         self._client = client
         self._model = model
         self._max_completion_tokens = max_completion_tokens
+        self._bounded_strings = bounded_strings
         self._mode: StructuredMode | None = (
             None if structured_mode == "auto" else cast(StructuredMode, structured_mode)
         )
@@ -98,7 +100,7 @@ class OpenAIExtractionModel:
 
     def extract(self, request: ExtractionRequest) -> ModelReply:
         messages = build_messages(request)
-        schema = reply_schema(request)
+        schema = reply_schema(request, self._bounded_strings)
         mode, completion = self._first_exchange(messages, schema)
         try:
             return self._reply(mode, completion, messages)
