@@ -58,7 +58,7 @@ def embedder_for(
     *,
     model: str = "text-embedding-3-small",
     send_dimensions: bool = True,
-    timeout: float = 2.0,
+    timeout: float = 10.0,
     max_retries: int = 2,
     **options: Any,
 ) -> OpenAIEmbedder:

@@ -111,7 +111,7 @@ def server() -> Iterator[FakeOpenAIServer]:
 
 
 def model_for(
-    server: FakeOpenAIServer, mode: str = "auto", *, timeout: float = 0.5, max_retries: int = 2
+    server: FakeOpenAIServer, mode: str = "auto", *, timeout: float = 10.0, max_retries: int = 2
 ) -> OpenAIExtractionModel:
     client = build_openai_client(server.base_url, "test-key", timeout=timeout, max_retries=max_retries)
     return OpenAIExtractionModel(client, "gpt-test", mode)
