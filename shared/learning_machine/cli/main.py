@@ -178,6 +178,11 @@ def stack_default_limits(stack_name: str, fallback: Any) -> Any:
     )
 
 
+def _cell(value: object) -> str:
+    # Costs are fractions of a cent for a small tenant: six decimals, never scientific notation.
+    return f"{value:.6f}" if isinstance(value, float) else str(value)
+
+
 def cmd_usage(args: argparse.Namespace) -> int:
     reply = Api.from_env().request("GET", "/v1/usage", query={"from": args.since, "to": args.until})
     if args.json:
@@ -197,7 +202,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
     )
     print("  ".join(title.rjust(width) for title, _, width in columns))
     for day in [*reply["days"], {**reply["total"], "date": "total"}]:
-        print("  ".join(str(day[field]).rjust(width) for _, field, width in columns))
+        print("  ".join(_cell(day[field]).rjust(width) for _, field, width in columns))
     limits = reply["limits"]
     print(
         f"limits: {limits['rate_per_second']:g} requests/s (burst {limits['burst']}), "
