@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from bench.common import summary, write_result
 from learning_machine.adapters import dynamodb
 from learning_machine.cli.target import load_local_env
-from learning_machine.curation.service import build_curation
+from learning_machine.composition import Services
 from learning_machine.extraction.apply import new_memory_id
 from learning_machine.models.common import Layer
 from learning_machine.models.curation import CurateRequest
@@ -73,7 +73,7 @@ def main() -> int:
     os.environ["LM_EMBEDDING_BACKEND"] = "hashing"
     get_settings.cache_clear()
     settings = get_settings()
-    curation = build_curation(settings)
+    curation = Services(settings).curation
     tenant = f"bench-curate-{uuid.uuid4().hex[:6]}"
 
     started = time.perf_counter()

@@ -26,7 +26,7 @@ from bench.inprocess import InProcessApi
 from bench.prompt_growth import reply_for
 from learning_machine.adapters.llm.scripted import ScriptedModel
 from learning_machine.adapters.queue import TranscriptQueue
-from learning_machine.extraction.service import build_pipeline
+from learning_machine.composition import Services
 from learning_machine.intake import TranscriptIntake
 from learning_machine.models.transcripts import TranscriptIn
 from learning_machine.settings import get_settings
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     model = ScriptedModel(default=reply_for)
     # The handler module reads `pipeline` at call time: swap in one with the scripted model.
     handler_module = sys.modules[f"_lm_local_{source.function}"]
-    vars(handler_module)["pipeline"] = build_pipeline(get_settings(), model=model)
+    vars(handler_module)["pipeline"] = Services(get_settings()).extraction_pipeline(model=model)
 
     queue = bench_queue(f"bench-throughput-{uuid.uuid4().hex[:8]}")
     settings = get_settings()

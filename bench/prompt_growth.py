@@ -2,7 +2,7 @@
 
 Runs on the local stack's moto and index (`make up`) with a scripted model that adds two memories
 per transcript. The measured transcripts (the 10th, 100th and 1,000th) and the 10 before each go
-through the real pipeline (`build_pipeline`, the one the extract handler runs: one model call,
+through the real pipeline (`Services.extraction_pipeline`, the one the extract handler runs: one model call,
 one transaction); the other transcripts' two memories are written directly, in the items the
 pipeline's change set would commit (memory + history version), by batch writes: moto copies the
 whole table for every transaction, so 1,000 pipeline runs took 20 minutes and, with more data in
@@ -27,12 +27,11 @@ import uuid
 from bench.common import write_result
 from learning_machine.adapters import dynamodb
 from learning_machine.adapters.llm.scripted import ScriptedModel
-from learning_machine.api.deps import context_service
 from learning_machine.cli.target import load_local_env
+from learning_machine.composition import Services, services
 from learning_machine.extraction.apply import new_memory_id
 from learning_machine.extraction.pipeline import memory_prompt_tokens
 from learning_machine.extraction.prompt import build_messages
-from learning_machine.extraction.service import build_pipeline
 from learning_machine.models.common import Layer, Role
 from learning_machine.models.config import ExtractionConfig
 from learning_machine.models.extraction import (
@@ -156,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = get_settings()
     model = ScriptedModel(default=reply_for)
-    pipeline = build_pipeline(settings, model=model)
+    pipeline = Services(settings).extraction_pipeline(model=model)
     users = UserMemoryStore(settings.data_table)
     tenant = f"bench-{uuid.uuid4().hex[:8]}"
     default_budget = ExtractionConfig().memory_budget_tokens
@@ -182,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             tokens[str(n)] = prompt_tokens(request)
             for budget in budgets:
                 by_budget[str(budget)][str(n)] = prompt_tokens(rebudgeted(request, candidates, budget))
-            block = context_service().build(tenant, USER, incoming.session_id, None, None)
+            block = services().context_service.build(tenant, USER, incoming.session_id, None, None)
             context[str(n)] = {
                 "raw_history_tokens": history_tokens,
                 "context_tokens": block.tokens,

@@ -313,8 +313,14 @@ def start_server(paths: Paths, port: int) -> int:
     # Banning every token holding a newline or a tab leaves it one space at most.
     for token in newline_token_ids(paths):
         argv += ["--logit-bias", f"{token}-inf"]
+    # The build's RUNPATH is absolute: a cache moved or copied from another checkout would not find
+    # its own shared libraries (libllama-server-impl.so ...) without this.
+    library_path = os.pathsep.join(filter(None, [str(binary.parent), os.environ.get("LD_LIBRARY_PATH")]))
+    env = {**os.environ, "LD_LIBRARY_PATH": library_path}
     with paths.log_file.open("ab") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        )
     paths.pid_file.write_text(f"{process.pid} {port}\n")
     deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
     while time.monotonic() < deadline:

@@ -12,11 +12,10 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from learning_machine.auth import authorize
-from learning_machine.settings import get_settings
-from learning_machine.stores.api_keys import ApiKeyStore
+from learning_machine.composition import services
 
 logger = Logger()
-keys = ApiKeyStore(get_settings().keys_table)
+keys = services().api_keys
 
 
 @logger.inject_lambda_context

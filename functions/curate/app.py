@@ -15,13 +15,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from learning_machine.api.app import curate_resolver
 from learning_machine.api.handler import rest_handler
-from learning_machine.curation.service import SliceMessage, build_curation
+from learning_machine.composition import services
+from learning_machine.curation.service import SliceMessage
 from learning_machine.settings import get_settings
 
 logger = Logger()
 tracer = Tracer()
 settings = get_settings()
-curation = build_curation(settings)
+curation = services().curation
 api = rest_handler(curate_resolver())
 processor = BatchProcessor(event_type=EventType.SQS)
 

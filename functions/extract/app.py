@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from learning_machine.extraction.service import build_pipeline
+from learning_machine.composition import services
 from learning_machine.idempotency import KEY_PREFIX, idempotency_config, persistence_layer
 from learning_machine.models.transcripts import TranscriptEnvelope
 from learning_machine.settings import get_settings
@@ -24,7 +24,7 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 settings = get_settings()
-pipeline = build_pipeline(settings, metrics=metrics)
+pipeline = services().extraction_pipeline(metrics=metrics)
 processor = BatchProcessor(event_type=EventType.SQS)
 idempotency = idempotency_config(settings)
 persistence = persistence_layer(settings)

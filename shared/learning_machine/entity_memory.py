@@ -54,8 +54,16 @@ class EntityMemory:
     write_retries: int = 6
 
     # -- reads ------------------------------------------------------------------------------
+    def in_namespace(self, tenant: str, namespace: str) -> list[Entity]:
+        """Every entity of the namespace, by name (case ignored)."""
+        return sorted(self.store.in_namespace(tenant, namespace), key=lambda e: e.name.lower())
+
+    def find(self, tenant: str, namespace: str, name_or_id: str) -> Entity | None:
+        """By id, name or alias; None when the namespace has no such entity."""
+        return self.store.find(tenant, namespace, name_or_id)
+
     def get(self, tenant: str, namespace: str, name_or_id: str) -> Entity:
-        entity = self.store.find(tenant, namespace, name_or_id)
+        entity = self.find(tenant, namespace, name_or_id)
         if entity is None:
             raise UnknownEntityError(name_or_id)
         return entity

@@ -287,6 +287,18 @@ class DeferredIndexer(Indexer):
 
     pending: dict[str, tuple[str, Entity]] = field(default_factory=dict)
 
+    @classmethod
+    def over(cls, indexer: Indexer) -> DeferredIndexer:
+        """Holds back the entity writes `indexer` would make, on the same engine, embedder and outbox."""
+        return cls(indexer.index, indexer.embedder, indexer.outbox, indexer.clock, indexer.scale_override)
+
+    def held_back(self) -> list[Entity]:
+        return [entity for _, entity in self.pending.values()]
+
+    def flush(self, tenant: str, vectors: Sequence[Sequence[float]]) -> None:
+        """Index the entities held back, with their vectors (in `held_back()` order)."""
+        super().put_entities(tenant, self.held_back(), vectors)
+
     def put_entities(
         self, tenant: str, entities: Sequence[Entity], vectors: Sequence[Sequence[float]] | None = None
     ) -> None:

@@ -102,6 +102,10 @@ class LearnedKnowledge:
         self.indexer.put_insights(tenant, [insight])
         return insight
 
+    def active(self, tenant: str, namespace: str) -> list[Insight]:
+        """The namespace's approved insights, oldest first."""
+        return sorted(self.store.in_namespace(tenant, namespace, "active"), key=lambda i: i.created_at)
+
     def proposals(self, tenant: str, namespace: str) -> list[Insight]:
         return sorted(self.store.in_namespace(tenant, namespace, "pending"), key=lambda i: i.created_at)
 

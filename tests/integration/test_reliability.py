@@ -38,7 +38,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from learning_machine.adapters.llm.scripted import ScriptedModel
-from learning_machine.extraction.service import build_pipeline
+from learning_machine.composition import Services
 from learning_machine.models.common import Layer
 from learning_machine.models.config import TenantConfig
 from learning_machine.models.extraction import (
@@ -375,7 +375,7 @@ def run_writers(settings: Settings, tenant: str) -> list[Writer]:
     )
     everyone_read = threading.Barrier(WRITERS)
     writers = [Writer(i, ScriptedModel(default=writer_reply(i, everyone_read))) for i in range(WRITERS)]
-    pipelines = [build_pipeline(settings, model=w.model, metrics=w.metrics) for w in writers]
+    pipelines = [Services(settings).extraction_pipeline(model=w.model, metrics=w.metrics) for w in writers]
 
     def write(writer: Writer) -> None:
         item = envelope(

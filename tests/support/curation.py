@@ -71,7 +71,7 @@ def delete_memory(tenant: str, user: str, current: Memory, at: datetime) -> None
 
 
 def service() -> CurationService:
-    return deps.curation()
+    return deps.services().curation
 
 
 def start(tenant: str, **request: Any) -> str:

@@ -75,7 +75,7 @@ def index_engine(
         monkeypatch.setenv("LM_OPENSEARCH_ENDPOINT", node.url)
         monkeypatch.setenv("LM_OPENSEARCH_FLAVOUR", flavour)
         reset_clients()
-        indexer = deps.indexer()
+        indexer = deps.services().indexer
         assert isinstance(indexer.index, OpenSearchIndex)
         # Every adapter and Indexer (this one, and those the extract and curate handlers build)
         # on that clock.

@@ -9,10 +9,10 @@ import pytest
 
 from learning_machine.adapters.llm.scripted import ScriptedModel
 from learning_machine.api import deps
+from learning_machine.composition import Services
 from learning_machine.curation.sessions import SessionCuration
 from learning_machine.curation.unit import Unit
 from learning_machine.extraction.pipeline import ExtractionPipeline
-from learning_machine.extraction.service import build_pipeline
 from learning_machine.models.common import Layer
 from learning_machine.models.config import CurationConfig, LayerRetention, TenantConfig
 from tests.conftest import Aws
@@ -35,11 +35,11 @@ OTHER = "The user runs Postgres 16 on Kubernetes in production"
 
 
 def memories(tenant: str, user: str) -> dict[str, Any]:
-    return {m.memory_id: m for m in deps.user_store().load(tenant, user).memories}
+    return {m.memory_id: m for m in deps.services().user_store.load(tenant, user).memories}
 
 
 def configure(tenant: str, **curation: Any) -> None:
-    deps.config_store().put(tenant, TenantConfig(curation=CurationConfig(**curation)))
+    deps.services().config_store.put(tenant, TenantConfig(curation=CurationConfig(**curation)))
 
 
 def test_near_duplicates_merge_into_one_keeping_every_provenance(aws: Aws) -> None:
@@ -58,9 +58,9 @@ def test_near_duplicates_merge_into_one_keeping_every_provenance(aws: Aws) -> No
         (older.memory_id, DUPLICATE, "tr-old")
     ]
     assert survivor.provenance.transcript_id == "tr-new"  # its value still comes from its transcript
-    history = deps.user_store().history("acme", "ada", older.memory_id)
+    history = deps.services().user_store.history("acme", "ada", older.memory_id)
     assert history[-1].change == "merged" and history[-1].merged_into == newer.memory_id
-    kept_history = deps.user_store().history("acme", "ada", newer.memory_id)
+    kept_history = deps.services().user_store.history("acme", "ada", newer.memory_id)
     assert (kept_history[-1].change, kept_history[-1].provenance.job_id) == ("merged", job.job_id)
     view = service().view("acme", job.job_id)
     assert view is not None
@@ -85,7 +85,7 @@ def test_prune_by_age_keeps_the_boundary_and_drops_what_is_past_it(aws: Aws) -> 
 
     assert set(memories("acme", "ada")) == {inside.memory_id, other_layer.memory_id}
     assert job.progress.by_kind == {"prune_memory": 1}
-    history = deps.user_store().history("acme", "ada", past.memory_id)
+    history = deps.services().user_store.history("acme", "ada", past.memory_id)
     assert history[-1].change == "pruned" and "30 days" in (history[-1].reason or "")
 
 
@@ -141,10 +141,10 @@ def test_history_past_retention_goes_and_the_rest_stays(aws: Aws) -> None:
     curate("acme", user_id="ada", operations=["prune_history"])
 
     # Lyon was superseded 95 days ago (past retention); Paris only 10 days ago; Berlin is current.
-    versions = deps.user_store().history("acme", "ada", memory.memory_id)
+    versions = deps.services().user_store.history("acme", "ada", memory.memory_id)
     assert [v.content for v in versions] == ["The user lives in Paris", "The user lives in Berlin"]
-    assert deps.user_store().history("acme", "ada", gone_long_ago.memory_id) == []
-    assert [v.change for v in deps.user_store().history("acme", "ada", gone_recently.memory_id)] == [
+    assert deps.services().user_store.history("acme", "ada", gone_long_ago.memory_id) == []
+    assert [v.change for v in deps.services().user_store.history("acme", "ada", gone_recently.memory_id)] == [
         "created",
         "deleted",
     ]
@@ -223,7 +223,7 @@ def test_a_slice_always_makes_progress_even_without_time_left(aws: Aws) -> None:
 
 
 def extraction(aws: Aws, reply: Any) -> ExtractionPipeline:
-    return build_pipeline(aws.settings, model=ScriptedModel(default=reply))
+    return Services(aws.settings).extraction_pipeline(model=ScriptedModel(default=reply))
 
 
 def test_an_extraction_landing_mid_curation_is_kept_and_the_merge_replanned(
@@ -313,7 +313,7 @@ def test_undo_brings_merged_and_pruned_memories_back(aws: Aws) -> None:
     assert {m.memory_id: (m.content, m.layer) for m in after.values()} == before
     assert after[newer.memory_id].merged == []
     assert after[older.memory_id].provenance.transcript_id == "tr-1"  # back with its own provenance
-    restored = deps.user_store().history("acme", "ada", stale.memory_id)[-1]
+    restored = deps.services().user_store.history("acme", "ada", stale.memory_id)[-1]
     assert (restored.change, restored.provenance.job_id) == ("restored", accepted.job_id)
     view = service().view("acme", job.job_id)
     assert view is not None and all(c.undone and c.undo_note for c in view.changes)
@@ -324,7 +324,7 @@ def test_a_user_learned_from_transcripts_is_found_by_a_whole_tenant_job(aws: Aws
         op("add", DUPLICATE, layer=Layer.KNOWLEDGE), op("add", DUPLICATE_2, layer=Layer.KNOWLEDGE)
     )
     extraction(aws, replies).process(envelope(user="zoe", transcript_id="t-zoe"))
-    assert deps.registry().users("acme") == ["zoe"]  # registered in the extraction's own transaction
+    assert deps.services().registry.users("acme") == ["zoe"]  # registered in the extraction's own transaction
 
     job = curate("acme", operations=["merge_memories"])
 

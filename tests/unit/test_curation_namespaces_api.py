@@ -33,23 +33,23 @@ def provenance() -> Any:
 
 
 def entities(tenant: str, namespace: str = GLOBAL) -> dict[str, Entity]:
-    return {e.entity_id: e for e in deps.entity_memory().store.in_namespace(tenant, namespace)}
+    return {e.entity_id: e for e in deps.services().entity_memory.store.in_namespace(tenant, namespace)}
 
 
 def indexed_entity_ids(tenant: str, text: str, namespace: str = GLOBAL) -> set[str]:
     """Entity ids the index itself returns (not filtered through the store)."""
-    hits = deps.indexer().search(tenant, [namespace], [ENTITY], text, 20)
+    hits = deps.services().indexer.search(tenant, [namespace], [ENTITY], text, 20)
     return {h.payload["entity_id"] for h in hits}
 
 
 def indexed_insight_ids(tenant: str, text: str, namespace: str = GLOBAL) -> set[str]:
-    hits = deps.indexer().search(tenant, [namespace], [KNOWLEDGE], text, 20)
+    hits = deps.services().indexer.search(tenant, [namespace], [KNOWLEDGE], text, 20)
     return {h.payload["insight_id"] for h in hits}
 
 
 def seed_acme(tenant: str) -> tuple[Entity, Entity, Entity]:
     """'Acme' (fact A, an event) and 'ACME Corp.' (fact B, works_with Globex) in 'global'."""
-    memory = deps.entity_memory()
+    memory = deps.services().entity_memory
     acme = memory.upsert(tenant, GLOBAL, "Acme", entity_type="company")
     corp = memory.upsert(tenant, GLOBAL, "ACME Corp.", entity_type="company")
     assert acme.entity_id != corp.entity_id
@@ -69,7 +69,7 @@ def seed_acme(tenant: str) -> tuple[Entity, Entity, Entity]:
 
 
 def configure(tenant: str, **curation: Any) -> None:
-    deps.config_store().put(tenant, TenantConfig(curation=CurationConfig(**curation)))
+    deps.services().config_store.put(tenant, TenantConfig(curation=CurationConfig(**curation)))
 
 
 # -- entities -----------------------------------------------------------------------------------
@@ -90,7 +90,7 @@ def test_duplicate_entities_merge_keeping_names_facts_events_and_edges(aws: Aws)
     assert [m.item_id for m in survivor.merged] == [corp.entity_id]
     assert survivor.merged[0].job_id == job.job_id
 
-    memory = deps.entity_memory()
+    memory = deps.services().entity_memory
     for name in ("ACME Corp.", "acme corp", "Acme"):
         assert memory.get("acme", GLOBAL, name).entity_id == acme.entity_id, name
     globex_edges = memory.view("acme", GLOBAL, "Globex").relationships
@@ -132,7 +132,7 @@ def test_a_dry_run_plans_the_merge_and_writes_nothing(aws: Aws) -> None:
 
 
 def test_entities_of_different_types_are_not_merged(aws: Aws) -> None:
-    memory = deps.entity_memory()
+    memory = deps.services().entity_memory
     person = memory.upsert("acme", GLOBAL, "Jordan", entity_type="person")
     project = memory.upsert("acme", GLOBAL, "Jordan Inc", entity_type="project")
 
@@ -145,7 +145,7 @@ def test_entities_of_different_types_are_not_merged(aws: Aws) -> None:
 def test_duplicates_merge_even_when_an_entity_of_another_type_shares_the_name(aws: Aws) -> None:
     """'Jordan Inc' and 'Jordan LLC' are both projects with the same name once legal words are set
     aside: they are duplicates, whatever the person 'Jordan' created before them."""
-    memory = deps.entity_memory()
+    memory = deps.services().entity_memory
     person = memory.upsert("acme", GLOBAL, "Jordan", entity_type="person")
     inc = memory.upsert("acme", GLOBAL, "Jordan Inc", entity_type="project")
     llc = memory.upsert("acme", GLOBAL, "Jordan LLC", entity_type="project")
@@ -169,7 +169,7 @@ def test_undoing_a_merge_restores_the_absorbed_entity_and_its_edge(aws: Aws) -> 
     left = entities("acme")
     assert set(left) == {acme.entity_id, corp.entity_id, globex.entity_id}
     assert left[acme.entity_id].aliases == [] and left[acme.entity_id].merged == []
-    memory = deps.entity_memory()
+    memory = deps.services().entity_memory
     assert memory.get("acme", GLOBAL, "ACME Corp.").entity_id == corp.entity_id
     edges = memory.view("acme", GLOBAL, "Globex").relationships
     assert [(r.source_id, r.target_id) for r in edges] == [(corp.entity_id, globex.entity_id)]
@@ -178,13 +178,13 @@ def test_undoing_a_merge_restores_the_absorbed_entity_and_its_edge(aws: Aws) -> 
 def test_undoing_a_merge_keeps_the_survivors_own_identical_edge(aws: Aws) -> None:
     """Both duplicates worked with Globex before the merge: after the undo, both still do."""
     acme, corp, globex = seed_acme("acme")
-    deps.entity_memory().relate("acme", GLOBAL, "Acme", "works_with", "Globex", provenance())
+    deps.services().entity_memory.relate("acme", GLOBAL, "Acme", "works_with", "Globex", provenance())
     job = curate("acme", namespace=GLOBAL)
     accepted = service().undo("acme", job.job_id)
     assert accepted is not None
     run_to_end("acme", accepted.job_id)
 
-    edges = deps.entity_memory().view("acme", GLOBAL, "Globex").relationships
+    edges = deps.services().entity_memory.view("acme", GLOBAL, "Globex").relationships
     assert sorted((r.source_id, r.target_id) for r in edges) == sorted(
         [(acme.entity_id, globex.entity_id), (corp.entity_id, globex.entity_id)]
     )
@@ -196,7 +196,7 @@ DIFFERENT = {"title": "Index outbox", "content": "Replay pending index writes wh
 
 
 def test_identical_insights_are_deduplicated_in_a_namespace(aws: Aws) -> None:
-    knowledge = deps.learned_knowledge()
+    knowledge = deps.services().learned_knowledge
     imported = knowledge.import_items(
         "acme",
         [
@@ -262,7 +262,7 @@ def test_sessions_idle_past_the_retention_are_dropped(aws: Aws, retention: int, 
     job = curate("acme")
 
     assert job.status == "done"
-    sessions = deps.session_store()
+    sessions = deps.services().session_store
     left = {s for s in ("s-old", "s-new") if sessions.get("acme", s) is not None}
     assert left == {"s-old", "s-new"} - dropped
     view = service().view("acme", job.job_id)
@@ -273,16 +273,16 @@ def test_sessions_idle_past_the_retention_are_dropped(aws: Aws, retention: int, 
 def test_undo_brings_a_dropped_session_back(aws: Aws) -> None:
     seed_sessions("acme", "ada")
     configure("acme", session_retention_days=30)
-    old = deps.session_store().get("acme", "s-old")
+    old = deps.services().session_store.get("acme", "s-old")
     job = curate("acme")
-    assert deps.session_store().get("acme", "s-old") is None
+    assert deps.services().session_store.get("acme", "s-old") is None
 
     accepted = service().undo("acme", job.job_id)
     assert accepted is not None
     undo = run_to_end("acme", accepted.job_id)
 
     assert undo.status == "done" and undo.progress.by_kind == {"undone": 1}
-    assert deps.session_store().get("acme", "s-old") == old
+    assert deps.services().session_store.get("acme", "s-old") == old
     view = service().view("acme", job.job_id)
     assert view is not None
     (change,) = view.changes
@@ -404,7 +404,7 @@ def test_a_tenant_can_turn_its_schedule_off(aws: Aws) -> None:
     keys = ApiKeyStore(aws.settings.keys_table)
     keys.create("t1")
     keys.create("t2")
-    deps.config_store().put(
+    deps.services().config_store.put(
         "t2", TenantConfig(curation=CurationConfig(schedule=CurationSchedule(enabled=False)))
     )
 

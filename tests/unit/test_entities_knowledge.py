@@ -294,7 +294,7 @@ def test_context_asks_the_index_once_and_degrades_when_it_is_down(
     )
     call("POST", "/v1/entities", {"name": "Falcon", "entity_type": "project", "user_id": "ada"})
     index_engine.settle()
-    index = deps.indexer().index
+    index = deps.services().indexer.index
     queries: list[tuple] = []
     real_search = index.search
 

@@ -10,12 +10,12 @@ import pytest
 
 from learning_machine.adapters.index.base import IndexUnavailableError
 from learning_machine.adapters.llm.scripted import ScriptedModel
+from learning_machine.composition import Services
 from learning_machine.entity_memory import EntityMemory
 from learning_machine.extraction import pipeline as pipeline_module
 from learning_machine.extraction.indexed_stores import IndexedStores
 from learning_machine.extraction.pipeline import ExtractionPipeline
 from learning_machine.extraction.prompt import ENTITIES_OFF_LINE, build_messages
-from learning_machine.extraction.service import build_pipeline, build_stores
 from learning_machine.indexing import ENTITY, Indexer
 from learning_machine.learned_knowledge import LearnedKnowledge
 from learning_machine.models.common import Layer
@@ -40,7 +40,7 @@ def make(
     aws: Aws, *replies: object, config: dict[str, Any] | None = None
 ) -> tuple[ExtractionPipeline, ScriptedModel]:
     model = ScriptedModel(replies=list(replies))  # type: ignore[arg-type]
-    pipeline = build_pipeline(aws.settings, model=model)
+    pipeline = Services(aws.settings).extraction_pipeline(model=model)
     if config is not None:
         pipeline.stores.config.put("acme", TenantConfig.model_validate(config))
     return pipeline, model
@@ -244,7 +244,7 @@ def test_entity_memory_off_means_no_entity_section_and_no_index_query(
 
 def test_a_pipeline_without_indexed_stores_still_learns_the_user(aws: Aws) -> None:
     model = ScriptedModel(replies=[result(op("add", "Likes tea.", layer=Layer.POLICIES))])
-    pipeline = ExtractionPipeline(build_stores(aws.settings), model, aws.settings.write_retries)
+    pipeline = ExtractionPipeline(Services(aws.settings).extraction_stores, model, aws.settings.write_retries)
     status = pipeline.process(envelope())
     assert status.status == "done" and not model.requests[0].learn_entities
     assert [m.content for m in pipeline.stores.users.load("acme", "u1").memories] == ["Likes tea."]
@@ -328,7 +328,7 @@ def test_knowledge_saves_deduplicate_across_transcripts(aws: Aws) -> None:
 def test_the_indexed_stores_are_built_only_when_used(aws: Aws) -> None:
     built: list[str] = []
     model = ScriptedModel(replies=[result()])
-    real = build_pipeline(aws.settings, model=model).indexed
+    real = Services(aws.settings).extraction_pipeline(model=model).indexed
     assert real is not None
 
     def entity_memory() -> EntityMemory:
@@ -340,7 +340,7 @@ def test_the_indexed_stores_are_built_only_when_used(aws: Aws) -> None:
         return real.knowledge()
 
     pipeline = ExtractionPipeline(
-        build_stores(aws.settings), model, 3, indexed=IndexedStores(entity_memory, knowledge)
+        Services(aws.settings).extraction_stores, model, 3, indexed=IndexedStores(entity_memory, knowledge)
     )
     off = {"stores": {"entity_memory": {"enabled": False}}}
     pipeline.stores.config.put("acme", TenantConfig.model_validate(off))

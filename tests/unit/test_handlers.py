@@ -96,10 +96,10 @@ def seed_entity_and_proposal() -> None:
         entity_type="company",
         facts=[Fact(fact_id=FACT_ID, content="Acme Corp makes anvils.", provenance=provenance)],
     )
-    entities = deps.entity_memory()
+    entities = deps.services().entity_memory
     entities.store.save(TENANT, acme, 0)
     entities.indexer.put_entities(TENANT, [acme])
-    knowledge = deps.learned_knowledge()
+    knowledge = deps.services().learned_knowledge
     proposal = Insight(
         insight_id=PROPOSAL_ID,
         namespace="global",

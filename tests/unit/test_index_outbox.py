@@ -26,7 +26,7 @@ class Switch:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.down = False
-        index = deps.indexer().index
+        index = deps.services().indexer.index
         for name in ("upsert", "delete", "delete_tenant_namespace", "search"):
             real = getattr(index, name)
             monkeypatch.setattr(index, name, self._guard(real))
@@ -48,7 +48,7 @@ def titles(call: Call, query: str) -> list[str]:
 
 
 def pending(aws: Aws) -> int:
-    return len(deps.indexer().outbox.pending("acme", limit=100))  # type: ignore[union-attr]
+    return len(deps.services().indexer.outbox.pending("acme", limit=100))  # type: ignore[union-attr]
 
 
 def test_writes_wait_in_the_outbox_and_replay_in_order(
@@ -74,7 +74,7 @@ def test_writes_wait_in_the_outbox_and_replay_in_order(
     # On Serverless the replayed delete ran before the replayed upsert was searchable: it is
     # complete once repeated, after the refresh interval (by the next drain or write).
     index_engine.past_repeats()
-    deps.indexer().drain("acme")
+    deps.services().indexer.drain("acme")
     assert titles(call, "walruses deploy noon")[0] == "Walrus deploys"
     assert "Narwhal" not in titles(call, "narwhals review code")  # the delete replayed after the upsert
     assert titles(call, "otters standups")[0] == "Otter standups"
@@ -86,17 +86,17 @@ def test_forget_user_while_the_index_is_down_clears_it_later(
     index = Switch(monkeypatch)
     call("POST", "/v1/entities", {"name": "Beehive", "description": "Ada's beehive.", "user_id": "ada"})
     index_engine.settle()
-    assert deps.indexer().search("acme", ["user:ada"], ["entity"], "beehive", limit=5)
+    assert deps.services().indexer.search("acme", ["user:ada"], ["entity"], "beehive", limit=5)
     index.down = True
     call("POST", "/v1/users/ada/memories", {"layer": "knowledge", "content": "Keeps bees."})
     assert call("DELETE", "/v1/users/ada")[0] == 204
     assert pending(aws) == 1
     index.down = False
-    assert deps.indexer().drain("acme") >= 1  # the forget (and any repeat already due)
+    assert deps.services().indexer.drain("acme") >= 1  # the forget (and any repeat already due)
     assert pending(aws) == 0
-    assert deps.indexer().search("acme", ["user:ada"], ["entity"], "beehive", limit=5) == []
+    assert deps.services().indexer.search("acme", ["user:ada"], ["entity"], "beehive", limit=5) == []
     index_engine.past_repeats()
-    deps.indexer().drain("acme")
+    deps.services().indexer.drain("acme")
     assert index_engine.stored("user:ada") == []
 
 
@@ -136,7 +136,7 @@ def test_an_index_refused_at_cold_start_degrades_reads_and_keeps_writes(
 
 def repeats(aws: Aws, due_only: bool = False) -> int:
     """Deletes waiting to be repeated (all of them, or those due now)."""
-    outbox = deps.indexer().outbox
+    outbox = deps.services().indexer.outbox
     assert outbox is not None
     now = indexing._utcnow() if due_only else datetime(2100, 1, 1, tzinfo=UTC)
     return len(outbox.due_repeats("acme", now, limit=100))
@@ -162,7 +162,9 @@ def test_a_delete_is_repeated_after_the_visibility_delay_by_the_next_write(
     assert repeats(aws, due_only=True) == 0
     assert doc_id not in index_engine.stored("global")
     index_engine.settle()
-    assert [h.doc_id for h in deps.indexer().search("acme", ["global"], ["entity"], "otter", limit=5)] != []
+    assert [
+        h.doc_id for h in deps.services().indexer.search("acme", ["global"], ["entity"], "otter", limit=5)
+    ] != []
 
 
 def test_an_update_within_the_refresh_interval_leaves_one_copy_once_repeated(
@@ -187,7 +189,11 @@ def test_an_update_within_the_refresh_interval_leaves_one_copy_once_repeated(
     assert index_engine.stored("global").count(doc_id) == (0 if index_engine.engine == "embedded" else 1)
     assert repeats(aws, due_only=True) == 0
     index_engine.settle()
-    (hit,) = deps.indexer().search("acme", ["global"], ["entity"], "swarmed", limit=5, mode="keyword")
+    (hit,) = deps.services().indexer.search(
+        "acme", ["global"], ["entity"], "swarmed", limit=5, mode="keyword"
+    )
     assert hit.payload["facts"] == ["The beehive swarmed in May."]
-    (again,) = deps.indexer().search("acme", ["global"], ["entity"], "beehive", limit=5, mode="keyword")
+    (again,) = deps.services().indexer.search(
+        "acme", ["global"], ["entity"], "beehive", limit=5, mode="keyword"
+    )
     assert (again.doc_id, again.payload) == (hit.doc_id, hit.payload)

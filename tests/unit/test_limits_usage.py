@@ -22,7 +22,7 @@ TRANSCRIPT = {"user_id": "ada", "session_id": "s1", "messages": [{"role": "user"
 
 def set_limits(aws: Aws, tenant: str, **limits: int) -> None:
     LimitsStore(aws.settings.data_table).put(tenant, LimitsOverride(**limits))
-    deps.quotas.cache_clear()
+    deps.services.cache_clear()
 
 
 def test_transcripts_over_the_days_quota_get_429_naming_the_limit_and_are_not_queued(

@@ -11,7 +11,7 @@ import pytest
 from learning_machine.adapters import dynamodb
 from learning_machine.adapters.embeddings.hashing import HashingEmbedder
 from learning_machine.adapters.llm.scripted import ScriptedModel
-from learning_machine.extraction.service import build_pipeline
+from learning_machine.composition import Services
 from learning_machine.models.common import Layer
 from learning_machine.models.config import TenantConfig
 from learning_machine.stores.user_memory import UserMemoryStore
@@ -46,7 +46,7 @@ def test_a_transcript_embeds_its_memories_entities_and_insights_in_one_call(
         entities=[entity_op("upsert", "Falcon", entity_type="project")],
         insights=[insight("Pin the Postgres major version", "Pin it in CI.")],
     )
-    pipeline = build_pipeline(aws.settings, model=ScriptedModel(replies=[reply]))
+    pipeline = Services(aws.settings).extraction_pipeline(model=ScriptedModel(replies=[reply]))
     always = {"stores": {"learned_knowledge": {"modes": ["always", "agentic"]}}}
     pipeline.stores.config.put("acme", TenantConfig.model_validate(always))
 

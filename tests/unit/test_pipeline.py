@@ -6,8 +6,8 @@ import pytest
 
 from learning_machine.adapters.llm.base import ModelError, ModelOutputError
 from learning_machine.adapters.llm.scripted import ScriptedModel
+from learning_machine.composition import Services
 from learning_machine.extraction.pipeline import ExtractionPipeline
-from learning_machine.extraction.service import build_pipeline
 from learning_machine.models.common import Layer
 from learning_machine.models.config import TenantConfig
 from learning_machine.models.extraction import ExtractionRequest, ModelReply
@@ -19,7 +19,7 @@ from tests.support.builders import envelope, op, result
 
 def make(aws: Aws, *replies: object) -> tuple[ExtractionPipeline, ScriptedModel]:
     model = ScriptedModel(replies=list(replies))  # type: ignore[arg-type]
-    return build_pipeline(aws.settings, model=model), model
+    return Services(aws.settings).extraction_pipeline(model=model), model
 
 
 def test_one_model_call_learns_every_always_store(aws: Aws) -> None:
@@ -330,7 +330,7 @@ def test_a_repaired_reply_is_counted_in_the_status(aws: Aws) -> None:
         def extract(self, request: ExtractionRequest) -> ModelReply:
             return repaired
 
-    pipeline = build_pipeline(aws.settings, model=RepairingModel())
+    pipeline = Services(aws.settings).extraction_pipeline(model=RepairingModel())
     status = pipeline.process(envelope())
     stored = pipeline.stores.transcripts.get("acme", "t1")
     assert stored is not None and stored == status

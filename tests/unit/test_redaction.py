@@ -410,7 +410,7 @@ def test_an_insight_is_stored_and_indexed_redacted(aws: Aws, call: Call, tmp_pat
     assert stored["context"] == "Only when the key [REDACTED:openai_key] is rotated."
     assert stored["source"] == "https://ops:[REDACTED:connection_string]@wiki.example.com/deploys"
 
-    index = deps.indexer()
+    index = deps.services().indexer
     for query in (BEARER, SLACK_TOKEN, OPENAI_KEY):
         # Keyword search finds no document holding the token; the API's hybrid search may still
         # return the nearest vector, and what it returns holds no token either.

@@ -228,7 +228,7 @@ def test_a_proposal_is_not_searchable_until_a_human_approves_it(call: Call) -> N
         (proposed["insight_id"], "tool")
     ]
 
-    deps.learned_knowledge().approve("acme", "global", proposed["insight_id"], reviewer="grace")
+    deps.services().learned_knowledge.approve("acme", "global", proposed["insight_id"], reviewer="grace")
     found = ok(call, "search_knowledge", {"query": "client timeouts seconds"})["insights"]
     assert [i["insight_id"] for i in found] == [proposed["insight_id"]]
 

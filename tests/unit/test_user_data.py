@@ -70,7 +70,9 @@ def everything_about_ada(aws: Aws) -> list[str]:
     found = [f"data {i['pk']} {i['sk']}" for i in data if re.search(r"\bada\b", json.dumps(i, default=repr))]
     idempotency = boto3.resource("dynamodb").Table(aws.settings.idempotency_table).scan()["Items"]
     found += [f"idempotency {i['id']}" for i in idempotency]
-    hits = deps.indexer().search(TENANT, ["user:ada"], ["entity", "knowledge"], "bees garden hives", limit=50)
+    hits = deps.services().indexer.search(
+        TENANT, ["user:ada"], ["entity", "knowledge"], "bees garden hives", limit=50
+    )
     found += [f"index {h.doc_id}" for h in hits]
     return found
 

@@ -6,31 +6,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache, cached_property
 
 from pydantic import BaseModel
 
 from ..adapters.queue import MessageQueue
 from ..domain_errors import ConflictError
 from ..ids import new_id
-from ..indexing import Indexer, build_indexer
+from ..indexing import Indexer
 from ..models.curation import ALL_OPERATIONS, CurateRequest, CurationJob, JobAccepted, JobCursor, JobView
 from ..namespaces import resolve
-from ..settings import Settings
 from ..stores.api_keys import ApiKeyStore
 from ..stores.config import ConfigStore
 from ..stores.curation import JobStore
-from ..stores.entities import EntityStore
-from ..stores.knowledge import KnowledgeStore
-from ..stores.registry import Registry
-from ..stores.sessions import SessionStore
-from ..stores.user_memory import UserMemoryStore
-from ..stores.user_records import UserRecordStore
-from .memories import MemoryCuration
-from .namespace import NamespaceCuration
 from .runner import CurationRunner, JobBusyError
-from .sessions import SessionCuration
-from .undo import Undo
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +38,19 @@ class JobStateError(ConflictError, ValueError):
 
 @dataclass
 class CurationService:
-    settings: Settings
+    """Wired by the composition root; the runner and the index are built on first use (API calls that
+    start or follow a job never open the index)."""
+
     configs: ConfigStore
     queue: MessageQueue
+    jobs: JobStore
+    api_keys: ApiKeyStore
     indexer: Callable[[], Indexer]
+    build_runner: Callable[[], CurationRunner]
 
-    @cached_property
-    def jobs(self) -> JobStore:
-        return JobStore(self.settings.data_table)
+    @property
+    def runner(self) -> CurationRunner:
+        return self.build_runner()
 
     # -- API -----------------------------------------------------------------------------------
     def start(self, tenant: str, request: CurateRequest) -> JobAccepted:
@@ -112,7 +105,7 @@ class CurationService:
         """For every tenant whose schedule is due: one whole-tenant job; and replay index writes
         that waited in the outbox (a tenant that never writes again still gets them applied)."""
         started: list[str] = []
-        for tenant in ApiKeyStore(self.settings.keys_table).active_tenants():
+        for tenant in self.api_keys.active_tenants():
             try:
                 self.indexer().drain(tenant)
             except Exception:  # the index may still be down: the outbox keeps the writes
@@ -140,31 +133,3 @@ class CurationService:
         if job is not None and job.status == "running":
             self.queue.send(message)
         return job
-
-    @cached_property
-    def runner(self) -> CurationRunner:
-        table = self.settings.data_table
-        users = UserMemoryStore(table)
-        entities, knowledge = EntityStore(table), KnowledgeStore(table)
-        return CurationRunner(
-            jobs=self.jobs,
-            registry=Registry(table),
-            config_for=lambda tenant: self.configs.get(tenant, fresh=True).config,
-            memories=MemoryCuration(users, table),
-            sessions=SessionCuration(UserRecordStore(table), SessionStore(table)),
-            namespaces=lambda: NamespaceCuration(entities, knowledge, self.indexer()),
-            embedder=lambda: self.indexer().embedder,
-            undo=lambda: Undo(table, self.jobs, users, entities, knowledge, self.indexer),
-            units_per_slice=self.settings.curation_units_per_slice,
-            lease_seconds=self.settings.curation_lease_seconds,
-            write_retries=self.settings.write_retries,
-        )
-
-
-def build_curation(settings: Settings) -> CurationService:
-    return CurationService(
-        settings,
-        ConfigStore(settings.data_table, settings.config_cache_seconds),
-        MessageQueue(settings.curation_queue_url),
-        cache(lambda: build_indexer(settings)),  # built on first use: API calls never open the index
-    )

@@ -171,10 +171,10 @@ def _index_and_save(
 ) -> None:
     """One embedding call for every entity touched, every insight and every memory text, then the
     index writes."""
-    pending = [entity for _, entity in writer.batch.pending.values()] if writer else []
+    pending = writer.batch.held_back() if writer else []
     texts: list[tuple[Embedder, str]] = []
     if writer:
-        texts += [(writer.base.indexer.embedder, entity_text(entity)) for entity in pending]
+        texts += [(writer.batch.embedder, entity_text(entity)) for entity in pending]
     if knowledge:
         texts += [(knowledge.indexer.embedder, insight_text(body)) for body, _ in insights]
     memory_texts = memories[1] if memories and memories[1] else []
@@ -186,7 +186,7 @@ def _index_and_save(
         outcome.memory_vectors = dict(zip(memory_texts, vectors[split:], strict=True))
         vectors = vectors[:split]
     if writer and pending:
-        writer.base.indexer.put_entities(tenant, pending, vectors[: len(pending)])
+        writer.batch.flush(tenant, vectors[: len(pending)])
     if not knowledge:
         return
     store = config.stores.learned_knowledge
@@ -229,9 +229,7 @@ class _EntityWriter:
     memory: EntityMemory = field(init=False)
 
     def __post_init__(self) -> None:
-        self.batch = DeferredIndexer(
-            self.base.indexer.index, self.base.indexer.embedder, self.base.indexer.outbox
-        )
+        self.batch = DeferredIndexer.over(self.base.indexer)
         self.memory = replace(self.base, indexer=self.batch)
 
     def apply(self, op: EntityOperation) -> None:
@@ -244,7 +242,7 @@ class _EntityWriter:
     def _apply(self, op: EntityOperation) -> None:
         provenance = self.origin.provenance(op.turn_index)
         if op.op == "supersede_fact":
-            entity = self.memory.store.find(self.tenant, self.namespace, op.entity)
+            entity = self.memory.find(self.tenant, self.namespace, op.entity)
             if entity is None:
                 raise RefusedError("no such entity in the namespace extraction writes to")
             self._touched(entity)
@@ -278,7 +276,7 @@ class _EntityWriter:
                 self._record(op, entity, f"{event.content} ({event.date_text or 'undated'})")
         else:
             edge = RelationshipIn(relation=_snake_case(op.relation or ""), target=op.target or "")
-            target = self.memory.store.find(self.tenant, self.namespace, edge.target)
+            target = self.memory.find(self.tenant, self.namespace, edge.target)
             if target is not None and target.entity_id == entity.entity_id:
                 raise RefusedError("an entity cannot be related to itself")
             self.memory.relate(
@@ -288,7 +286,7 @@ class _EntityWriter:
 
     def _resolve(self, op: EntityOperation) -> Entity:
         """The named entity; created (or, for upsert, merged) with the details the operation gives."""
-        existing = self.memory.store.find(self.tenant, self.namespace, op.entity)
+        existing = self.memory.find(self.tenant, self.namespace, op.entity)
         if existing is not None and op.op != "upsert":
             self._touched(existing)
             return existing

@@ -141,7 +141,7 @@ class ToolExecutor:
         namespace = self._entity_namespace(call)
         if args.supersedes:
             # Checked before any write, so a wrong id leaves the entity untouched.
-            found = (memory.store.find(call.tenant, namespace, n) for n in [args.name, *args.aliases])
+            found = (memory.find(call.tenant, namespace, n) for n in [args.name, *args.aliases])
             existing = next((entity for entity in found if entity is not None), None)
             known = {f.fact_id for f in existing.facts} if existing else set()
             if not set(args.supersedes) <= known:

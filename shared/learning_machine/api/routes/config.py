@@ -13,9 +13,9 @@ router = APIGatewayRouter()
 
 @router.get("/v1/config", tags=["config"])
 def get_config() -> StoredConfig:
-    return deps.config_store().get(tenant_of(router), fresh=True)
+    return deps.services().config_store.get(tenant_of(router), fresh=True)
 
 
 @router.put("/v1/config", tags=["config"], summary="Replace the configuration (validated, versioned)")
 def put_config(config: TenantConfig) -> StoredConfig:
-    return deps.config_store().put(tenant_of(router), config)
+    return deps.services().config_store.put(tenant_of(router), config)

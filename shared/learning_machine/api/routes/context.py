@@ -25,7 +25,7 @@ def get_context(
 ) -> Response[ContextResponse]:
     tenant = tenant_of(router)
     embedding_start = EMBEDDING_METER.tokens
-    context = deps.context_service().build(
+    context = deps.services().context_service.build(
         tenant, user_id, session_id, query, max_tokens, min_score=min_score
     )
     deps.count_read(tenant, embedding_start)

@@ -22,7 +22,7 @@ router = APIGatewayRouter()
     summary="Start curation of a user, a namespace or the whole tenant; answers 202 with the job id",
 )
 def start_curation(body: CurateRequest) -> Response[JobAccepted]:
-    accepted = deps.curation().start(tenant_of(router), body)
+    accepted = deps.services().curation.start(tenant_of(router), body)
     return Response(status_code=HTTPStatus.ACCEPTED.value, body=accepted, content_type="application/json")
 
 
@@ -30,7 +30,7 @@ def start_curation(body: CurateRequest) -> Response[JobAccepted]:
     "/v1/curate/<job_id>", tags=["curation"], summary="Progress of a job and the changes it planned or made"
 )
 def get_curation(job_id: JobId, after: ChangeCursor = None, limit: Limit = 100) -> JobView:
-    view = deps.curation().view(tenant_of(router), job_id, after=after, limit=limit)
+    view = deps.services().curation.view(tenant_of(router), job_id, after=after, limit=limit)
     if view is None:
         raise not_found("curation job", ["path", "job_id"])
     return view
@@ -40,7 +40,7 @@ def get_curation(job_id: JobId, after: ChangeCursor = None, limit: Limit = 100) 
     "/v1/curate/<job_id>/undo", tags=["curation"], summary="Undo a finished job's changes (a new job)"
 )
 def undo_curation(job_id: JobId) -> Response[JobAccepted]:
-    accepted = deps.curation().undo(tenant_of(router), job_id)
+    accepted = deps.services().curation.undo(tenant_of(router), job_id)
     if accepted is None:
         raise not_found("curation job", ["path", "job_id"])
     return Response(status_code=HTTPStatus.ACCEPTED.value, body=accepted, content_type="application/json")

@@ -29,7 +29,7 @@ router = APIGatewayRouter()
 
 def _scope(namespace: str | None, user_id: str | None, loc: list[str | int] | None = None) -> tuple[str, str]:
     tenant = tenant_of(router)
-    configured = deps.config_store().get(tenant).config.stores.entity_memory.namespace
+    configured = deps.services().config_store.get(tenant).config.stores.entity_memory.namespace
     return tenant, namespace_for(namespace, configured, user_id, loc or ["query", "user_id"])
 
 
@@ -40,8 +40,7 @@ def _api_provenance() -> Provenance:
 @router.get("/v1/entities", tags=["entities"])
 def list_entities(namespace: NamespaceQuery = None, user_id: OwnerQuery = None) -> EntityList:
     tenant, scope = _scope(namespace, user_id)
-    entities = sorted(deps.entity_memory().store.in_namespace(tenant, scope), key=lambda e: e.name.lower())
-    return EntityList(namespace=scope, entities=entities)
+    return EntityList(namespace=scope, entities=deps.services().entity_memory.in_namespace(tenant, scope))
 
 
 @router.get("/v1/entities/search", tags=["entities"], summary="Hybrid search over names, aliases and facts")
@@ -49,13 +48,15 @@ def search_entities(
     query: RequiredQuery, namespace: NamespaceQuery = None, user_id: OwnerQuery = None, limit: Limit = 10
 ) -> EntityList:
     tenant, scope = _scope(namespace, user_id)
-    return EntityList(namespace=scope, entities=deps.entity_memory().search(tenant, [scope], query, limit))
+    return EntityList(
+        namespace=scope, entities=deps.services().entity_memory.search(tenant, [scope], query, limit)
+    )
 
 
 @router.post("/v1/entities", tags=["entities"], summary="Create, or merge into the entity with this name")
 def upsert_entity(body: EntityUpsert) -> Entity:
     tenant, scope = _scope(body.namespace, body.user_id, ["body", "user_id"])
-    return deps.entity_memory().upsert(
+    return deps.services().entity_memory.upsert(
         tenant,
         scope,
         body.name,
@@ -69,7 +70,7 @@ def upsert_entity(body: EntityUpsert) -> Entity:
 @router.get("/v1/entities/<entity>", tags=["entities"])
 def get_entity(entity: EntityRef, namespace: NamespaceQuery = None, user_id: OwnerQuery = None) -> EntityView:
     tenant, scope = _scope(namespace, user_id)
-    return deps.entity_memory().view(tenant, scope, entity)
+    return deps.services().entity_memory.view(tenant, scope, entity)
 
 
 @router.post(
@@ -79,7 +80,7 @@ def add_facts(
     entity: EntityRef, body: FactsIn, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
 ) -> Entity:
     tenant, scope = _scope(namespace, user_id)
-    return deps.entity_memory().add_facts(
+    return deps.services().entity_memory.add_facts(
         tenant, scope, entity, body.facts, _api_provenance(), supersedes=body.supersedes
     )
 
@@ -89,7 +90,7 @@ def forget_fact(
     entity: EntityRef, fact_id: FactId, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
 ) -> Entity:
     tenant, scope = _scope(namespace, user_id)
-    return deps.entity_memory().forget_fact(tenant, scope, entity, fact_id)
+    return deps.services().entity_memory.forget_fact(tenant, scope, entity, fact_id)
 
 
 @router.post("/v1/entities/<entity>/events", tags=["entities"], summary="Add dated events")
@@ -97,7 +98,9 @@ def add_events(
     entity: EntityRef, body: EventsIn, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
 ) -> Entity:
     tenant, scope = _scope(namespace, user_id)
-    return deps.entity_memory().add_events(tenant, scope, entity, body.events, _api_provenance(), utc_now())
+    return deps.services().entity_memory.add_events(
+        tenant, scope, entity, body.events, _api_provenance(), utc_now()
+    )
 
 
 @router.post(
@@ -107,7 +110,7 @@ def add_relationships(
     entity: EntityRef, body: RelationshipsIn, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
 ) -> list[Relationship]:
     tenant, scope = _scope(namespace, user_id)
-    memory = deps.entity_memory()
+    memory = deps.services().entity_memory
     return [
         memory.relate(tenant, scope, entity, edge.relation, edge.target, _api_provenance(), edge.description)
         for edge in body.relationships
@@ -119,5 +122,5 @@ def delete_entity(
     entity: EntityRef, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
 ) -> Response[None]:
     tenant, scope = _scope(namespace, user_id)
-    deps.entity_memory().forget(tenant, scope, entity)
+    deps.services().entity_memory.forget(tenant, scope, entity)
     return Response(status_code=HTTPStatus.NO_CONTENT.value)

@@ -37,7 +37,7 @@ class ApproveIn(BaseModel):
 
 
 def _store(tenant: str) -> LearnedKnowledgeStoreConfig:
-    return deps.config_store().get(tenant).config.stores.learned_knowledge
+    return deps.services().config_store.get(tenant).config.stores.learned_knowledge
 
 
 def _scope(namespace: str | None, user_id: str | None, loc: list[str | int]) -> tuple[str, str, float]:
@@ -49,7 +49,7 @@ def _scope(namespace: str | None, user_id: str | None, loc: list[str | int]) -> 
 @router.post("/v1/knowledge", tags=["knowledge"], summary="Save an insight (a near-duplicate updates it)")
 def save_insight(body: InsightIn) -> Response[SaveResult]:
     tenant, scope, similarity = _scope(body.namespace, body.user_id, ["body", "user_id"])
-    result = deps.learned_knowledge().save(tenant, scope, body, Provenance(source="api"), similarity)
+    result = deps.services().learned_knowledge.save(tenant, scope, body, Provenance(source="api"), similarity)
     status = HTTPStatus.OK if result.deduplicated else HTTPStatus.CREATED
     return Response(status_code=status.value, body=result, content_type="application/json")
 
@@ -64,27 +64,26 @@ def import_insights(body: ImportRequest) -> ImportResult:
         (namespace_for(item.namespace, configured, item.user_id, ["body", "items", i, "user_id"]), item)
         for i, item in enumerate(body.items)
     ]
-    return deps.learned_knowledge().import_items(tenant, items, Provenance(source="import"))
+    return deps.services().learned_knowledge.import_items(tenant, items, Provenance(source="import"))
 
 
 @router.get("/v1/knowledge", tags=["knowledge"], summary="Active insights of a namespace")
 def list_insights(namespace: NamespaceQuery = None, user_id: OwnerQuery = None) -> InsightList:
     tenant, scope, _ = _scope(namespace, user_id, ["query", "user_id"])
-    insights = deps.learned_knowledge().store.in_namespace(tenant, scope, "active")
-    return InsightList(insights=sorted(insights, key=lambda i: i.created_at))
+    return InsightList(insights=deps.services().learned_knowledge.active(tenant, scope))
 
 
 @router.post("/v1/knowledge/proposals", tags=["knowledge"], summary="Propose an insight for human review")
 def propose_insight(body: InsightIn) -> Response[Insight]:
     tenant, scope, _ = _scope(body.namespace, body.user_id, ["body", "user_id"])
-    insight = deps.learned_knowledge().propose(tenant, scope, body, Provenance(source="api"))
+    insight = deps.services().learned_knowledge.propose(tenant, scope, body, Provenance(source="api"))
     return Response(status_code=HTTPStatus.CREATED.value, body=insight, content_type="application/json")
 
 
 @router.get("/v1/knowledge/proposals", tags=["knowledge"], summary="Pending proposals, oldest first")
 def list_proposals(namespace: NamespaceQuery = None, user_id: OwnerQuery = None) -> InsightList:
     tenant, scope, _ = _scope(namespace, user_id, ["query", "user_id"])
-    return InsightList(insights=deps.learned_knowledge().proposals(tenant, scope))
+    return InsightList(insights=deps.services().learned_knowledge.proposals(tenant, scope))
 
 
 @router.post("/v1/knowledge/proposals/<insight_id>/approve", tags=["knowledge"])
@@ -92,7 +91,9 @@ def approve_proposal(
     insight_id: InsightId, body: ApproveIn, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
 ) -> Insight:
     tenant, scope, _ = _scope(namespace, user_id, ["query", "user_id"])
-    return deps.learned_knowledge().approve(tenant, scope, insight_id, body.reviewer or f"tenant:{tenant}")
+    return deps.services().learned_knowledge.approve(
+        tenant, scope, insight_id, body.reviewer or f"tenant:{tenant}"
+    )
 
 
 @router.post(
@@ -102,4 +103,6 @@ def reject_proposal(
     insight_id: InsightId, body: RejectIn, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
 ) -> Insight:
     tenant, scope, _ = _scope(namespace, user_id, ["query", "user_id"])
-    return deps.learned_knowledge().reject(tenant, scope, insight_id, f"tenant:{tenant}", body.reason)
+    return deps.services().learned_knowledge.reject(
+        tenant, scope, insight_id, f"tenant:{tenant}", body.reason
+    )

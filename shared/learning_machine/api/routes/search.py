@@ -16,6 +16,8 @@ router = APIGatewayRouter()
 def search(request: SearchRequest) -> SearchResponse:
     tenant = tenant_of(router)
     embedding_start = EMBEDDING_METER.tokens
-    found = deps.search_service().search(tenant, deps.config_store().get(tenant).config, request)
+    found = deps.services().search_service.search(
+        tenant, deps.services().config_store.get(tenant).config, request
+    )
     deps.count_read(tenant, embedding_start)
     return found

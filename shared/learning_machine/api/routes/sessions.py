@@ -15,7 +15,7 @@ router = APIGatewayRouter()
 
 @router.get("/v1/sessions/<session_id>/context", tags=["sessions"])
 def session_context(session_id: SessionId) -> SessionContext:
-    session = deps.session_store().get(tenant_of(router), session_id)
+    session = deps.services().session_store.get(tenant_of(router), session_id)
     if session is None:
         raise not_found("session", ["path", "session_id"])
     return session

@@ -14,11 +14,13 @@ router = APIGatewayRouter()
 
 @router.get("/v1/tools", tags=["tools"], summary="OpenAI function-calling definitions of the enabled tools")
 def list_tools() -> ToolList:
-    return ToolList(tools=definitions_for(deps.config_store().get(tenant_of(router)).config))
+    return ToolList(tools=definitions_for(deps.services().config_store.get(tenant_of(router)).config))
 
 
 @router.post("/v1/tools/call", tags=["tools"], summary="Execute one tool call for a user of your tenant")
 def call_tool(call: ToolCall) -> ToolResult:
     tenant = tenant_of(router)
-    config = deps.config_store().get(tenant).config
-    return deps.tool_executor().call(tenant, config, call.name, call.arguments, call.user_id, call.session_id)
+    config = deps.services().config_store.get(tenant).config
+    return deps.services().tool_executor.call(
+        tenant, config, call.name, call.arguments, call.user_id, call.session_id
+    )

@@ -31,14 +31,14 @@ router = APIGatewayRouter()
     },
 )
 def post_transcript(transcript: TranscriptIn) -> Response[TranscriptAccepted]:
-    accepted = deps.intake().accept(tenant_of(router), transcript)
+    accepted = deps.services().intake.accept(tenant_of(router), transcript)
     status = HTTPStatus.OK if accepted.duplicate else HTTPStatus.ACCEPTED
     return Response(status_code=status.value, body=accepted, content_type="application/json")
 
 
 @router.get("/v1/transcripts/<transcript_id>", tags=["transcripts"], summary="Status, operations and tokens")
 def get_transcript(transcript_id: TranscriptId) -> TranscriptStatus:
-    status = deps.transcript_store().get(tenant_of(router), transcript_id)
+    status = deps.services().transcript_store.get(tenant_of(router), transcript_id)
     if status is None:
         raise not_found("transcript", ["path", "transcript_id"])
     return status

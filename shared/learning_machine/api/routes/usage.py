@@ -40,7 +40,7 @@ def get_usage(from_: FromDate = None, to: ToDate = None) -> UsageReport:
         message = f"the range holds at most {MAX_DAYS} days"
         raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, message, ["query", "from"], "range_too_long")
     price = prices(get_settings())
-    days = [day.priced(price) for day in deps.usage_store().days(tenant, first, last)]
+    days = [day.priced(price) for day in deps.services().usage_store.days(tenant, first, last)]
     total = DayUsage(
         date=last,
         **{
@@ -49,7 +49,7 @@ def get_usage(from_: FromDate = None, to: ToDate = None) -> UsageReport:
             if name not in ("date", "estimated_cost_usd")
         },
     ).priced(price)
-    quotas = deps.quotas()
+    quotas = deps.services().quotas
     return UsageReport.model_validate(
         {
             "from": first,

@@ -20,7 +20,7 @@ router = APIGatewayRouter()
 
 
 def _existing_user(tenant: str, user_id: str) -> UserState:
-    state = deps.user_store().load(tenant, user_id)
+    state = deps.services().user_store.load(tenant, user_id)
     if not state.exists:
         raise not_found("user", ["path", "user_id"])
     return state
@@ -28,7 +28,7 @@ def _existing_user(tenant: str, user_id: str) -> UserState:
 
 @router.get("/v1/users", tags=["users"], summary="The tenant's users, in id order, a page at a time")
 def list_users(after: UserAfter = None, limit: Limit = 100) -> UserPage:
-    users = deps.registry().users(tenant_of(router), after=after, limit=limit)
+    users = deps.services().registry.users(tenant_of(router), after=after, limit=limit)
     return UserPage(users=users, next_token=users[-1] if len(users) == limit else None)
 
 
@@ -40,33 +40,33 @@ def get_profile(user_id: UserId) -> UserProfile:
 @router.patch("/v1/users/<user_id>/profile", tags=["users"], summary="Set fields, or remove them with null")
 def patch_profile(user_id: UserId, patch: ProfilePatch) -> UserProfile:
     tenant = tenant_of(router)
-    config = deps.config_store().get(tenant).config
-    return deps.memory_admin().patch_profile(tenant, user_id, patch.fields, config)
+    config = deps.services().config_store.get(tenant).config
+    return deps.services().memory_admin.patch_profile(tenant, user_id, patch.fields, config)
 
 
 @router.get(
     "/v1/users/<user_id>/memories", tags=["memories"], summary="Current memories (empty for unknown users)"
 )
 def list_memories(user_id: UserId) -> MemoryList:
-    state = deps.user_store().load(tenant_of(router), user_id)
+    state = deps.services().user_store.load(tenant_of(router), user_id)
     memories = sorted(state.memories, key=lambda m: (m.layer.value, m.created_at))
     return MemoryList(user_id=user_id, memories=memories)
 
 
 @router.post("/v1/users/<user_id>/memories", tags=["memories"])
 def create_memory(user_id: UserId, body: MemoryCreate) -> Response[Memory]:
-    memory = deps.memory_admin().create_memory(tenant_of(router), user_id, body)
+    memory = deps.services().memory_admin.create_memory(tenant_of(router), user_id, body)
     return Response(status_code=HTTPStatus.CREATED.value, body=memory, content_type="application/json")
 
 
 @router.patch("/v1/users/<user_id>/memories/<memory_id>", tags=["memories"])
 def patch_memory(user_id: UserId, memory_id: MemoryId, patch: MemoryPatch) -> Memory:
-    return deps.memory_admin().update_memory(tenant_of(router), user_id, memory_id, patch)
+    return deps.services().memory_admin.update_memory(tenant_of(router), user_id, memory_id, patch)
 
 
 @router.delete("/v1/users/<user_id>/memories/<memory_id>", tags=["memories"])
 def delete_memory(user_id: UserId, memory_id: MemoryId) -> Response[None]:
-    deps.memory_admin().delete_memory(tenant_of(router), user_id, memory_id)
+    deps.services().memory_admin.delete_memory(tenant_of(router), user_id, memory_id)
     return Response(status_code=HTTPStatus.NO_CONTENT.value)
 
 
@@ -76,7 +76,7 @@ def delete_memory(user_id: UserId, memory_id: MemoryId) -> Response[None]:
     summary="Every version, with provenance and validity",
 )
 def memory_history(user_id: UserId, memory_id: MemoryId) -> MemoryHistory:
-    versions = deps.user_store().history(tenant_of(router), user_id, memory_id)
+    versions = deps.services().user_store.history(tenant_of(router), user_id, memory_id)
     if not versions:
         raise not_found("memory", ["path", "memory_id"])
     return MemoryHistory(memory_id=memory_id, versions=versions)
@@ -85,14 +85,14 @@ def memory_history(user_id: UserId, memory_id: MemoryId) -> MemoryHistory:
 @router.delete("/v1/users/<user_id>", tags=["users"], summary="Forget the user everywhere")
 def forget_user(user_id: UserId) -> Response[None]:
     """Tables, private entity and knowledge namespaces, index documents and idempotency records."""
-    if deps.user_data().forget(tenant_of(router), user_id) is None:
+    if deps.services().user_data.forget(tenant_of(router), user_id) is None:
         raise not_found("user", ["path", "user_id"])
     return Response(status_code=HTTPStatus.NO_CONTENT.value)
 
 
 @router.get("/v1/users/<user_id>/export", tags=["users"], summary="Everything held about the user")
 def export_user(user_id: UserId) -> UserExport:
-    export = deps.user_data().export(tenant_of(router), user_id)
+    export = deps.services().user_data.export(tenant_of(router), user_id)
     if export is None:
         raise not_found("user", ["path", "user_id"])
     return export
