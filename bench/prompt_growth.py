@@ -30,8 +30,8 @@ from learning_machine.adapters.llm.scripted import ScriptedModel
 from learning_machine.api.deps import context_service
 from learning_machine.cli.target import load_local_env
 from learning_machine.extraction.pipeline import memory_prompt_tokens
-from learning_machine.extraction.prompt import build_messages
 from learning_machine.extraction.service import build_pipeline
+from learning_machine.extraction_contract.prompt import build_messages
 from learning_machine.memory_rules import new_memory_id
 from learning_machine.models.common import Layer, Role
 from learning_machine.models.config import ExtractionConfig
