@@ -29,9 +29,9 @@ from learning_machine.adapters import dynamodb
 from learning_machine.adapters.llm.scripted import ScriptedModel
 from learning_machine.cli.target import load_local_env
 from learning_machine.composition import Services, services
-from learning_machine.extraction.apply import new_memory_id
 from learning_machine.extraction.pipeline import memory_prompt_tokens
-from learning_machine.extraction.prompt import build_messages
+from learning_machine.extraction_contract.prompt import build_messages
+from learning_machine.memory_rules import new_memory_id
 from learning_machine.models.common import Layer, Role
 from learning_machine.models.config import ExtractionConfig
 from learning_machine.models.extraction import (

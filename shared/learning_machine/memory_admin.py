@@ -1,7 +1,8 @@
 """Human and agent edits of a user's memory: profile fields and memories.
 
 Every write goes through the same ChangeSet as extraction (versioned, with history), retried
-on a concurrent writer, so an edit and a running extraction never lose each other's update.
+on a concurrent writer, so an edit and a running extraction never lose each other's update; how a
+memory or profile field is written (ids, the next version, validation) is memory_rules'.
 """
 
 from __future__ import annotations
@@ -12,14 +13,7 @@ from typing import Any
 
 from .adapters.embeddings.base import Embedder
 from .domain_errors import NotFoundError
-from .extraction.apply import (
-    FieldValueError,
-    Origin,
-    apply_profile_changes,
-    coerce_field,
-    new_memory_id,
-    revise,
-)
+from .memory_rules import Origin, apply_profile_changes, coerce_field, new_memory_id, revise
 from .models.common import utc_now
 from .models.config import TenantConfig
 from .models.memories import Memory, MemoryCreate, MemoryPatch, Source
@@ -117,4 +111,4 @@ class MemoryAdmin:
         self._commit(tenant, user, build)
 
 
-__all__ = ["FieldValueError", "MemoryAdmin", "UnknownMemoryError"]
+__all__ = ["MemoryAdmin", "UnknownMemoryError"]

@@ -22,7 +22,7 @@ When the queue is empty the default responder decides: a callable `(request_body
 | behaviour`; `rule_based_responder` unless another is given. `reject_json_schema=STATUS` makes the
 server refuse `json_schema` response formats like a server without them (llama.cpp answers 500).
 `transcript_from_body(body)` reads the transcript back from the prompt (the JSON array between the
-`<transcript>` tags written by learning_machine.extraction.prompt).
+`<transcript>` tags written by learning_machine.extraction_contract.prompt).
 
 Embeddings (`POST /v1/embeddings`) have their own record and script, so that a test scripting
 chat failures never sees them consumed by an embeddings call, and the other way round:
@@ -109,7 +109,7 @@ from types import FrameType, TracebackType
 from typing import Any, Literal, Self, TypeAlias, get_args
 
 from learning_machine.adapters.embeddings.hashing import HashingEmbedder
-from learning_machine.extraction.prompt import (
+from learning_machine.extraction_contract.prompt import (
     ENTITIES_OFF_LINE,
     KNOWLEDGE_OFF_LINE,
     LAYERS_LINE_PREFIX,

@@ -15,7 +15,7 @@ from learning_machine.entity_memory import EntityMemory
 from learning_machine.extraction import pipeline as pipeline_module
 from learning_machine.extraction.indexed_stores import IndexedStores
 from learning_machine.extraction.pipeline import ExtractionPipeline
-from learning_machine.extraction.prompt import ENTITIES_OFF_LINE, build_messages
+from learning_machine.extraction_contract.prompt import ENTITIES_OFF_LINE, build_messages
 from learning_machine.indexing import ENTITY, Indexer
 from learning_machine.learned_knowledge import LearnedKnowledge
 from learning_machine.models.common import Layer

@@ -21,9 +21,9 @@ import pytest
 from learning_machine.adapters import openai_endpoint
 from learning_machine.adapters.llm import factory
 from learning_machine.adapters.llm.base import ModelError, ModelOutputError
-from learning_machine.adapters.llm.openai_model import TOOL_NAME, OpenAIExtractionModel
+from learning_machine.adapters.llm.openai_model import OpenAIExtractionModel
 from learning_machine.adapters.openai_endpoint import build_openai_client
-from learning_machine.extraction.prompt import build_messages
+from learning_machine.extraction_contract.prompt import TOOL_NAME, build_messages
 from learning_machine.models.common import Layer, Role
 from learning_machine.models.extraction import (
     EntityOperation,

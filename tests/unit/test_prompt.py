@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from learning_machine.extraction.prompt import (
+from learning_machine.extraction_contract.prompt import (
     ENTITIES_OFF_LINE,
     KNOWLEDGE_OFF_LINE,
     LAYERS_LINE_PREFIX,

@@ -13,7 +13,7 @@ import fastjsonschema
 import pytest
 from pydantic import ValidationError
 
-from learning_machine.extraction.schema import DEFAULT_STRING_LIMIT, STRING_LIMITS, reply_schema
+from learning_machine.extraction_contract.schema import DEFAULT_STRING_LIMIT, STRING_LIMITS, reply_schema
 from learning_machine.models.common import Layer
 from learning_machine.models.extraction import ExtractionReply, ShownEntity, ShownFact
 from learning_machine.models.profile import STANDARD_FIELDS

@@ -1,1 +1,2 @@
-"""Extraction: prompt building, the one-call extractor, applying operations."""
+"""Extraction: the one-call pipeline and applying its operations (the prompt and the reply's
+schema are extraction_contract's)."""

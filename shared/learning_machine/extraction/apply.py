@@ -2,45 +2,40 @@
 
 Everything the model proposes is checked against the current state and the tenant config:
 unknown memory ids, disabled layers, fields outside the schema and values that fail it are
-skipped (and reported), never applied half-way.
+skipped (and reported), never applied half-way. How a memory or profile is written (ids, the
+next version, field validation) is memory_rules', shared with direct edits (memory_admin.py).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
-
-from ..domain_errors import InvalidInputError
-from ..ids import new_id
-from ..models.common import MAX_MEMORY_CHARS, Layer
+from ..memory_rules import (
+    FieldValueError,
+    Origin,
+    apply_profile_changes,
+    clean_category,
+    coerce_field,
+    memory_text,
+    new_memory_id,
+    revise,
+)
+from ..models.common import Layer
 from ..models.config import TenantConfig
 from ..models.extraction import ExtractionResult, MemoryOperation, ProfileFieldUpdate
-from ..models.memories import Memory, Provenance, Source
+from ..models.memories import Memory
 from ..models.profile import STANDARD_FIELDS, UserProfile
 from ..models.sessions import SessionContext
 from ..stores.changes import ChangeSet
 from ..stores.user_memory import UserState
 
 MAX_CONFIRMATIONS = 20
-_CATEGORY = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+){0,3}$")
-
-
-def new_memory_id() -> str:
-    return new_id("m")
 
 
 def normalized(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
-
-
-def memory_text(content: str) -> str:
-    """A memory's text as stored: what its vector is computed from."""
-    return content.strip()[:MAX_MEMORY_CHARS]
 
 
 def memory_texts(result: ExtractionResult) -> list[str]:
@@ -59,57 +54,6 @@ def profile_schema(config: TenantConfig) -> dict[str, str]:
     for name, spec in custom.get("properties", {}).items():
         fields[name] = str(spec.get("description") or spec.get("type") or "custom field")
     return fields
-
-
-class FieldValueError(InvalidInputError, ValueError):
-    def __init__(self, field_name: str, reason: str) -> None:
-        super().__init__(f"{field_name}: {reason}")
-        self.field_name = field_name
-        self.argument = f"fields.{field_name}"
-
-
-def coerce_field(config: TenantConfig, name: str, value: Any) -> Any:
-    """Check one profile value against the standard fields or the tenant's custom schema."""
-    if value is None:
-        return None
-    if name in STANDARD_FIELDS:
-        if not isinstance(value, str) or not value.strip() or len(value) > 200:
-            raise FieldValueError(name, "must be a non-empty string of at most 200 characters")
-        return value.strip()
-    custom = config.stores.user_profile.custom_schema or {}
-    spec = custom.get("properties", {}).get(name)
-    if spec is None:
-        raise FieldValueError(name, "is not a field of the profile schema")
-    if isinstance(value, str) and spec.get("type") not in (None, "string"):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as error:
-            raise FieldValueError(name, f"must be {spec.get('type')}") from error
-    try:
-        validate(event=value, schema=spec)
-    except SchemaValidationError as error:
-        raise FieldValueError(name, str(error.message or "does not match the schema")) from error
-    return value
-
-
-@dataclass
-class Origin:
-    """Where the changes come from, stamped on every memory version as provenance."""
-
-    source: Source
-    transcript_id: str | None = None
-    model: str | None = None
-    at: datetime | None = None
-
-    def provenance(self, turn_index: int | None = None) -> Provenance:
-        extra = {"recorded_at": self.at} if self.at else {}
-        return Provenance(
-            source=self.source,
-            transcript_id=self.transcript_id,
-            turn_index=turn_index,
-            model=self.model,
-            **extra,
-        )
 
 
 @dataclass
@@ -178,7 +122,7 @@ def _plan_memories(
                         memory_id=new_memory_id(),
                         user_id=plan.changes.user,
                         layer=op.layer,
-                        category=_category(op.category),
+                        category=clean_category(op.category),
                         content=memory_text(op.content),
                         polarity=op.polarity if op.layer == Layer.FEEDBACK else None,
                         provenance=origin.provenance(op.turn_index),
@@ -214,25 +158,6 @@ def _plan_memories(
         plan.changes.confirm_memory(memory, at)
 
 
-def revise(current: Memory, provenance: Provenance, **changes: Any) -> Memory:
-    """The next version of a memory; the previous value goes to its history."""
-    values = {k: v for k, v in changes.items() if v is not None}
-    if "content" in values:
-        values["content"] = memory_text(str(values["content"]))
-    if "category" in values:
-        values["category"] = _category(values["category"])
-    now = provenance.recorded_at
-    return current.model_copy(
-        update={
-            **values,
-            "version": current.version + 1,
-            "updated_at": now,
-            "valid_from": now,
-            "provenance": provenance,
-        }
-    )
-
-
 def _plan_profile(
     plan: Plan, updates: list[ProfileFieldUpdate], profile: UserProfile, config: TenantConfig, origin: Origin
 ) -> None:
@@ -243,40 +168,3 @@ def _plan_profile(
         except FieldValueError as error:
             plan.skipped.append(f"profile field {error}")
     apply_profile_changes(plan.changes, profile, changed, origin)
-
-
-def apply_profile_changes(
-    changes: ChangeSet, profile: UserProfile, values: dict[str, tuple[Any, int | None]], origin: Origin
-) -> UserProfile | None:
-    """Set (or, for None, remove) validated fields; writes nothing when nothing changes."""
-    fields = dict(profile.fields)
-    sources = dict(profile.field_provenance)
-    actions: dict[str, str] = {}
-    for name, (value, turn) in values.items():
-        if value is None and name in fields:
-            del fields[name]
-            sources.pop(name, None)
-            actions[name] = "unset"
-        elif value is not None and fields.get(name) != value:
-            fields[name] = value
-            sources[name] = origin.provenance(turn)
-            actions[name] = "set"
-    if not actions:
-        return None
-    updated = profile.model_copy(
-        update={
-            "fields": fields,
-            "field_provenance": sources,
-            "version": profile.version + 1,
-            "updated_at": origin.provenance().recorded_at,
-        }
-    )
-    changes.put_profile(profile, updated, actions)
-    return updated
-
-
-def _category(value: str | None) -> str | None:
-    if not value:
-        return None
-    candidate = value.strip().lower().replace(" ", "_")
-    return candidate if _CATEGORY.match(candidate) else None

@@ -24,9 +24,11 @@ from pydantic import ValidationError
 from .. import namespaces
 from ..adapters.embeddings.base import Embedder
 from ..entity_memory import EntityMemory, UnknownEntityError, UnknownFactError
+from ..extraction_contract.prompt import entity_block
 from ..ids import stable_id
 from ..indexing import DeferredIndexer, entity_text, insight_text
 from ..learned_knowledge import LearnedKnowledge
+from ..memory_rules import Origin
 from ..models.config import TenantConfig
 from ..models.entities import Entity, EntityUpsert, Event, EventIn, Fact, FactsIn, RelationshipIn
 from ..models.extraction import (
@@ -42,8 +44,6 @@ from ..models.knowledge import InsightIn
 from ..models.transcripts import AppliedOperation
 from ..ranking import estimate_tokens, take_within_budget
 from ..stores.entities import NameTakenError, normalize_name
-from .apply import Origin
-from .prompt import entity_block
 
 # The entities shown to the model: the most relevant few, their latest current facts, each text
 # clipped, and all of it under a token budget so the prompt stays bounded as entities grow.

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from ..adapters.embeddings.base import EMBEDDING_METER
 from ..adapters.llm.base import ExtractionModel, ModelError
+from ..memory_rules import Origin
 from ..models.common import Role, utc_now
 from ..models.config import TenantConfig
 from ..models.extraction import ExtractionRequest, ModelReply, NumberedMessage
@@ -31,7 +32,7 @@ from ..stores.sessions import SessionStore
 from ..stores.transcripts import TranscriptStore
 from ..stores.usage import UsageStore
 from ..stores.user_memory import UserMemoryStore, UserState
-from .apply import Origin, memory_texts, plan_extraction, profile_schema
+from .apply import memory_texts, plan_extraction, profile_schema
 from .indexed_stores import IndexedStores, Outcome, apply_indexed, relevant_entities
 
 logger = logging.getLogger(__name__)

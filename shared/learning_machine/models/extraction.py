@@ -234,7 +234,8 @@ class Insight(_Wire):
 
 MemoryVariant = AddMemory | UpdateMemory | DeleteMemory | KeepMemory
 EntityVariant = UpsertEntity | AddFact | SupersedeFact | AddEvent | Relate
-# The variant for each op (the JSON schema's $defs name them by class; extraction/schema.py narrows them).
+# The variant for each op (the JSON schema's $defs name them by class; extraction_contract/schema.py
+# narrows them).
 MEMORY_VARIANTS: dict[str, type[_Wire]] = {
     "add": AddMemory,
     "update": UpdateMemory,
@@ -258,9 +259,9 @@ class ExtractionReply(_Wire):
     # memories before the profile (after the profile the 1.5B model closed the memory list empty).
     session: SessionUpdate | None
     memory_operations: list[MemoryVariant] = Field(max_length=MAX_MEMORY_OPERATIONS)
-    # Every profile field by name, null when not stated (extraction/schema.py fixes the keys to the
-    # request's profile schema): a small model fills named slots far better than it builds a list of
-    # field/value pairs, where it skipped stated fields and copied whole sentences into values.
+    # Every profile field by name, null when not stated (extraction_contract/schema.py fixes the keys
+    # to the request's profile schema): a small model fills named slots far better than it builds a
+    # list of field/value pairs, where it skipped stated fields and copied whole sentences into values.
     profile: dict[str, str | None] = Field(description="Each profile field: the value stated, or null")
     entity_operations: list[EntityVariant] = Field(max_length=MAX_ENTITY_OPERATIONS)
     knowledge_operations: list[Insight] = Field(max_length=MAX_KNOWLEDGE_OPERATIONS)

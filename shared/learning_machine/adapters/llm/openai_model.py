@@ -1,8 +1,11 @@
 """Extraction through the openai SDK, against any OpenAI-compatible chat-completions endpoint.
 
-The reply is held to the request's own schema (extraction/schema.py: one object per operation,
-ids and layers narrowed to what the request shows), in three flavours tried in this order in
-"auto" mode:
+What the model is told (the messages, the tool, the cut-off repair turn) comes from
+extraction_contract/, which depends on models/ only, so this adapter depends on nothing above it:
+it speaks the protocol (modes, fallbacks, the repair call, errors).
+The reply is held to the request's own schema (extraction_contract/schema.py: one object per
+operation, ids and layers narrowed to what the request shows), in three flavours tried in this
+order in "auto" mode:
 1. `json_schema` (strict structured outputs; llama.cpp's server decodes under it);
 2. forced tool calling: one function whose parameters are that schema;
 3. `json_object`, with the schema spelled out in the system message.
@@ -25,8 +28,8 @@ import openai
 import pydantic
 from openai.types.chat import ChatCompletion
 
-from ...extraction.prompt import build_messages
-from ...extraction.schema import SCHEMA_NAME, Schema, reply_schema
+from ...extraction_contract.prompt import CUT_OFF_INSTRUCTION, TOOL_DESCRIPTION, TOOL_NAME, build_messages
+from ...extraction_contract.schema import SCHEMA_NAME, Schema, reply_schema
 from ...models.extraction import ExtractionReply, ExtractionRequest, ExtractionResult, ModelReply
 from ...models.transcripts import TokenUsage
 from ...ranking import estimate_tokens
@@ -36,7 +39,6 @@ logger = logging.getLogger(__name__)
 
 StructuredMode = Literal["json_schema", "tools", "json_object"]
 FALLBACK_ORDER: tuple[StructuredMode, ...] = get_args(StructuredMode)
-TOOL_NAME = "record_extraction"
 # Statuses with which servers say "I do not support this response format" (llama.cpp: 500).
 UNSUPPORTED_STATUSES = frozenset({400, 500})
 _REASON_CHARS = 160
@@ -46,10 +48,6 @@ REPAIR_ECHO_CHARS = 4_000
 REPAIR_INSTRUCTION = (
     "Your reply could not be used: {reason}. Reply again with one JSON object that matches the "
     "required schema exactly, and nothing else."
-)
-CUT_OFF_INSTRUCTION = (
-    "Your reply was cut off at the token limit before the JSON was complete. Reply again with one "
-    "complete JSON object that matches the required schema: fewer operations, short sentences."
 )
 
 Messages = list[dict[str, str]]
@@ -174,7 +172,7 @@ class OpenAIExtractionModel:
                 "type": "function",
                 "function": {
                     "name": TOOL_NAME,
-                    "description": "Record the memory operations for this transcript.",
+                    "description": TOOL_DESCRIPTION,
                     "parameters": schema,
                     "strict": True,
                 },

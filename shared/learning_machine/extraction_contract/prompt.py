@@ -6,6 +6,7 @@ and caches well at the provider. The user message holds compact, tagged sections
 escaped so that it can never close a section: `<` and `>` become `&lt;`/`&gt;` in line sections,
 and `\\u003c`/`\\u003e` inside JSON sections (the transcript is a JSON array that tests read back
 between its tags).
+The openai adapter sends these messages; extraction budgets the entities it shows by their lines.
 """
 
 from __future__ import annotations
@@ -35,6 +36,15 @@ NO_PLANNING_LINE = "Planning is off: set goal to null and plan and progress to e
 ENTITIES_OFF_LINE = "Entity memory is off: return an empty entity_operations list."
 KNOWLEDGE_OFF_LINE = "Learned knowledge is off: return an empty knowledge_operations list."
 READ_ONLY_MARK = "read-only"
+
+# The other texts of the call, which the openai adapter sends as they are: the function a model
+# calls in tool-calling mode, and the repair turn after a reply cut off at the token cap.
+TOOL_NAME = "record_extraction"
+TOOL_DESCRIPTION = "Record the memory operations for this transcript."
+CUT_OFF_INSTRUCTION = (
+    "Your reply was cut off at the token limit before the JSON was complete. Reply again with one "
+    "complete JSON object that matches the required schema: fewer operations, short sentences."
+)
 
 LAYER_MEANINGS: dict[Layer, str] = {
     Layer.POLICIES: "how the user wants the assistant to answer: style, length, format, language, "
