@@ -25,12 +25,13 @@ from bench.common import write_result
 from bench.inprocess import InProcessApi
 from bench.prompt_growth import reply_for
 from learning_machine.adapters.llm.scripted import ScriptedModel
-from learning_machine.adapters.queue import TranscriptQueue
-from learning_machine.composition import Services
+from learning_machine.adapters.queue import MessageQueue
+from learning_machine.composition import Services, services
 from learning_machine.intake import TranscriptIntake
 from learning_machine.models.transcripts import TranscriptIn
 from learning_machine.settings import get_settings
 from learning_machine.stores.transcripts import TranscriptStore
+from local.lambda_runtime import LambdaRuntime
 from local.poller import SqsPoller
 from local.template import Queue
 
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     api = InProcessApi.start(f"bench-{uuid.uuid4().hex[:8]}")
     template, runtime = api.local.template, api.local.runtime
-    source = template.sqs_event_sources[0]
+    assert isinstance(runtime, LambdaRuntime)  # in-process: the handler module can be reached
+    source = next(s for s in template.sqs_event_sources if s.function == "ExtractFunction")
     runtime.handler(source.function)  # loads functions/extract/app.py as Lambda would
     model = ScriptedModel(default=reply_for)
     # The handler module reads `pipeline` at call time: swap in one with the scripted model.
@@ -74,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
 
     queue = bench_queue(f"bench-throughput-{uuid.uuid4().hex[:8]}")
     settings = get_settings()
-    intake = TranscriptIntake(TranscriptStore(settings.data_table), TranscriptQueue(queue.url))
+    store, quotas = TranscriptStore(settings.data_table), services().quotas
+    intake = TranscriptIntake(store, MessageQueue(queue.url), quotas)
     started = time.perf_counter()
     ids = [intake.accept(api.tenant, transcript(n)).transcript_id for n in range(args.transcripts)]
     intake_seconds = time.perf_counter() - started
