@@ -43,17 +43,20 @@ class RequestCost:
     dynamodb_seconds: float = 0.0
     index_seconds: float = 0.0  # Indexer.search: the query's embedding and the engine's search
     engine_seconds: float = 0.0  # the engine's search alone
+    # Indexer.query_vector: the query embedded once per request, shared by the memories' ranking
+    # and the index query (which then embeds nothing itself).
+    query_vector_seconds: float = 0.0
     dynamodb_round_trips: Counter[str] = field(default_factory=Counter)
     index_queries: int = 0
 
     @property
     def backend_seconds(self) -> float:
         # The embedding counts as backend: in AWS it is a call to an embeddings endpoint.
-        return self.dynamodb_seconds + self.index_seconds
+        return self.dynamodb_seconds + self.index_seconds + self.query_vector_seconds
 
     @property
     def embedding_seconds(self) -> float:
-        return self.index_seconds - self.engine_seconds
+        return self.index_seconds - self.engine_seconds + self.query_vector_seconds
 
 
 class BackendProbe:
@@ -104,10 +107,14 @@ class BackendProbe:
         def engine(cost: RequestCost, seconds: float) -> None:
             cost.engine_seconds += seconds
 
+        def query_vector(cost: RequestCost, seconds: float) -> None:
+            cost.query_vector_seconds += seconds
+
         patches = [
             (botocore.endpoint.Endpoint, "_send", timed_send),
             (Indexer, "search", timed(Indexer.search, index_query)),
             (EmbeddedIndex, "search", timed(EmbeddedIndex.search, engine)),
+            (Indexer, "query_vector", timed(Indexer.query_vector, query_vector)),
         ]
         originals = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
         for owner, name, replacement in patches:
