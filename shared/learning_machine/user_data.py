@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from .idempotency import record_keys
 from .indexing import Indexer
+from .models.api.memories import Memory, MemoryVersion
+from .models.api.profile import UserProfile
 from .models.export import ForgetReport, UserExport
 from .models.knowledge import Insight
 from .namespaces import USER_PREFIX
@@ -43,9 +45,9 @@ class UserData:
             return None
         return UserExport(
             user_id=user,
-            profile=state.profile,
-            memories=state.memories,
-            memory_history=self.users.all_versions(tenant, user),
+            profile=UserProfile.from_stored(state.profile),
+            memories=[Memory.from_stored(m) for m in state.memories],
+            memory_history=[MemoryVersion.from_stored(v) for v in self.users.all_versions(tenant, user)],
             sessions=linked.sessions,
             transcripts=linked.transcripts,
             entities=entities,

@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, TypeAdapter
 
+from ..models.api.memories import Memory, MemoryHistory, MemoryList
+from ..models.api.profile import UserProfile
 from ..models.config import StoredConfig, TenantConfig
 from ..models.context import ContextResponse
 from ..models.curation import JobAccepted, JobView, Operation
@@ -31,8 +33,7 @@ from ..models.entities import (
 )
 from ..models.export import UserExport
 from ..models.knowledge import ImportItem, ImportResult, Insight, InsightList, SaveResult
-from ..models.memories import Memory, MemoryHistory, MemoryList, Polarity, UserPage
-from ..models.profile import UserProfile
+from ..models.memories import Polarity, UserPage
 from ..models.search import SearchResponse, StoreName
 from ..models.sessions import SessionContext
 from ..models.tools import ToolList, ToolResult

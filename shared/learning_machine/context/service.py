@@ -79,9 +79,7 @@ class ContextService:
         rendered = render(fields, ranked, session, budget, hits)
         by_layer: dict[Layer, list[ContextMemory]] = {}
         for memory in rendered.kept_memories:
-            by_layer.setdefault(memory.layer, []).append(
-                ContextMemory(**memory.model_dump(include=set(ContextMemory.model_fields)))
-            )
+            by_layer.setdefault(memory.layer, []).append(ContextMemory.from_stored(memory))
         return ContextResponse(
             user_id=user_id,
             session_id=session_id,

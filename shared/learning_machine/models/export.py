@@ -6,11 +6,11 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from .api.memories import Memory, MemoryVersion
+from .api.profile import UserProfile
 from .common import utc_now
 from .entities import Entity, Relationship
 from .knowledge import Insight
-from .memories import Memory, MemoryVersion
-from .profile import UserProfile
 from .sessions import SessionContext
 from .transcripts import TranscriptStatus
 

@@ -19,6 +19,7 @@ from ..domain_errors import ConflictError, InvalidInputError, NotFoundError
 from ..entity_memory import EntityMemory, UnknownEntityError, UnknownFactError
 from ..learned_knowledge import LearnedKnowledge
 from ..memory_admin import MemoryAdmin, UnknownMemoryError
+from ..models.api import memories as api_memories
 from ..models.common import utc_now
 from ..models.config import TenantConfig
 from ..models.entities import Entity, EventIn
@@ -263,9 +264,11 @@ def _provenance() -> Provenance:
     return Provenance(source="tool")
 
 
-# Results go back into the model's context: the fields it can act on, nothing more.
+# Results go back into the model's context: the fields it can act on, nothing more, taken from
+# the API's view of each stored model (never from the stored model itself).
 def _memory_view(memory: Memory) -> dict[str, Any]:
-    return _dump(memory, {"memory_id", "layer", "category", "content", "polarity"})
+    view = api_memories.Memory.from_stored(memory)
+    return _dump(view, {"memory_id", "layer", "category", "content", "polarity"})
 
 
 def _entity_view(entity: Entity) -> dict[str, Any]:
