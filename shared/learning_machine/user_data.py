@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .idempotency import record_keys
 from .indexing import Indexer
+from .models.api.entities import Entity, Relationship
 from .models.api.memories import Memory, MemoryVersion
 from .models.api.profile import UserProfile
 from .models.export import ForgetReport, UserExport
@@ -50,9 +51,11 @@ class UserData:
             memory_history=[MemoryVersion.from_stored(v) for v in self.users.all_versions(tenant, user)],
             sessions=linked.sessions,
             transcripts=linked.transcripts,
-            entities=entities,
+            entities=[Entity.from_stored(e) for e in entities],
             relationships=[
-                r for e in entities for r in self.entities.relationships(tenant, namespace, e.entity_id)
+                Relationship.from_stored(r)
+                for e in entities
+                for r in self.entities.relationships(tenant, namespace, e.entity_id)
             ],
             insights=insights,
         )

@@ -17,20 +17,13 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, TypeAdapter
 
+from ..models.api.entities import Entity, EntityList, EntityView, Relationship
 from ..models.api.memories import Memory, MemoryHistory, MemoryList
 from ..models.api.profile import UserProfile
 from ..models.config import StoredConfig, TenantConfig
 from ..models.context import ContextResponse
 from ..models.curation import JobAccepted, JobView, Operation
-from ..models.entities import (
-    Entity,
-    EntityList,
-    EntityType,
-    EntityView,
-    EventIn,
-    Relationship,
-    RelationshipIn,
-)
+from ..models.entities import EntityType, EventIn, RelationshipIn
 from ..models.export import UserExport
 from ..models.knowledge import ImportItem, ImportResult, Insight, InsightList, SaveResult
 from ..models.memories import Polarity, UserPage

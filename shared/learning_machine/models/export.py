@@ -6,10 +6,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from .api.entities import Entity, Relationship
 from .api.memories import Memory, MemoryVersion
 from .api.profile import UserProfile
 from .common import utc_now
-from .entities import Entity, Relationship
 from .knowledge import Insight
 from .sessions import SessionContext
 from .transcripts import TranscriptStatus

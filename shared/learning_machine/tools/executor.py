@@ -19,6 +19,7 @@ from ..domain_errors import ConflictError, InvalidInputError, NotFoundError
 from ..entity_memory import EntityMemory, UnknownEntityError, UnknownFactError
 from ..learned_knowledge import LearnedKnowledge
 from ..memory_admin import MemoryAdmin, UnknownMemoryError
+from ..models.api import entities as api_entities
 from ..models.api import memories as api_memories
 from ..models.common import utc_now
 from ..models.config import TenantConfig
@@ -190,7 +191,8 @@ class ToolExecutor:
             )
         except UnknownEntityError as error:
             raise TargetNotFoundError("entity", "source") from error
-        return {"relationship": edge.model_dump(mode="json", exclude={"provenance"})}
+        view = api_entities.Relationship.from_stored(edge)
+        return {"relationship": view.model_dump(mode="json", exclude={"provenance"})}
 
     def _search_entities(self, call: _Call, args: d.SearchEntities) -> dict[str, Any]:
         scope = namespaces.search_scope(call.config.stores.entity_memory.namespace, call.user_id)
@@ -272,12 +274,13 @@ def _memory_view(memory: Memory) -> dict[str, Any]:
 
 
 def _entity_view(entity: Entity) -> dict[str, Any]:
-    view = _dump(entity, {"entity_id", "name", "entity_type", "aliases", "description"})
-    view["facts"] = [{"fact_id": f.fact_id, "content": f.content} for f in entity.current_facts()]
-    view["events"] = [
-        _dump(e, {"event_id", "content", "date_text", "date"}) for e in entity.events[-EVENTS_IN_RESULT:]
+    view = api_entities.Entity.from_stored(entity)
+    result = _dump(view, {"entity_id", "name", "entity_type", "aliases", "description"})
+    result["facts"] = [{"fact_id": f.fact_id, "content": f.content} for f in view.current_facts()]
+    result["events"] = [
+        _dump(e, {"event_id", "content", "date_text", "date"}) for e in view.events[-EVENTS_IN_RESULT:]
     ]
-    return view
+    return result
 
 
 def _insight_view(insight: Insight) -> dict[str, Any]:
