@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .idempotency import record_keys
 from .indexing import Indexer
+from .models.api import knowledge as api_knowledge
 from .models.api.entities import Entity, Relationship
 from .models.api.memories import Memory, MemoryVersion
 from .models.api.profile import UserProfile
@@ -57,7 +58,7 @@ class UserData:
                 for e in entities
                 for r in self.entities.relationships(tenant, namespace, e.entity_id)
             ],
-            insights=insights,
+            insights=[api_knowledge.Insight.from_stored(i) for i in insights],
         )
 
     def forget(self, tenant: str, user: str) -> ForgetReport | None:

@@ -18,6 +18,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, TypeAdapter
 
 from ..models.api.entities import Entity, EntityList, EntityView, Relationship
+from ..models.api.knowledge import Insight, InsightList, SaveResult
 from ..models.api.memories import Memory, MemoryHistory, MemoryList
 from ..models.api.profile import UserProfile
 from ..models.config import StoredConfig, TenantConfig
@@ -25,7 +26,7 @@ from ..models.context import ContextResponse
 from ..models.curation import JobAccepted, JobView, Operation
 from ..models.entities import EntityType, EventIn, RelationshipIn
 from ..models.export import UserExport
-from ..models.knowledge import ImportItem, ImportResult, Insight, InsightList, SaveResult
+from ..models.knowledge import ImportItem, ImportResult
 from ..models.memories import Polarity, UserPage
 from ..models.search import SearchResponse, StoreName
 from ..models.sessions import SessionContext

@@ -7,10 +7,10 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from .api.entities import Entity, Relationship
+from .api.knowledge import Insight
 from .api.memories import Memory, MemoryVersion
 from .api.profile import UserProfile
 from .common import utc_now
-from .knowledge import Insight
 from .sessions import SessionContext
 from .transcripts import TranscriptStatus
 

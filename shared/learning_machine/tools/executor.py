@@ -20,6 +20,7 @@ from ..entity_memory import EntityMemory, UnknownEntityError, UnknownFactError
 from ..learned_knowledge import LearnedKnowledge
 from ..memory_admin import MemoryAdmin, UnknownMemoryError
 from ..models.api import entities as api_entities
+from ..models.api import knowledge as api_knowledge
 from ..models.api import memories as api_memories
 from ..models.common import utc_now
 from ..models.config import TenantConfig
@@ -284,7 +285,8 @@ def _entity_view(entity: Entity) -> dict[str, Any]:
 
 
 def _insight_view(insight: Insight) -> dict[str, Any]:
-    return _dump(insight, {"insight_id", "title", "content", "context", "tags", "source", "status"})
+    view = api_knowledge.Insight.from_stored(insight)
+    return _dump(view, {"insight_id", "title", "content", "context", "tags", "source", "status"})
 
 
 def _dump(model: BaseModel, fields: set[str]) -> dict[str, Any]:
