@@ -16,6 +16,8 @@ from .models.api import knowledge as api_knowledge
 from .models.api.entities import Entity, Relationship
 from .models.api.memories import Memory, MemoryVersion
 from .models.api.profile import UserProfile
+from .models.api.sessions import SessionContext
+from .models.api.transcripts import TranscriptStatus
 from .models.export import ForgetReport, UserExport
 from .models.knowledge import Insight
 from .namespaces import USER_PREFIX
@@ -50,8 +52,8 @@ class UserData:
             profile=UserProfile.from_stored(state.profile),
             memories=[Memory.from_stored(m) for m in state.memories],
             memory_history=[MemoryVersion.from_stored(v) for v in self.users.all_versions(tenant, user)],
-            sessions=linked.sessions,
-            transcripts=linked.transcripts,
+            sessions=[SessionContext.from_stored(s) for s in linked.sessions],
+            transcripts=[TranscriptStatus.from_stored(t) for t in linked.transcripts],
             entities=[Entity.from_stored(e) for e in entities],
             relationships=[
                 Relationship.from_stored(r)

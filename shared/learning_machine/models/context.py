@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 
 from . import memories as stored
 from .api import View
+from .api.sessions import SessionContext
 from .common import Layer
-from .sessions import SessionContext
 
 
 # A memory as the context shows it: the fields an agent acts on (no docstring: none in the OpenAPI).

@@ -10,9 +10,9 @@ from .api.entities import Entity, Relationship
 from .api.knowledge import Insight
 from .api.memories import Memory, MemoryVersion
 from .api.profile import UserProfile
+from .api.sessions import SessionContext
+from .api.transcripts import TranscriptStatus
 from .common import utc_now
-from .sessions import SessionContext
-from .transcripts import TranscriptStatus
 
 
 class UserExport(BaseModel):
