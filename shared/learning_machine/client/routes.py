@@ -17,15 +17,17 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, TypeAdapter
 
+from ..models.api.config import StoredConfig
+from ..models.api.curation import JobView
 from ..models.api.entities import Entity, EntityList, EntityView, Relationship
 from ..models.api.knowledge import Insight, InsightList, SaveResult
 from ..models.api.memories import Memory, MemoryHistory, MemoryList
 from ..models.api.profile import UserProfile
 from ..models.api.sessions import SessionContext
 from ..models.api.transcripts import TranscriptStatus
-from ..models.config import StoredConfig, TenantConfig
+from ..models.config import TenantConfig
 from ..models.context import ContextResponse
-from ..models.curation import JobAccepted, JobView, Operation
+from ..models.curation import JobAccepted, Operation
 from ..models.entities import EntityType, EventIn, RelationshipIn
 from ..models.export import UserExport
 from ..models.knowledge import ImportItem, ImportResult
