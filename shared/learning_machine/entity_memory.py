@@ -17,13 +17,13 @@ from .dates import resolve_date
 from .domain_errors import NotFoundError
 from .ids import new_id
 from .indexing import ENTITY, Indexer, entity_doc_id
+from .models.api import entities as api_entities
 from .models.common import utc_now
 from .models.entities import (
     MAX_EVENTS,
     MAX_FACTS,
     Entity,
     EntityType,
-    EntityView,
     Event,
     EventIn,
     Fact,
@@ -68,10 +68,13 @@ class EntityMemory:
             raise UnknownEntityError(name_or_id)
         return entity
 
-    def view(self, tenant: str, namespace: str, name_or_id: str) -> EntityView:
+    def view(self, tenant: str, namespace: str, name_or_id: str) -> api_entities.EntityView:
+        """The API's answer: the entity with its relationships from both ends."""
         entity = self.get(tenant, namespace, name_or_id)
-        return EntityView(
-            entity=entity, relationships=self.store.relationships(tenant, namespace, entity.entity_id)
+        edges = self.store.relationships(tenant, namespace, entity.entity_id)
+        return api_entities.EntityView(
+            entity=api_entities.Entity.from_stored(entity),
+            relationships=[api_entities.Relationship.from_stored(edge) for edge in edges],
         )
 
     # -- writes -----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from .domain_errors import ConflictError, NotFoundError
 from .ids import new_id, stable_id
 from .indexing import KNOWLEDGE, Indexer, insight_doc_id, insight_text
 from .models.common import utc_now
-from .models.knowledge import ImportItem, ImportResult, Insight, InsightIn, Review, SaveResult, Status
+from .models.knowledge import ImportItem, ImportResult, Insight, InsightIn, Review, Status
 from .models.memories import Provenance
 from .redaction import redact_optional, redact_text
 from .stores.knowledge import KnowledgeStore
@@ -35,6 +35,15 @@ class NotPendingError(ConflictError, ValueError):
         self.insight = insight
 
 
+@dataclass(frozen=True)
+class Saved:
+    """What a save did: the insight as stored, and whether it updated a near-duplicate."""
+
+    insight: Insight
+    deduplicated: bool
+    similar_to: str | None = None
+
+
 @dataclass
 class LearnedKnowledge:
     store: KnowledgeStore
@@ -50,7 +59,7 @@ class LearnedKnowledge:
         *,
         vector: Sequence[float] | None = None,
         insight_id: str | None = None,
-    ) -> SaveResult:
+    ) -> Saved:
         """Add an insight, or update the active one it nearly duplicates in the same namespace.
 
         `vector` spares the embedding call when the caller embedded a batch already; a stable
@@ -91,10 +100,10 @@ class LearnedKnowledge:
             )
             self.store.save(tenant, updated, current.version)
             self.indexer.put_insights(tenant, [updated], [vector])
-            return SaveResult(insight=updated, deduplicated=True, similar_to=current.insight_id)
+            return Saved(insight=updated, deduplicated=True, similar_to=current.insight_id)
         self.store.save(tenant, insight, 0)
         self.indexer.put_insights(tenant, [insight], [vector])
-        return SaveResult(insight=insight, deduplicated=False)
+        return Saved(insight=insight, deduplicated=False)
 
     def propose(self, tenant: str, namespace: str, body: InsightIn, provenance: Provenance) -> Insight:
         insight = self._new(namespace, body, provenance, "pending")

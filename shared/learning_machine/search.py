@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .indexing import ENTITY, KNOWLEDGE, Indexer
+from .models.api.memories import Provenance
 from .models.config import TenantConfig
-from .models.memories import Memory, Provenance
+from .models.memories import Memory
 from .models.search import SearchRequest, SearchResponse, SearchResult, StoreName
 from .namespaces import search_scope
 from .ranking import memory_scores
@@ -86,7 +87,7 @@ class SearchService:
                 id=memory.memory_id,
                 score=score,
                 content=memory.content,
-                provenance=memory.provenance,
+                provenance=Provenance.from_stored(memory.provenance),
                 details={"layer": memory.layer, "category": memory.category},
             )
             for memory, score in zip(memories, memory_scores(query, memories, vector), strict=True)

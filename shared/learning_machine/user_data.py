@@ -12,6 +12,12 @@ from dataclasses import dataclass
 
 from .idempotency import record_keys
 from .indexing import Indexer
+from .models.api import knowledge as api_knowledge
+from .models.api.entities import Entity, Relationship
+from .models.api.memories import Memory, MemoryVersion
+from .models.api.profile import UserProfile
+from .models.api.sessions import SessionContext
+from .models.api.transcripts import TranscriptStatus
 from .models.export import ForgetReport, UserExport
 from .models.knowledge import Insight
 from .namespaces import USER_PREFIX
@@ -43,16 +49,18 @@ class UserData:
             return None
         return UserExport(
             user_id=user,
-            profile=state.profile,
-            memories=state.memories,
-            memory_history=self.users.all_versions(tenant, user),
-            sessions=linked.sessions,
-            transcripts=linked.transcripts,
-            entities=entities,
+            profile=UserProfile.from_stored(state.profile),
+            memories=[Memory.from_stored(m) for m in state.memories],
+            memory_history=[MemoryVersion.from_stored(v) for v in self.users.all_versions(tenant, user)],
+            sessions=[SessionContext.from_stored(s) for s in linked.sessions],
+            transcripts=[TranscriptStatus.from_stored(t) for t in linked.transcripts],
+            entities=[Entity.from_stored(e) for e in entities],
             relationships=[
-                r for e in entities for r in self.entities.relationships(tenant, namespace, e.entity_id)
+                Relationship.from_stored(r)
+                for e in entities
+                for r in self.entities.relationships(tenant, namespace, e.entity_id)
             ],
-            insights=insights,
+            insights=[api_knowledge.Insight.from_stored(i) for i in insights],
         )
 
     def forget(self, tenant: str, user: str) -> ForgetReport | None:

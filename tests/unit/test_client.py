@@ -30,10 +30,10 @@ from learning_machine.client import (
     routes,
 )
 from learning_machine.client._http import RetryPolicy, retry_after
+from learning_machine.models.api.entities import Entity, EntityView
+from learning_machine.models.api.memories import Memory
+from learning_machine.models.api.transcripts import TranscriptStatus
 from learning_machine.models.context import ContextResponse
-from learning_machine.models.entities import Entity, EntityView
-from learning_machine.models.memories import Memory
-from learning_machine.models.transcripts import TranscriptStatus
 from tests.support.transport import handler_transport
 
 BASE = "https://lm.test"

@@ -9,7 +9,7 @@ from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 import httpx
 from anyio import sleep
 
-from ..models.config import StoredConfig
+from ..models.api.config import StoredConfig
 from . import routes
 from ._http import DEFAULT_TIMEOUT, RetryPolicy, connection, method_signature, result
 from .routes import Call

@@ -17,26 +17,24 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, TypeAdapter
 
-from ..models.config import StoredConfig, TenantConfig
+from ..models.api.config import StoredConfig
+from ..models.api.curation import JobView
+from ..models.api.entities import Entity, EntityList, EntityView, Relationship
+from ..models.api.knowledge import Insight, InsightList, SaveResult
+from ..models.api.memories import Memory, MemoryHistory, MemoryList
+from ..models.api.profile import UserProfile
+from ..models.api.sessions import SessionContext
+from ..models.api.transcripts import TranscriptStatus
+from ..models.config import TenantConfig
 from ..models.context import ContextResponse
-from ..models.curation import JobAccepted, JobView, Operation
-from ..models.entities import (
-    Entity,
-    EntityList,
-    EntityType,
-    EntityView,
-    EventIn,
-    Relationship,
-    RelationshipIn,
-)
+from ..models.curation import JobAccepted, Operation
+from ..models.entities import EntityType, EventIn, RelationshipIn
 from ..models.export import UserExport
-from ..models.knowledge import ImportItem, ImportResult, Insight, InsightList, SaveResult
-from ..models.memories import Memory, MemoryHistory, MemoryList, Polarity, UserPage
-from ..models.profile import UserProfile
+from ..models.knowledge import ImportItem, ImportResult
+from ..models.memories import Polarity, UserPage
 from ..models.search import SearchResponse, StoreName
-from ..models.sessions import SessionContext
 from ..models.tools import ToolList, ToolResult
-from ..models.transcripts import Message, MetadataValue, TranscriptAccepted, TranscriptStatus
+from ..models.transcripts import Message, MetadataValue, TranscriptAccepted
 from ..models.usage import UsageReport
 
 T = TypeVar("T")

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import RootModel
 
-from ..models.config import StoredConfig
+from ..models.api.config import StoredConfig
 from ..tools.definitions import parameters_schema
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from ..adapters.index.base import IndexHit, IndexUnavailableError
 from ..indexing import ENTITY, KNOWLEDGE, Indexer
+from ..models.api.sessions import SessionContext
 from ..models.common import Layer
 from ..models.config import TenantConfig
 from ..models.context import ContextMemory, ContextResponse
@@ -79,16 +80,14 @@ class ContextService:
         rendered = render(fields, ranked, session, budget, hits)
         by_layer: dict[Layer, list[ContextMemory]] = {}
         for memory in rendered.kept_memories:
-            by_layer.setdefault(memory.layer, []).append(
-                ContextMemory(**memory.model_dump(include=set(ContextMemory.model_fields)))
-            )
+            by_layer.setdefault(memory.layer, []).append(ContextMemory.from_stored(memory))
         return ContextResponse(
             user_id=user_id,
             session_id=session_id,
             xml=rendered.xml,
             profile=rendered.kept_fields,
             memories=by_layer,
-            session=session if rendered.session_kept else None,
+            session=SessionContext.from_stored(session) if session and rendered.session_kept else None,
             entities=[h.payload for h in rendered.kept_hits if h.kind == ENTITY],
             knowledge=[h.payload for h in rendered.kept_hits if h.kind == KNOWLEDGE],
             tokens=rendered.tokens,

@@ -13,7 +13,8 @@ from ..adapters.queue import MessageQueue
 from ..domain_errors import ConflictError
 from ..ids import new_id
 from ..indexing import Indexer
-from ..models.curation import ALL_OPERATIONS, CurateRequest, CurationJob, JobAccepted, JobCursor, JobView
+from ..models.api import curation as api_curation
+from ..models.curation import ALL_OPERATIONS, CurateRequest, CurationJob, JobAccepted, JobCursor
 from ..namespaces import resolve
 from ..stores.api_keys import ApiKeyStore
 from ..stores.config import ConfigStore
@@ -68,12 +69,19 @@ class CurationService:
         )
         return self._launch(tenant, job)
 
-    def view(self, tenant: str, job_id: str, after: str | None = None, limit: int = 100) -> JobView | None:
+    def view(
+        self, tenant: str, job_id: str, after: str | None = None, limit: int = 100
+    ) -> api_curation.JobView | None:
+        """The API's answer: the job and a page of its changes."""
         job = self.jobs.get(tenant, job_id)
         if job is None:
             return None
         changes, next_token = self.jobs.changes(tenant, job_id, after=after, limit=limit)
-        return JobView(job=job, changes=changes, next_token=next_token)
+        return api_curation.JobView(
+            job=api_curation.CurationJob.from_stored(job),
+            changes=[api_curation.CurationChange.from_stored(change) for change in changes],
+            next_token=next_token,
+        )
 
     def undo(self, tenant: str, job_id: str) -> JobAccepted | None:
         original = self.jobs.get(tenant, job_id)

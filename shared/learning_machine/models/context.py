@@ -7,17 +7,19 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from . import memories as stored
+from .api import View
+from .api.sessions import SessionContext
 from .common import Layer
-from .memories import Polarity
-from .sessions import SessionContext
 
 
-class ContextMemory(BaseModel):
+# A memory as the context shows it: the fields an agent acts on (no docstring: none in the OpenAPI).
+class ContextMemory(View[stored.Memory]):
     memory_id: str
     layer: Layer
     category: str | None = None
     content: str
-    polarity: Polarity | None = None
+    polarity: stored.Polarity | None = None
     updated_at: datetime
 
 

@@ -1,4 +1,5 @@
-"""Curation jobs: what was asked, how far it got, and every change it planned or made."""
+"""Curation jobs: what was asked, how far it got, and every change it planned or made (what the API
+answers about a job is in `models/api/curation.py`)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ ChangeKind = Literal[
 ]
 JobStatus = Literal["queued", "running", "done", "failed"]
 Trigger = Literal["api", "schedule", "undo"]
+Stage = Literal["users", "namespaces", "changes", "done"]
 
 
 class CurateRequest(BaseModel):
@@ -49,7 +51,7 @@ class CurateRequest(BaseModel):
 class JobCursor(BaseModel):
     """Where a job resumes: the stage, the last finished unit, and the position inside a unit."""
 
-    stage: Literal["users", "namespaces", "changes", "done"] = "users"
+    stage: Stage = "users"
     after: str | None = None
     within: str | None = None
 
@@ -106,9 +108,3 @@ class JobAccepted(BaseModel):
     job_id: str
     status: JobStatus
     dry_run: bool
-
-
-class JobView(BaseModel):
-    job: CurationJob
-    changes: list[CurationChange]
-    next_token: str | None = Field(default=None, description="Pass as ?after= for the next page of changes")

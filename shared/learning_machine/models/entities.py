@@ -4,6 +4,7 @@ Facts are timeless statements; a contradicted fact is superseded (kept with `val
 the id of what replaced it), never silently overwritten. Events are dated; the date is kept
 as given and, when it can be resolved against the transcript's time, as an ISO date.
 Relationships are typed edges, stored under both ends so either end can list them.
+What the API answers is in `models/api/entities.py`.
 """
 
 from __future__ import annotations
@@ -122,13 +123,3 @@ class RelationshipIn(_Strict):
 
 class RelationshipsIn(_Strict):
     relationships: list[RelationshipIn] = Field(min_length=1, max_length=50)
-
-
-class EntityView(BaseModel):
-    entity: Entity
-    relationships: list[Relationship] = Field(default_factory=list)
-
-
-class EntityList(BaseModel):
-    namespace: str
-    entities: list[Entity]

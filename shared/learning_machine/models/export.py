@@ -6,13 +6,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from .api.entities import Entity, Relationship
+from .api.knowledge import Insight
+from .api.memories import Memory, MemoryVersion
+from .api.profile import UserProfile
+from .api.sessions import SessionContext
+from .api.transcripts import TranscriptStatus
 from .common import utc_now
-from .entities import Entity, Relationship
-from .knowledge import Insight
-from .memories import Memory, MemoryVersion
-from .profile import UserProfile
-from .sessions import SessionContext
-from .transcripts import TranscriptStatus
 
 
 class UserExport(BaseModel):

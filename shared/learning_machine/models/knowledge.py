@@ -1,4 +1,7 @@
-"""Learned knowledge: reusable insights across users, and the proposals a human approves."""
+"""Learned knowledge: reusable insights across users, and the proposals a human approves.
+
+What the API answers is in `models/api/knowledge.py`.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +14,14 @@ from .common import NamespaceName, utc_now
 from .memories import MergedItem, Provenance
 
 Status = Literal["active", "pending", "rejected"]
+Decision = Literal["approved", "rejected"]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8_000)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")]
 
 
 class Review(BaseModel):
-    decision: Literal["approved", "rejected"]
+    decision: Decision
     reviewer: str
     reason: str | None = None
     at: datetime = Field(default_factory=utc_now)
@@ -64,12 +68,6 @@ class ImportRequest(BaseModel):
     items: list[ImportItem] = Field(min_length=1, max_length=100)
 
 
-class SaveResult(BaseModel):
-    insight: Insight
-    deduplicated: bool = Field(description="True when a near-duplicate was updated instead of adding one")
-    similar_to: str | None = None
-
-
 class ImportResult(BaseModel):
     imported: int
     updated: int
@@ -80,7 +78,3 @@ class RejectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1_000)]
-
-
-class InsightList(BaseModel):
-    insights: list[Insight]

@@ -1,4 +1,5 @@
-"""User memories: stored items, their history, and the API payloads that edit them."""
+"""User memories: stored items, their history, and the API payloads that edit them (what the API
+answers is in `models/api/memories.py`)."""
 
 from __future__ import annotations
 
@@ -121,11 +122,6 @@ class MemoryVersion(BaseModel):
     reason: str | None = Field(default=None, description="Why curation made this change")
 
 
-class MemoryHistory(BaseModel):
-    memory_id: str
-    versions: list[MemoryVersion]
-
-
 class MemoryCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -142,11 +138,6 @@ class MemoryPatch(BaseModel):
     layer: Layer | None = None
     category: Category | None = None
     polarity: Polarity | None = None
-
-
-class MemoryList(BaseModel):
-    user_id: str
-    memories: list[Memory]
 
 
 class UserPage(BaseModel):

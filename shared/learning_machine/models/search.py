@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ..scoring import DEFAULT_MIN_SCORE
+from .api.memories import Provenance
 from .common import Identifier, NamespaceName
-from .memories import Provenance
 
 StoreName = Literal["memories", "entities", "knowledge"]
 

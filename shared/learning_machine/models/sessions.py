@@ -1,4 +1,5 @@
-"""Session context: replaced at each extraction, built on the previous one."""
+"""Session context: replaced at each extraction, built on the previous one (the API's answer is in
+`models/api/sessions.py`)."""
 
 from __future__ import annotations
 

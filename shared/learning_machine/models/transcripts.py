@@ -1,4 +1,5 @@
-"""Transcripts: what agents post, what travels on the queue, and the status record."""
+"""Transcripts: what agents post, what travels on the queue, and the status record (what the API
+answers about a transcript is in `models/api/transcripts.py`)."""
 
 from __future__ import annotations
 
@@ -69,24 +70,28 @@ class TokenUsage(BaseModel):
         )
 
 
+OperationStore = Literal["user_profile", "memories", "session_context", "entity_memory", "learned_knowledge"]
+OperationAction = Literal[
+    "add",
+    "update",
+    "delete",
+    "confirm",
+    "set",
+    "unset",
+    "replace",
+    "upsert",
+    "add_fact",
+    "supersede_fact",
+    "add_event",
+    "relate",
+]
+
+
 class AppliedOperation(BaseModel):
     """One change an extraction made, as reported by `GET /v1/transcripts/{id}`."""
 
-    store: Literal["user_profile", "memories", "session_context", "entity_memory", "learned_knowledge"]
-    action: Literal[
-        "add",
-        "update",
-        "delete",
-        "confirm",
-        "set",
-        "unset",
-        "replace",
-        "upsert",
-        "add_fact",
-        "supersede_fact",
-        "add_event",
-        "relate",
-    ]
+    store: OperationStore
+    action: OperationAction
     target: str = Field(description="The memory, field, session, entity or insight id")
     detail: str | None = None
 

@@ -19,6 +19,9 @@ from ..domain_errors import ConflictError, InvalidInputError, NotFoundError
 from ..entity_memory import EntityMemory, UnknownEntityError, UnknownFactError
 from ..learned_knowledge import LearnedKnowledge
 from ..memory_admin import MemoryAdmin, UnknownMemoryError
+from ..models.api import entities as api_entities
+from ..models.api import knowledge as api_knowledge
+from ..models.api import memories as api_memories
 from ..models.common import utc_now
 from ..models.config import TenantConfig
 from ..models.entities import Entity, EventIn
@@ -189,7 +192,8 @@ class ToolExecutor:
             )
         except UnknownEntityError as error:
             raise TargetNotFoundError("entity", "source") from error
-        return {"relationship": edge.model_dump(mode="json", exclude={"provenance"})}
+        view = api_entities.Relationship.from_stored(edge)
+        return {"relationship": view.model_dump(mode="json", exclude={"provenance"})}
 
     def _search_entities(self, call: _Call, args: d.SearchEntities) -> dict[str, Any]:
         scope = namespaces.search_scope(call.config.stores.entity_memory.namespace, call.user_id)
@@ -263,22 +267,26 @@ def _provenance() -> Provenance:
     return Provenance(source="tool")
 
 
-# Results go back into the model's context: the fields it can act on, nothing more.
+# Results go back into the model's context: the fields it can act on, nothing more, taken from
+# the API's view of each stored model (never from the stored model itself).
 def _memory_view(memory: Memory) -> dict[str, Any]:
-    return _dump(memory, {"memory_id", "layer", "category", "content", "polarity"})
+    view = api_memories.Memory.from_stored(memory)
+    return _dump(view, {"memory_id", "layer", "category", "content", "polarity"})
 
 
 def _entity_view(entity: Entity) -> dict[str, Any]:
-    view = _dump(entity, {"entity_id", "name", "entity_type", "aliases", "description"})
-    view["facts"] = [{"fact_id": f.fact_id, "content": f.content} for f in entity.current_facts()]
-    view["events"] = [
-        _dump(e, {"event_id", "content", "date_text", "date"}) for e in entity.events[-EVENTS_IN_RESULT:]
+    view = api_entities.Entity.from_stored(entity)
+    result = _dump(view, {"entity_id", "name", "entity_type", "aliases", "description"})
+    result["facts"] = [{"fact_id": f.fact_id, "content": f.content} for f in view.current_facts()]
+    result["events"] = [
+        _dump(e, {"event_id", "content", "date_text", "date"}) for e in view.events[-EVENTS_IN_RESULT:]
     ]
-    return view
+    return result
 
 
 def _insight_view(insight: Insight) -> dict[str, Any]:
-    return _dump(insight, {"insight_id", "title", "content", "context", "tags", "source", "status"})
+    view = api_knowledge.Insight.from_stored(insight)
+    return _dump(view, {"insight_id", "title", "content", "context", "tags", "source", "status"})
 
 
 def _dump(model: BaseModel, fields: set[str]) -> dict[str, Any]:

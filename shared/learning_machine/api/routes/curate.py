@@ -7,7 +7,8 @@ from http import HTTPStatus
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from ...models.curation import CurateRequest, JobAccepted, JobView
+from ...models.api.curation import JobView
+from ...models.curation import CurateRequest, JobAccepted
 from .. import deps
 from ..errors import not_found
 from ..params import ChangeCursor, JobId, Limit

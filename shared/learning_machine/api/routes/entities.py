@@ -7,17 +7,9 @@ from http import HTTPStatus
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from ...models.api.entities import Entity, EntityList, EntityView, Relationship
 from ...models.common import utc_now
-from ...models.entities import (
-    Entity,
-    EntityList,
-    EntityUpsert,
-    EntityView,
-    EventsIn,
-    FactsIn,
-    Relationship,
-    RelationshipsIn,
-)
+from ...models.entities import EntityUpsert, EventsIn, FactsIn, RelationshipsIn
 from ...models.memories import Provenance
 from .. import deps
 from ..params import EntityRef, FactId, Limit, NamespaceQuery, OwnerQuery, RequiredQuery
@@ -40,7 +32,8 @@ def _api_provenance() -> Provenance:
 @router.get("/v1/entities", tags=["entities"])
 def list_entities(namespace: NamespaceQuery = None, user_id: OwnerQuery = None) -> EntityList:
     tenant, scope = _scope(namespace, user_id)
-    return EntityList(namespace=scope, entities=deps.services().entity_memory.in_namespace(tenant, scope))
+    entities = deps.services().entity_memory.in_namespace(tenant, scope)
+    return EntityList(namespace=scope, entities=[Entity.from_stored(e) for e in entities])
 
 
 @router.get("/v1/entities/search", tags=["entities"], summary="Hybrid search over names, aliases and facts")
@@ -48,15 +41,14 @@ def search_entities(
     query: RequiredQuery, namespace: NamespaceQuery = None, user_id: OwnerQuery = None, limit: Limit = 10
 ) -> EntityList:
     tenant, scope = _scope(namespace, user_id)
-    return EntityList(
-        namespace=scope, entities=deps.services().entity_memory.search(tenant, [scope], query, limit)
-    )
+    found = deps.services().entity_memory.search(tenant, [scope], query, limit)
+    return EntityList(namespace=scope, entities=[Entity.from_stored(e) for e in found])
 
 
 @router.post("/v1/entities", tags=["entities"], summary="Create, or merge into the entity with this name")
 def upsert_entity(body: EntityUpsert) -> Entity:
     tenant, scope = _scope(body.namespace, body.user_id, ["body", "user_id"])
-    return deps.services().entity_memory.upsert(
+    entity = deps.services().entity_memory.upsert(
         tenant,
         scope,
         body.name,
@@ -65,6 +57,7 @@ def upsert_entity(body: EntityUpsert) -> Entity:
         description=body.description,
         properties=body.properties,
     )
+    return Entity.from_stored(entity)
 
 
 @router.get("/v1/entities/<entity>", tags=["entities"])
@@ -80,9 +73,10 @@ def add_facts(
     entity: EntityRef, body: FactsIn, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
 ) -> Entity:
     tenant, scope = _scope(namespace, user_id)
-    return deps.services().entity_memory.add_facts(
+    updated = deps.services().entity_memory.add_facts(
         tenant, scope, entity, body.facts, _api_provenance(), supersedes=body.supersedes
     )
+    return Entity.from_stored(updated)
 
 
 @router.delete("/v1/entities/<entity>/facts/<fact_id>", tags=["entities"], summary="Forget one fact")
@@ -90,7 +84,7 @@ def forget_fact(
     entity: EntityRef, fact_id: FactId, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
 ) -> Entity:
     tenant, scope = _scope(namespace, user_id)
-    return deps.services().entity_memory.forget_fact(tenant, scope, entity, fact_id)
+    return Entity.from_stored(deps.services().entity_memory.forget_fact(tenant, scope, entity, fact_id))
 
 
 @router.post("/v1/entities/<entity>/events", tags=["entities"], summary="Add dated events")
@@ -98,9 +92,10 @@ def add_events(
     entity: EntityRef, body: EventsIn, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
 ) -> Entity:
     tenant, scope = _scope(namespace, user_id)
-    return deps.services().entity_memory.add_events(
+    updated = deps.services().entity_memory.add_events(
         tenant, scope, entity, body.events, _api_provenance(), utc_now()
     )
+    return Entity.from_stored(updated)
 
 
 @router.post(
@@ -111,10 +106,11 @@ def add_relationships(
 ) -> list[Relationship]:
     tenant, scope = _scope(namespace, user_id)
     memory = deps.services().entity_memory
-    return [
+    edges = [
         memory.relate(tenant, scope, entity, edge.relation, edge.target, _api_provenance(), edge.description)
         for edge in body.relationships
     ]
+    return [Relationship.from_stored(edge) for edge in edges]
 
 
 @router.delete("/v1/entities/<entity>", tags=["entities"], summary="Forget the entity, its facts and edges")

@@ -9,16 +9,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from ...models.api.knowledge import Insight, InsightList, SaveResult
 from ...models.config import LearnedKnowledgeStoreConfig
-from ...models.knowledge import (
-    ImportRequest,
-    ImportResult,
-    Insight,
-    InsightIn,
-    InsightList,
-    RejectIn,
-    SaveResult,
-)
+from ...models.knowledge import ImportRequest, ImportResult, InsightIn, RejectIn
 from ...models.memories import Provenance
 from .. import deps
 from ..params import InsightId, NamespaceQuery, OwnerQuery
@@ -49,7 +42,12 @@ def _scope(namespace: str | None, user_id: str | None, loc: list[str | int]) -> 
 @router.post("/v1/knowledge", tags=["knowledge"], summary="Save an insight (a near-duplicate updates it)")
 def save_insight(body: InsightIn) -> Response[SaveResult]:
     tenant, scope, similarity = _scope(body.namespace, body.user_id, ["body", "user_id"])
-    result = deps.services().learned_knowledge.save(tenant, scope, body, Provenance(source="api"), similarity)
+    saved = deps.services().learned_knowledge.save(tenant, scope, body, Provenance(source="api"), similarity)
+    result = SaveResult(
+        insight=Insight.from_stored(saved.insight),
+        deduplicated=saved.deduplicated,
+        similar_to=saved.similar_to,
+    )
     status = HTTPStatus.OK if result.deduplicated else HTTPStatus.CREATED
     return Response(status_code=status.value, body=result, content_type="application/json")
 
@@ -70,20 +68,23 @@ def import_insights(body: ImportRequest) -> ImportResult:
 @router.get("/v1/knowledge", tags=["knowledge"], summary="Active insights of a namespace")
 def list_insights(namespace: NamespaceQuery = None, user_id: OwnerQuery = None) -> InsightList:
     tenant, scope, _ = _scope(namespace, user_id, ["query", "user_id"])
-    return InsightList(insights=deps.services().learned_knowledge.active(tenant, scope))
+    insights = deps.services().learned_knowledge.active(tenant, scope)
+    return InsightList(insights=[Insight.from_stored(i) for i in insights])
 
 
 @router.post("/v1/knowledge/proposals", tags=["knowledge"], summary="Propose an insight for human review")
 def propose_insight(body: InsightIn) -> Response[Insight]:
     tenant, scope, _ = _scope(body.namespace, body.user_id, ["body", "user_id"])
-    insight = deps.services().learned_knowledge.propose(tenant, scope, body, Provenance(source="api"))
+    proposed = deps.services().learned_knowledge.propose(tenant, scope, body, Provenance(source="api"))
+    insight = Insight.from_stored(proposed)
     return Response(status_code=HTTPStatus.CREATED.value, body=insight, content_type="application/json")
 
 
 @router.get("/v1/knowledge/proposals", tags=["knowledge"], summary="Pending proposals, oldest first")
 def list_proposals(namespace: NamespaceQuery = None, user_id: OwnerQuery = None) -> InsightList:
     tenant, scope, _ = _scope(namespace, user_id, ["query", "user_id"])
-    return InsightList(insights=deps.services().learned_knowledge.proposals(tenant, scope))
+    proposals = deps.services().learned_knowledge.proposals(tenant, scope)
+    return InsightList(insights=[Insight.from_stored(i) for i in proposals])
 
 
 @router.post("/v1/knowledge/proposals/<insight_id>/approve", tags=["knowledge"])
@@ -91,9 +92,8 @@ def approve_proposal(
     insight_id: InsightId, body: ApproveIn, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
 ) -> Insight:
     tenant, scope, _ = _scope(namespace, user_id, ["query", "user_id"])
-    return deps.services().learned_knowledge.approve(
-        tenant, scope, insight_id, body.reviewer or f"tenant:{tenant}"
-    )
+    reviewer = body.reviewer or f"tenant:{tenant}"
+    return Insight.from_stored(deps.services().learned_knowledge.approve(tenant, scope, insight_id, reviewer))
 
 
 @router.post(
@@ -103,6 +103,7 @@ def reject_proposal(
     insight_id: InsightId, body: RejectIn, namespace: NamespaceQuery = None, user_id: OwnerQuery = None
 ) -> Insight:
     tenant, scope, _ = _scope(namespace, user_id, ["query", "user_id"])
-    return deps.services().learned_knowledge.reject(
+    rejected = deps.services().learned_knowledge.reject(
         tenant, scope, insight_id, f"tenant:{tenant}", body.reason
     )
+    return Insight.from_stored(rejected)

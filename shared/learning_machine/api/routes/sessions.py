@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from ...models.sessions import SessionContext
+from ...models.api.sessions import SessionContext
 from .. import deps
 from ..errors import not_found
 from ..params import SessionId
@@ -18,4 +18,4 @@ def session_context(session_id: SessionId) -> SessionContext:
     session = deps.services().session_store.get(tenant_of(router), session_id)
     if session is None:
         raise not_found("session", ["path", "session_id"])
-    return session
+    return SessionContext.from_stored(session)

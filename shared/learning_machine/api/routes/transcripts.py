@@ -7,7 +7,8 @@ from http import HTTPStatus
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from ...models.transcripts import TranscriptAccepted, TranscriptIn, TranscriptStatus
+from ...models.api.transcripts import TranscriptStatus
+from ...models.transcripts import TranscriptAccepted, TranscriptIn
 from ...models.usage import LimitExceeded
 from .. import deps
 from ..errors import not_found
@@ -41,4 +42,4 @@ def get_transcript(transcript_id: TranscriptId) -> TranscriptStatus:
     status = deps.services().transcript_store.get(tenant_of(router), transcript_id)
     if status is None:
         raise not_found("transcript", ["path", "transcript_id"])
-    return status
+    return TranscriptStatus.from_stored(status)

@@ -7,9 +7,11 @@ from http import HTTPStatus
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from ...models.api.memories import Memory, MemoryHistory, MemoryList, MemoryVersion
+from ...models.api.profile import UserProfile
 from ...models.export import UserExport
-from ...models.memories import Memory, MemoryCreate, MemoryHistory, MemoryList, MemoryPatch, UserPage
-from ...models.profile import ProfilePatch, UserProfile
+from ...models.memories import MemoryCreate, MemoryPatch, UserPage
+from ...models.profile import ProfilePatch
 from ...stores.user_memory import UserState
 from .. import deps
 from ..errors import not_found
@@ -34,14 +36,16 @@ def list_users(after: UserAfter = None, limit: Limit = 100) -> UserPage:
 
 @router.get("/v1/users/<user_id>/profile", tags=["users"])
 def get_profile(user_id: UserId) -> UserProfile:
-    return _existing_user(tenant_of(router), user_id).profile
+    return UserProfile.from_stored(_existing_user(tenant_of(router), user_id).profile)
 
 
 @router.patch("/v1/users/<user_id>/profile", tags=["users"], summary="Set fields, or remove them with null")
 def patch_profile(user_id: UserId, patch: ProfilePatch) -> UserProfile:
     tenant = tenant_of(router)
     config = deps.services().config_store.get(tenant).config
-    return deps.services().memory_admin.patch_profile(tenant, user_id, patch.fields, config)
+    return UserProfile.from_stored(
+        deps.services().memory_admin.patch_profile(tenant, user_id, patch.fields, config)
+    )
 
 
 @router.get(
@@ -50,18 +54,20 @@ def patch_profile(user_id: UserId, patch: ProfilePatch) -> UserProfile:
 def list_memories(user_id: UserId) -> MemoryList:
     state = deps.services().user_store.load(tenant_of(router), user_id)
     memories = sorted(state.memories, key=lambda m: (m.layer.value, m.created_at))
-    return MemoryList(user_id=user_id, memories=memories)
+    return MemoryList(user_id=user_id, memories=[Memory.from_stored(m) for m in memories])
 
 
 @router.post("/v1/users/<user_id>/memories", tags=["memories"])
 def create_memory(user_id: UserId, body: MemoryCreate) -> Response[Memory]:
-    memory = deps.services().memory_admin.create_memory(tenant_of(router), user_id, body)
+    memory = Memory.from_stored(deps.services().memory_admin.create_memory(tenant_of(router), user_id, body))
     return Response(status_code=HTTPStatus.CREATED.value, body=memory, content_type="application/json")
 
 
 @router.patch("/v1/users/<user_id>/memories/<memory_id>", tags=["memories"])
 def patch_memory(user_id: UserId, memory_id: MemoryId, patch: MemoryPatch) -> Memory:
-    return deps.services().memory_admin.update_memory(tenant_of(router), user_id, memory_id, patch)
+    return Memory.from_stored(
+        deps.services().memory_admin.update_memory(tenant_of(router), user_id, memory_id, patch)
+    )
 
 
 @router.delete("/v1/users/<user_id>/memories/<memory_id>", tags=["memories"])
@@ -79,7 +85,7 @@ def memory_history(user_id: UserId, memory_id: MemoryId) -> MemoryHistory:
     versions = deps.services().user_store.history(tenant_of(router), user_id, memory_id)
     if not versions:
         raise not_found("memory", ["path", "memory_id"])
-    return MemoryHistory(memory_id=memory_id, versions=versions)
+    return MemoryHistory(memory_id=memory_id, versions=[MemoryVersion.from_stored(v) for v in versions])
 
 
 @router.delete("/v1/users/<user_id>", tags=["users"], summary="Forget the user everywhere")
