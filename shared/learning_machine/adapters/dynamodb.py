@@ -6,6 +6,9 @@ Documents are stored as a JSON string (`doc`) beside the key attributes and a nu
 
 from __future__ import annotations
 
+import base64
+import json
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -34,12 +37,33 @@ def client() -> DynamoDBClient:
 
 @lru_cache(maxsize=1)
 def raw_client() -> DynamoDBClient:
-    """A plain client: its answers keep DynamoDB's type descriptors, so reading a `doc` skips the
-    per-attribute conversion the resource does (most of a 500-memory read's own time)."""
-    return boto3.client("dynamodb")
+    """A plain client: its answers keep DynamoDB's type descriptors. Its Query calls made by
+    `query_docs` skip botocore's answer parsing altogether (`_keep_answer_as_json`)."""
+    raw = boto3.client("dynamodb")
+    raw.meta.events.register("before-parse.dynamodb.Query", _keep_answer_as_json)
+    return raw
 
 
 VECTOR_ATTRIBUTE = "vec"
+# Set while `query_docs` waits for a page: only those answers are kept as JSON.
+_AS_JSON: ContextVar[bool] = ContextVar("dynamodb_answer_as_json", default=False)
+_JSON_ANSWER = "JsonAnswer"
+
+
+def _keep_answer_as_json(
+    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+) -> None:
+    """botocore's `before-parse` event: decode a successful Query answer with `json` and hand it to
+    the caller as is, leaving botocore an empty body to parse. botocore's parser walks the output
+    shape for every attribute of every item (ten members of AttributeValue each time): for a
+    500-memory partition that was the largest share of get-context's own time (bench/README.md).
+    The answer is DynamoDB's own JSON (`{"Items": [{"sk": {"S": ...}}], "LastEvaluatedKey": ...}`),
+    so reading it needs nothing botocore would have added. Errors (status >= 300) are left to
+    botocore, which raises them as usual."""
+    if not _AS_JSON.get() or response_dict["status_code"] >= 300:
+        return
+    customized_response_dict[_JSON_ANSWER] = json.loads(response_dict["body"])
+    response_dict["body"] = b"{}"
 
 
 def query_docs(table_name: str, pk: str, consistent: bool = False) -> list[tuple[str, str, bytes | None]]:
@@ -55,12 +79,17 @@ def query_docs(table_name: str, pk: str, consistent: bool = False) -> list[tuple
     }
     found: list[tuple[str, str, bytes | None]] = []
     while True:
-        page = raw_client().query(**kwargs)
-        found += [
-            (item["sk"]["S"], item["doc"]["S"], item.get(VECTOR_ATTRIBUTE, {}).get("B"))
-            for item in page.get("Items", [])
-            if "doc" in item
-        ]
+        token = _AS_JSON.set(True)
+        try:
+            page: dict[str, Any] = raw_client().query(**kwargs)[_JSON_ANSWER]  # type: ignore[typeddict-item]
+        finally:
+            _AS_JSON.reset(token)
+        for item in page.get("Items", []):
+            if "doc" in item:
+                vector = item.get(VECTOR_ATTRIBUTE)
+                found.append(
+                    (item["sk"]["S"], item["doc"]["S"], base64.b64decode(vector["B"]) if vector else None)
+                )
         last = page.get("LastEvaluatedKey")
         if not last:
             return found
