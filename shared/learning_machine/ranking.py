@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from .models.common import Layer, utc_now
-from .models.memories import Memory
+from .models.memories import Memory, QueryVector
 from .scoring import lucene_scale, relevance
 
 T = TypeVar("T")
@@ -52,18 +52,16 @@ def bm25_scores(
     if not docs:
         return []
     avg_len = sum(len(d) for d in docs) / len(docs) or 1.0
-    doc_freq = Counter(t for d in docs for t in set(d))
     n = max(len(docs), min_corpus)
     query_terms = set(terms(query))
+    # Only the query's terms score: count them alone (a user's memories hold thousands of words).
+    counts = [Counter(t for t in doc if t in query_terms) for doc in docs]
+    doc_freq = Counter(t for tf in counts for t in tf)
+    idf = {t: math.log(1 + (n - doc_freq[t] + 0.5) / (doc_freq[t] + 0.5)) for t in doc_freq}
     scores = []
-    for doc in docs:
-        tf = Counter(doc)
-        score = 0.0
-        for term in query_terms & tf.keys():
-            idf = math.log(1 + (n - doc_freq[term] + 0.5) / (doc_freq[term] + 0.5))
-            freq = tf[term]
-            score += idf * freq * (k1 + 1) / (freq + k1 * (1 - b + b * len(doc) / avg_len))
-        scores.append(score)
+    for doc, tf in zip(docs, counts, strict=True):
+        norm = k1 * (1 - b + b * len(doc) / avg_len)
+        scores.append(sum(idf[t] * freq * (k1 + 1) / (freq + norm) for t, freq in tf.items()))
     return scores
 
 
@@ -72,8 +70,9 @@ def memory_scores(
 ) -> list[float]:
     """Each memory's calibrated relevance to the query (`scoring.relevance`), in order."""
     keyword = bm25_scores(query, [m.content for m in memories], min_corpus=MIN_MEMORY_CORPUS)
+    prepared = QueryVector.of(query_vector) if query_vector is not None else None
     return [
-        relevance(memory.similarity(query_vector) if query_vector is not None else None, lucene_scale(bm25))
+        relevance(memory.similarity(prepared) if prepared is not None else None, lucene_scale(bm25))
         for memory, bm25 in zip(memories, keyword, strict=True)
     ]
 

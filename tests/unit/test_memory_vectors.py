@@ -111,3 +111,32 @@ def test_forgetting_a_memory_or_the_user_removes_its_vector(aws: Aws, call: Call
     assert vectors() == 1
     assert call("DELETE", "/v1/users/u1")[0] in (200, 202, 204)
     assert vectors() == 0
+
+
+def test_scoring_a_memory_gives_its_cosine_from_the_stored_bytes() -> None:
+    """`QueryVector.dot` (the C-level distance form) agrees with the plain dot product, from a
+    float vector and from the int8 bytes read back; a vector of another length scores 0."""
+    import math
+    import random
+
+    from learning_machine.models.memories import Memory, Provenance, QueryVector, pack_vector
+
+    rng = random.Random(7)
+
+    def unit(values: list[float]) -> list[float]:
+        norm = math.hypot(*values)
+        return [value / norm for value in values]
+
+    query = unit([rng.gauss(0, 1) for _ in range(384)])
+    stored = unit([q + rng.gauss(0, 1) for q in query])
+    exact = sum(q * s for q, s in zip(query, stored, strict=True))
+    prepared = QueryVector.of(query)
+    memory = Memory(
+        memory_id="m", user_id="u", layer=Layer.KNOWLEDGE, content="x", provenance=Provenance(source="api")
+    )
+
+    assert prepared.dot(stored) == pytest.approx(exact, abs=1e-9)
+    assert memory.with_packed_embedding(pack_vector(stored)).similarity(prepared) == pytest.approx(
+        exact, abs=3e-3
+    )
+    assert memory.similarity(QueryVector.of(query[:100])) == 0.0
