@@ -4,6 +4,7 @@ them all and `min_score` means the same whichever store a result comes from."""
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,7 +35,7 @@ class SearchService:
             if kinds or any(m.has_embedding for m in memories)
             else None
         )
-        results = self._memories(memories, request.query, vector)
+        results = self._memories(memories, request, vector)
         if kinds:
             namespaces = sorted(
                 {
@@ -78,9 +79,20 @@ class SearchService:
         return SearchResponse(query=request.query, results=kept[: request.limit])
 
     @staticmethod
-    def _memories(memories: list[Memory], query: str, vector: Sequence[float] | None) -> list[SearchResult]:
-        """Every memory with some evidence (a matched word or a vector), on the calibrated scale;
-        the layer's authority plays no part here (it shapes the context block only)."""
+    def _memories(
+        memories: list[Memory], request: SearchRequest, vector: Sequence[float] | None
+    ) -> list[SearchResult]:
+        """The memories that can make the answer: at least `min_score` on the calibrated scale, the
+        best `limit` of them (ties by id, as the merged list breaks them). Only those become
+        results: with vectors most of a user's memories score above 0, and building hundreds of
+        results to keep ten was most of a search's own time. The layer's authority plays no part
+        here (it shapes the context block only)."""
+        scored = [
+            (score, memory)
+            for memory, score in zip(memories, memory_scores(request.query, memories, vector), strict=True)
+            if score > 0 and score >= request.min_score
+        ]
+        best = heapq.nsmallest(request.limit, scored, key=lambda pair: (-pair[0], pair[1].memory_id))
         return [
             SearchResult(
                 store="memories",
@@ -90,8 +102,7 @@ class SearchService:
                 provenance=Provenance.from_stored(memory.provenance),
                 details={"layer": memory.layer, "category": memory.category},
             )
-            for memory, score in zip(memories, memory_scores(query, memories, vector), strict=True)
-            if score > 0
+            for score, memory in best
         ]
 
     @staticmethod

@@ -7,10 +7,12 @@ prepared here, so the key layout stays in `stores/`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import pairwise
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
+from pydantic import TypeAdapter
 
 from ..adapters import dynamodb
 from ..models.memories import Memory, MemoryVersion
@@ -38,6 +40,12 @@ class UserState:
         )
 
 
+@cache
+def _memory_list() -> TypeAdapter[list[Memory]]:
+    """Built on first read, not at import (the cold start)."""
+    return TypeAdapter(list[Memory])
+
+
 def with_vector(memory: Memory, data: bytes | None) -> Memory:
     return memory.with_packed_embedding(data)
 
@@ -49,13 +57,20 @@ class UserMemoryStore:
     def load(self, tenant: str, user: str, consistent: bool = False) -> UserState:
         """One query; `consistent` for a retry after a conflict, which must see the winner's write."""
         profile = UserProfile(user_id=user)
-        memories: list[Memory] = []
+        docs: list[str] = []
+        vectors: list[bytes | None] = []
         for sk, doc, vector in dynamodb.query_docs(self._table, user_pk(tenant, user), consistent):
             if sk == PROFILE_SK:
                 profile = UserProfile.model_validate_json(doc)
             elif sk.startswith(MEMORY_PREFIX):
-                memories.append(with_vector(Memory.model_validate_json(doc), vector))
-        return UserState(profile=profile, memories=memories)
+                docs.append(doc)
+                vectors.append(vector)
+        # One validation of all memories as a JSON array: about half the time of one call a memory.
+        memories = _memory_list().validate_json("[" + ",".join(docs) + "]") if docs else []
+        return UserState(
+            profile=profile,
+            memories=[with_vector(m, v) for m, v in zip(memories, vectors, strict=True)],
+        )
 
     def get_memory(self, tenant: str, user: str, memory_id: str) -> Memory | None:
         raw = dynamodb.table(self._table).get_item(
