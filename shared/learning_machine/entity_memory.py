@@ -13,9 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from .dates import resolve_date
-from .domain_errors import NotFoundError
-from .ids import new_id
+from .core.dates import resolve_date
+from .core.errors import NotFoundError
+from .core.ids import new_id
+from .core.redaction import redact_optional, redact_text
 from .indexing import ENTITY, Indexer, entity_doc_id
 from .models.api import entities as api_entities
 from .models.common import utc_now
@@ -30,7 +31,6 @@ from .models.entities import (
     Relationship,
 )
 from .models.memories import MergedItem, Provenance
-from .redaction import redact_optional, redact_text
 from .stores.changes import WriteConflictError
 from .stores.entities import EntityStore, normalize_name
 

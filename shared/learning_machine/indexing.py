@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 from .adapters.embeddings.base import Embedder
 from .adapters.index.base import IndexDocument, IndexHit, IndexUnavailableError, KnowledgeIndex, SearchMode
+from .core.scoring import ScoreScale, scale_of
 from .models.entities import Entity
 from .models.knowledge import Insight, InsightIn
-from .scoring import ScoreScale, scale_of
 from .settings import Settings
 from .stores.outbox import IndexOutbox, PendingIndexWrite
 

@@ -17,7 +17,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from .adapters.queue import MessageQueue
-from .domain_errors import TooLargeError, UnavailableError
+from .core.errors import TooLargeError, UnavailableError
+from .core.redaction import redact
 from .models.common import utc_now
 from .models.transcripts import (
     MetadataValue,
@@ -27,7 +28,6 @@ from .models.transcripts import (
     TranscriptStatus,
 )
 from .quotas import Quotas
-from .redaction import redact
 from .stores.transcripts import TranscriptStore
 
 # SQS refuses larger messages. Only a body full of short secrets grows past it once redacted.

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .adapters.embeddings.base import Embedder
-from .domain_errors import NotFoundError
-from .memory_rules import Origin, apply_profile_changes, coerce_field, new_memory_id, revise
+from .core.errors import NotFoundError
+from .core.memory_rules import Origin, apply_profile_changes, coerce_field, new_memory_id, revise
 from .models.common import utc_now
 from .models.config import TenantConfig
 from .models.memories import Memory, MemoryCreate, MemoryPatch, Source

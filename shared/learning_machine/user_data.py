@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .core.namespaces import USER_PREFIX
 from .idempotency import record_keys
 from .indexing import Indexer
 from .models.api import knowledge as api_knowledge
@@ -20,7 +21,6 @@ from .models.api.sessions import SessionContext
 from .models.api.transcripts import TranscriptStatus
 from .models.export import ForgetReport, UserExport
 from .models.knowledge import Insight
-from .namespaces import USER_PREFIX
 from .settings import Settings
 from .stores.entities import EntityStore
 from .stores.idempotency_records import IdempotencyRecords

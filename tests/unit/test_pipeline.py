@@ -224,7 +224,7 @@ def test_prompt_memories_stay_within_the_budget_as_history_grows(aws: Aws) -> No
 
 
 def _memory(content: str):  # type: ignore[no-untyped-def]
-    from learning_machine.memory_rules import new_memory_id
+    from learning_machine.core.memory_rules import new_memory_id
     from learning_machine.models.memories import Memory, Provenance
 
     return Memory(

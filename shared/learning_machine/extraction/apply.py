@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..memory_rules import (
+from ..core.memory_rules import (
     FieldValueError,
     Origin,
     apply_profile_changes,

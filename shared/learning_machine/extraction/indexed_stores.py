@@ -21,14 +21,15 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from .. import namespaces
 from ..adapters.embeddings.base import Embedder
+from ..core import namespaces
+from ..core.ids import stable_id
+from ..core.memory_rules import Origin
+from ..core.ranking import estimate_tokens, take_within_budget
 from ..entity_memory import EntityMemory, UnknownEntityError, UnknownFactError
 from ..extraction_contract.prompt import entity_block
-from ..ids import stable_id
 from ..indexing import DeferredIndexer, entity_text, insight_text
 from ..learned_knowledge import LearnedKnowledge
-from ..memory_rules import Origin
 from ..models.config import TenantConfig
 from ..models.entities import Entity, EntityUpsert, Event, EventIn, Fact, FactsIn, RelationshipIn
 from ..models.extraction import (
@@ -42,7 +43,6 @@ from ..models.extraction import (
 )
 from ..models.knowledge import InsightIn
 from ..models.transcripts import AppliedOperation
-from ..ranking import estimate_tokens, take_within_budget
 from ..stores.entities import NameTakenError, normalize_name
 
 # The entities shown to the model: the most relevant few, their latest current facts, each text
