@@ -98,7 +98,7 @@ LIMIT_OPTIONS = {
 def cmd_limits(args: argparse.Namespace) -> int:
     """Show, set or clear one tenant's override of the deployment's limits."""
     from ..models.usage import LimitsOverride
-    from ..quotas import default_limits
+    from ..services.quotas import default_limits
     from ..settings import Settings
     from ..stores.usage import LimitsStore
 
@@ -142,7 +142,7 @@ def place_in_usage_plan(stack: str, tenant: str, outputs: dict[str, str]) -> str
     """The tenant's API Gateway key in the usage plan its limits call for (AWS only)."""
     import boto3
 
-    from ..quotas import default_limits
+    from ..services.quotas import default_limits
     from ..settings import Settings
     from ..stores.usage import LimitsStore
     from .usage_plans import place_tenant

@@ -2,8 +2,8 @@
 
 Memory ids, the stored text and category of a memory, its next version, profile field validation
 and the next profile version, and the provenance stamped on each. Extraction (extraction/apply.py)
-and direct edits (memory_admin.py) both build on these, so neither borrows from the other and an
-edit is versioned exactly like a learned change.
+and direct edits (services/memory_admin.py) both build on these, so neither borrows from the other
+and an edit is versioned exactly like a learned change.
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ from ..adapters.queue import MessageQueue
 from ..core.errors import ConflictError
 from ..core.ids import new_id
 from ..core.namespaces import resolve
-from ..indexing import Indexer
 from ..models.api import curation as api_curation
 from ..models.curation import ALL_OPERATIONS, CurateRequest, CurationJob, JobAccepted, JobCursor
+from ..services.indexing import Indexer
 from ..stores.api_keys import ApiKeyStore
 from ..stores.config import ConfigStore
 from ..stores.curation import JobStore

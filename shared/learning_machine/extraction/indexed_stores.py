@@ -26,10 +26,7 @@ from ..core import namespaces
 from ..core.ids import stable_id
 from ..core.memory_rules import Origin
 from ..core.ranking import estimate_tokens, take_within_budget
-from ..entity_memory import EntityMemory, UnknownEntityError, UnknownFactError
 from ..extraction_contract.prompt import entity_block
-from ..indexing import DeferredIndexer, entity_text, insight_text
-from ..learned_knowledge import LearnedKnowledge
 from ..models.config import TenantConfig
 from ..models.entities import Entity, EntityUpsert, Event, EventIn, Fact, FactsIn, RelationshipIn
 from ..models.extraction import (
@@ -43,6 +40,9 @@ from ..models.extraction import (
 )
 from ..models.knowledge import InsightIn
 from ..models.transcripts import AppliedOperation
+from ..services.entity_memory import EntityMemory, UnknownEntityError, UnknownFactError
+from ..services.indexing import DeferredIndexer, entity_text, insight_text
+from ..services.learned_knowledge import LearnedKnowledge
 from ..stores.entities import NameTakenError, normalize_name
 
 # The entities shown to the model: the most relevant few, their latest current facts, each text
