@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..core.namespaces import USER_PREFIX
-from ..idempotency import record_keys
 from ..models.api import knowledge as api_knowledge
 from ..models.api.entities import Entity, Relationship
 from ..models.api.memories import Memory, MemoryVersion
@@ -22,6 +21,7 @@ from ..models.export import ForgetReport, UserExport
 from ..models.knowledge import Insight
 from ..settings import Settings
 from ..stores.entities import EntityStore
+from ..stores.idempotency import record_keys
 from ..stores.idempotency_records import IdempotencyRecords
 from ..stores.knowledge import KnowledgeStore
 from ..stores.registry import Registry
