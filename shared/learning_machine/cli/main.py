@@ -360,7 +360,7 @@ def _all_changes(api: Api, job_id: str, view: dict[str, Any]) -> Iterator[dict[s
 def cmd_replay(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from ..replay import (
+    from .replay import (
         DLQ_URL_VARIABLE,
         QUEUE_URL_VARIABLE,
         QueueUrls,
@@ -402,7 +402,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     use_api_settings()
     try:  # the client and the MCP SDK load only for this command
         from ..client import AsyncLearningMachineClient
-        from ..mcp_server import run
+        from .mcp_server import run
     except ImportError as error:
         hint = "pip install 'learning-machine-serverless[mcp]'"
         raise SystemExit(f"lm mcp needs the mcp extra: {hint} ({error})") from None
