@@ -19,7 +19,7 @@ from typing import Any
 import botocore.endpoint
 
 from learning_machine.adapters.index.embedded import EmbeddedIndex
-from learning_machine.indexing import Indexer
+from learning_machine.services.indexing import Indexer
 
 _FAMILY = re.compile(r'"T#[^"#]*#([A-Z]+)(?:#[^"#]*#([A-Z]+))?')
 _NAMESPACE_KINDS = {"E": "entities", "N": "entity names", "K": "insights", "G": "relationships"}

@@ -21,7 +21,7 @@ from bench.common import summary, write_result
 from learning_machine.adapters import dynamodb
 from learning_machine.cli.target import load_local_env
 from learning_machine.composition import Services
-from learning_machine.memory_rules import new_memory_id
+from learning_machine.core.memory_rules import new_memory_id
 from learning_machine.models.common import Layer
 from learning_machine.models.curation import CurateRequest
 from learning_machine.models.memories import Memory, Provenance

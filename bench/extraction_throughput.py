@@ -27,8 +27,8 @@ from bench.prompt_growth import reply_for
 from learning_machine.adapters.llm.scripted import ScriptedModel
 from learning_machine.adapters.queue import MessageQueue
 from learning_machine.composition import Services, services
-from learning_machine.intake import TranscriptIntake
 from learning_machine.models.transcripts import TranscriptIn
+from learning_machine.services.intake import TranscriptIntake
 from learning_machine.settings import get_settings
 from learning_machine.stores.transcripts import TranscriptStore
 from local.lambda_runtime import LambdaRuntime

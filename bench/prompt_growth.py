@@ -29,9 +29,10 @@ from learning_machine.adapters import dynamodb
 from learning_machine.adapters.llm.scripted import ScriptedModel
 from learning_machine.cli.target import load_local_env
 from learning_machine.composition import Services, services
+from learning_machine.core.memory_rules import new_memory_id
+from learning_machine.core.ranking import estimate_tokens, rank_memories, take_within_budget
 from learning_machine.extraction.pipeline import memory_prompt_tokens
 from learning_machine.extraction_contract.prompt import build_messages
-from learning_machine.memory_rules import new_memory_id
 from learning_machine.models.common import Layer, Role
 from learning_machine.models.config import ExtractionConfig
 from learning_machine.models.extraction import (
@@ -42,7 +43,6 @@ from learning_machine.models.extraction import (
 )
 from learning_machine.models.memories import Memory, Provenance
 from learning_machine.models.transcripts import Message, TranscriptEnvelope, TranscriptIn
-from learning_machine.ranking import estimate_tokens, rank_memories, take_within_budget
 from learning_machine.settings import get_settings
 from learning_machine.stores.changes import ChangeSet
 from learning_machine.stores.user_memory import UserMemoryStore

@@ -25,7 +25,7 @@ from bench.common import write_result
 from bench.inprocess import InProcessApi
 from bench.quality.dataset import Conversation, Dataset, DatasetError, item_id, load
 from bench.quality.metrics import QuestionScore, by_category, score
-from learning_machine.ranking import estimate_tokens
+from learning_machine.core.ranking import estimate_tokens
 
 SAMPLE = Path(__file__).with_name("data") / "sample.json"
 INDEX_DIR = Path(__file__).resolve().parents[2] / ".local" / "quality"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from learning_machine.scoring import DEFAULT_MIN_SCORE
+from learning_machine.core.scoring import DEFAULT_MIN_SCORE
 
 CUTOFFS = (1, 5, 10, 20)
 ALL_IN_TOP = 10

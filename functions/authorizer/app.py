@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from learning_machine.auth import authorize
+from learning_machine.api.auth import authorize
 from learning_machine.composition import services
 
 logger = Logger()

@@ -16,9 +16,9 @@ from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from learning_machine.composition import services
-from learning_machine.idempotency import KEY_PREFIX, idempotency_config, persistence_layer
 from learning_machine.models.transcripts import TranscriptEnvelope
 from learning_machine.settings import get_settings
+from learning_machine.stores.idempotency import KEY_PREFIX, idempotency_config, persistence_layer
 
 logger = Logger()
 tracer = Tracer()

@@ -23,15 +23,16 @@ if TYPE_CHECKING:
     from .context.service import ContextService
     from .curation.runner import CurationRunner
     from .curation.service import CurationService
-    from .entity_memory import EntityMemory
     from .extraction.indexed_stores import IndexedStores
     from .extraction.pipeline import ExtractionPipeline, MetricsSink, Stores
-    from .indexing import Indexer
-    from .intake import TranscriptIntake
-    from .learned_knowledge import LearnedKnowledge
-    from .memory_admin import MemoryAdmin
-    from .quotas import Quotas
-    from .search import SearchService
+    from .services.entity_memory import EntityMemory
+    from .services.indexing import Indexer
+    from .services.intake import TranscriptIntake
+    from .services.learned_knowledge import LearnedKnowledge
+    from .services.memory_admin import MemoryAdmin
+    from .services.quotas import Quotas
+    from .services.search import SearchService
+    from .services.user_data import UserData
     from .stores.api_keys import ApiKeyStore
     from .stores.config import ConfigStore
     from .stores.curation import JobStore
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     from .stores.user_memory import UserMemoryStore
     from .stores.user_records import UserRecordStore
     from .tools.executor import ToolExecutor
-    from .user_data import UserData
 
 
 class Services:
@@ -130,14 +130,14 @@ class Services:
     @cached_property
     def indexer(self) -> Indexer:
         """The index engine, the (metered) embedder and the outbox: built on first use only."""
-        from .indexing import build_indexer
+        from .services.indexing import build_indexer
 
         return build_indexer(self.settings)
 
     # -- services behind the routes ----------------------------------------------------------------
     @cached_property
     def quotas(self) -> Quotas:
-        from .quotas import Quotas, default_limits
+        from .services.quotas import Quotas, default_limits
 
         settings = self.settings
         limits = default_limits(settings)
@@ -146,14 +146,14 @@ class Services:
     @cached_property
     def intake(self) -> TranscriptIntake:
         from .adapters.queue import MessageQueue
-        from .intake import TranscriptIntake
+        from .services.intake import TranscriptIntake
 
         queue = MessageQueue(self.settings.transcripts_queue_url)
         return TranscriptIntake(self.transcript_store, queue, self.quotas)
 
     @cached_property
     def memory_admin(self) -> MemoryAdmin:
-        from .memory_admin import MemoryAdmin
+        from .services.memory_admin import MemoryAdmin
 
         # Memories are embedded when written, by the embedder search uses (built on the first write).
         return MemoryAdmin(
@@ -171,19 +171,19 @@ class Services:
 
     @cached_property
     def search_service(self) -> SearchService:
-        from .search import SearchService
+        from .services.search import SearchService
 
         return SearchService(self.user_store, self.indexer)
 
     @cached_property
     def entity_memory(self) -> EntityMemory:
-        from .entity_memory import EntityMemory
+        from .services.entity_memory import EntityMemory
 
         return EntityMemory(self.entity_store, self.indexer, self.settings.write_retries)
 
     @cached_property
     def learned_knowledge(self) -> LearnedKnowledge:
-        from .learned_knowledge import LearnedKnowledge
+        from .services.learned_knowledge import LearnedKnowledge
 
         return LearnedKnowledge(self.knowledge_store, self.indexer)
 
@@ -198,7 +198,7 @@ class Services:
 
     @cached_property
     def user_data(self) -> UserData:
-        from .user_data import UserData
+        from .services.user_data import UserData
 
         return UserData(
             self.settings,

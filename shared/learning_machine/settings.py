@@ -47,7 +47,7 @@ class Settings(BaseModel):
     embedding_base_url: str | None = None
     embedding_dimension: int = 384
     # Where the embedder's cosine similarities mean "unrelated" and "the same thing" on the
-    # calibrated score scale (scoring.py); unset: the embedder's own measured values.
+    # calibrated score scale (core/scoring.py); unset: the embedder's own measured values.
     score_cosine_floor: float | None = Field(default=None, ge=-1.0, lt=1.0)
     score_cosine_full: float | None = Field(default=None, gt=-1.0, le=1.0)
 

@@ -109,6 +109,7 @@ from types import FrameType, TracebackType
 from typing import Any, Literal, Self, TypeAlias, get_args
 
 from learning_machine.adapters.embeddings.hashing import HashingEmbedder
+from learning_machine.core.ranking import estimate_tokens
 from learning_machine.extraction_contract.prompt import (
     ENTITIES_OFF_LINE,
     KNOWLEDGE_OFF_LINE,
@@ -130,7 +131,6 @@ from learning_machine.models.extraction import (
     ProfileFieldUpdate,
     SessionUpdate,
 )
-from learning_machine.ranking import estimate_tokens
 from tests.fakes.http import FakeHTTPServer
 
 JsonBody = dict[str, Any]

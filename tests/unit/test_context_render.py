@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from learning_machine.context.render import render
+from learning_machine.core.ranking import estimate_tokens, rank_memories
 from learning_machine.models.common import Layer, utc_now
 from learning_machine.models.memories import Memory, Provenance
 from learning_machine.models.sessions import SessionContext
-from learning_machine.ranking import estimate_tokens, rank_memories
 
 
 def memory(content: str, layer: Layer = Layer.KNOWLEDGE, age_days: int = 0, **extra: object) -> Memory:

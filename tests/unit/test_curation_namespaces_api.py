@@ -12,12 +12,12 @@ import pytest
 from boto3.dynamodb.conditions import Key
 
 from learning_machine.api import deps
-from learning_machine.indexing import ENTITY, KNOWLEDGE
-from learning_machine.memory_rules import Origin
+from learning_machine.core.memory_rules import Origin
 from learning_machine.models.config import CurationConfig, CurationSchedule, TenantConfig
 from learning_machine.models.entities import Entity, EventIn
 from learning_machine.models.knowledge import ImportItem
 from learning_machine.models.sessions import SessionContext
+from learning_machine.services.indexing import ENTITY, KNOWLEDGE
 from learning_machine.stores.api_keys import ApiKeyStore
 from learning_machine.stores.changes import ChangeSet
 from learning_machine.stores.keys import curation_pk

@@ -7,9 +7,9 @@ import pkgutil
 
 import learning_machine
 from learning_machine.api.errors import STATUS_OF_KIND
-from learning_machine.domain_errors import DomainError
+from learning_machine.core.errors import DomainError
 
-CLIENT_SIDE = ("learning_machine.client", "learning_machine.cli", "learning_machine.mcp_server")
+CLIENT_SIDE = ("learning_machine.client", "learning_machine.cli")
 
 
 def _all_subclasses(cls: type) -> set[type]:

@@ -11,13 +11,10 @@ import pytest
 from learning_machine.adapters.index.base import IndexUnavailableError
 from learning_machine.adapters.llm.scripted import ScriptedModel
 from learning_machine.composition import Services
-from learning_machine.entity_memory import EntityMemory
 from learning_machine.extraction import pipeline as pipeline_module
 from learning_machine.extraction.indexed_stores import IndexedStores
 from learning_machine.extraction.pipeline import ExtractionPipeline
 from learning_machine.extraction_contract.prompt import ENTITIES_OFF_LINE, build_messages
-from learning_machine.indexing import ENTITY, Indexer
-from learning_machine.learned_knowledge import LearnedKnowledge
 from learning_machine.models.common import Layer
 from learning_machine.models.config import TenantConfig
 from learning_machine.models.entities import Entity
@@ -28,6 +25,9 @@ from learning_machine.models.extraction import (
     ExtractionResult,
 )
 from learning_machine.models.memories import Provenance
+from learning_machine.services.entity_memory import EntityMemory
+from learning_machine.services.indexing import ENTITY, Indexer
+from learning_machine.services.learned_knowledge import LearnedKnowledge
 from learning_machine.stores.knowledge import KnowledgeStore
 from tests.conftest import Aws
 from tests.support.builders import entity_op, envelope, insight, op, result

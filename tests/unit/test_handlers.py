@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from learning_machine.auth import usage_key_for
-from learning_machine.memory_rules import Origin
+from learning_machine.api.auth import usage_key_for
+from learning_machine.core.memory_rules import Origin
 from learning_machine.models.common import Layer
 from learning_machine.models.memories import Memory
 from learning_machine.models.sessions import SessionContext

@@ -248,7 +248,7 @@ SCALE_CORPUS = [
 
 
 def test_every_engine_scores_on_one_scale(index: KnowledgeIndex) -> None:
-    """Scores are calibrated (scoring.py), not normalized per query: the same corpus and query give
+    """Scores are calibrated (core/scoring.py), not normalized per query: the same corpus and query give
     the same scores on every engine, an unrelated query scores near 0, and the best item of a
     query scores the same whatever else the query found."""
     index.upsert([document(doc_id, title, text) for doc_id, title, text in SCALE_CORPUS])

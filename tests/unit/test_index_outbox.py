@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from learning_machine import indexing
 from learning_machine.adapters.index.base import IndexUnavailableError
 from learning_machine.api import deps
+from learning_machine.services import indexing
 from tests.conftest import Aws, Call, reset_clients
 from tests.fakes.opensearch_server import FakeOpenSearch
 from tests.support.index_flavours import IndexUnderTest, index_engine

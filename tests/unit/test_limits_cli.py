@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from learning_machine.auth import usage_key_for
+from learning_machine.api.auth import usage_key_for
 from learning_machine.cli.main import main
 from learning_machine.cli.usage_plans import place_tenant, tenant_plan_name
 from learning_machine.models.usage import TenantLimits

@@ -11,7 +11,7 @@ from learning_machine.api import deps
 from learning_machine.models.common import utc_now
 from learning_machine.models.transcripts import TokenUsage
 from learning_machine.models.usage import LimitsOverride
-from learning_machine.quotas import seconds_until_next_month, seconds_until_tomorrow
+from learning_machine.services.quotas import seconds_until_next_month, seconds_until_tomorrow
 from learning_machine.stores.changes import ChangeSet
 from learning_machine.stores.usage import LimitsStore
 from tests.conftest import Aws, Call, locs

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import pytest
 from mcp import Client, StdioServerParameters
 
+from learning_machine.cli.mcp_server import build_server
 from learning_machine.client import AsyncLearningMachineClient, LearningMachineClient
-from learning_machine.mcp_server import build_server
 from tests.support.handlers import ROOT
 from tests.support.transport import HandlerBridge, handler_transport
 

@@ -224,7 +224,7 @@ def test_prompt_memories_stay_within_the_budget_as_history_grows(aws: Aws) -> No
 
 
 def _memory(content: str):  # type: ignore[no-untyped-def]
-    from learning_machine.memory_rules import new_memory_id
+    from learning_machine.core.memory_rules import new_memory_id
     from learning_machine.models.memories import Memory, Provenance
 
     return Memory(
@@ -254,7 +254,7 @@ def test_a_concurrent_write_is_not_lost(aws: Aws) -> None:
     pipeline, model = make(aws)
 
     def reply_after_a_concurrent_edit(request: ExtractionRequest):  # type: ignore[no-untyped-def]
-        from learning_machine.memory_admin import MemoryAdmin
+        from learning_machine.services.memory_admin import MemoryAdmin
 
         admin = MemoryAdmin(pipeline.stores.table, pipeline.stores.users)
         admin.patch_profile("acme", "u1", {"company": "Initech"}, TenantConfig())

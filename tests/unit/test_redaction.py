@@ -18,9 +18,9 @@ import boto3
 import pytest
 
 from learning_machine.api import deps
-from learning_machine.indexing import KNOWLEDGE
+from learning_machine.core.redaction import KINDS, PLACEHOLDER, holds_secret, luhn_valid, redact
 from learning_machine.models.common import MAX_BODY_BYTES
-from learning_machine.redaction import KINDS, PLACEHOLDER, holds_secret, luhn_valid, redact
+from learning_machine.services.indexing import KNOWLEDGE
 from learning_machine.stores.api_keys import KEY_PREFIX
 from tests.conftest import Aws
 from tests.support.handlers import FakeContext, load_handler, rest_event

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from learning_machine.cli.main import main
-from learning_machine.replay import QueueUrls, region_of, replay
+from learning_machine.cli.replay import QueueUrls, region_of, replay
 from tests.conftest import Aws
 
 ATTRIBUTES = {

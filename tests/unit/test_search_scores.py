@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from learning_machine.scoring import DEFAULT_MIN_SCORE
+from learning_machine.core.scoring import DEFAULT_MIN_SCORE
 from tests.conftest import Call
 
 DEPLOY = {
@@ -124,7 +124,7 @@ def test_the_metered_embedder_keeps_the_models_own_scale() -> None:
     # model's calibration, or every score would be read on the default scale.
     from learning_machine.adapters.embeddings.base import MeteredEmbedder
     from learning_machine.adapters.embeddings.hashing import HASHING_SCALE, HashingEmbedder
-    from learning_machine.scoring import DEFAULT_SCALE, scale_of
+    from learning_machine.core.scoring import DEFAULT_SCALE, scale_of
 
     assert HASHING_SCALE != DEFAULT_SCALE
     assert scale_of(MeteredEmbedder(HashingEmbedder(64))) == HASHING_SCALE

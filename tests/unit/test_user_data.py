@@ -12,9 +12,9 @@ import boto3
 
 from learning_machine.adapters.llm.scripted import ScriptedModel
 from learning_machine.api import deps
-from learning_machine.idempotency import record_keys
 from learning_machine.models.common import Layer
 from learning_machine.stores.api_keys import ApiKeyStore
+from learning_machine.stores.idempotency import record_keys
 from tests.conftest import Aws
 from tests.support.builders import op, result
 from tests.support.handlers import FakeContext, load_handler, rest_event

@@ -81,9 +81,10 @@ def query_docs(table_name: str, pk: str, consistent: bool = False) -> list[tuple
     while True:
         token = _AS_JSON.set(True)
         try:
-            page: dict[str, Any] = raw_client().query(**kwargs)[_JSON_ANSWER]  # type: ignore[typeddict-item]
+            answer: dict[str, Any] = dict(raw_client().query(**kwargs))
         finally:
             _AS_JSON.reset(token)
+        page: dict[str, Any] = answer[_JSON_ANSWER]
         for item in page.get("Items", []):
             if "doc" in item:
                 vector = item.get(VECTOR_ATTRIBUTE)

@@ -1,6 +1,6 @@
 """Error responses: every 4xx names the field at fault, in the shape Powertools uses for 422.
 
-Domain errors (`domain_errors.py`) become HTTP here and nowhere else: their kind gives the status,
+Domain errors (`core/errors.py`) become HTTP here and nowhere else: their kind gives the status,
 their `argument` the location, found in the route's path parameters, else its query string (GET,
 DELETE) or its body.
 """
@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from ..domain_errors import (
+from ..core.errors import (
     ConflictError,
     DomainError,
     InvalidInputError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from ..namespaces import NamespaceError, resolve
+from ..core.namespaces import NamespaceError, resolve
 from .errors import ApiError
 
 

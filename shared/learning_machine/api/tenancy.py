@@ -6,7 +6,7 @@ from http import HTTPStatus
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from ..auth import TENANT_CONTEXT_KEY
+from .auth import TENANT_CONTEXT_KEY
 from .errors import ApiError
 
 

@@ -98,7 +98,7 @@ LIMIT_OPTIONS = {
 def cmd_limits(args: argparse.Namespace) -> int:
     """Show, set or clear one tenant's override of the deployment's limits."""
     from ..models.usage import LimitsOverride
-    from ..quotas import default_limits
+    from ..services.quotas import default_limits
     from ..settings import Settings
     from ..stores.usage import LimitsStore
 
@@ -142,7 +142,7 @@ def place_in_usage_plan(stack: str, tenant: str, outputs: dict[str, str]) -> str
     """The tenant's API Gateway key in the usage plan its limits call for (AWS only)."""
     import boto3
 
-    from ..quotas import default_limits
+    from ..services.quotas import default_limits
     from ..settings import Settings
     from ..stores.usage import LimitsStore
     from .usage_plans import place_tenant
@@ -360,7 +360,7 @@ def _all_changes(api: Api, job_id: str, view: dict[str, Any]) -> Iterator[dict[s
 def cmd_replay(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from ..replay import (
+    from .replay import (
         DLQ_URL_VARIABLE,
         QUEUE_URL_VARIABLE,
         QueueUrls,
@@ -402,7 +402,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     use_api_settings()
     try:  # the client and the MCP SDK load only for this command
         from ..client import AsyncLearningMachineClient
-        from ..mcp_server import run
+        from .mcp_server import run
     except ImportError as error:
         hint = "pip install 'learning-machine-serverless[mcp]'"
         raise SystemExit(f"lm mcp needs the mcp extra: {hint} ({error})") from None

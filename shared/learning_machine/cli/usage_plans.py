@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..auth import usage_key_for
+from ..api.auth import usage_key_for
 from ..models.usage import TenantLimits
 
 

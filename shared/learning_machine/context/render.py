@@ -14,10 +14,10 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from ..adapters.index.base import IndexHit
+from ..core.ranking import estimate_tokens, take_within_budget
 from ..models.common import Layer
 from ..models.memories import Memory
 from ..models.sessions import SessionContext
-from ..ranking import estimate_tokens, take_within_budget
 
 SECTION_FOR_LAYER = {
     Layer.PROFILE: "user_profile",

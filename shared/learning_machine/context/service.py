@@ -13,15 +13,15 @@ import logging
 from collections.abc import Callable
 
 from ..adapters.index.base import IndexHit, IndexUnavailableError
-from ..indexing import ENTITY, KNOWLEDGE, Indexer
+from ..core.namespaces import search_scope
+from ..core.ranking import rank_memories
+from ..core.scoring import DEFAULT_MIN_SCORE
 from ..models.api.sessions import SessionContext
 from ..models.common import Layer
 from ..models.config import TenantConfig
 from ..models.context import ContextMemory, ContextResponse
 from ..models.memories import Memory
-from ..namespaces import search_scope
-from ..ranking import rank_memories
-from ..scoring import DEFAULT_MIN_SCORE
+from ..services.indexing import ENTITY, KNOWLEDGE, Indexer
 from ..stores.config import ConfigStore
 from ..stores.sessions import SessionStore
 from ..stores.user_memory import UserMemoryStore

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..entity_memory import absorb
-from ..indexing import KNOWLEDGE, Indexer, entity_doc_id, insight_doc_id, insight_text
 from ..models.entities import Entity, Relationship
 from ..models.knowledge import Insight
 from ..models.memories import MergedItem
+from ..services.entity_memory import absorb
+from ..services.indexing import KNOWLEDGE, Indexer, entity_doc_id, insight_doc_id, insight_text
 from ..stores.changes import WriteConflictError
 from ..stores.entities import EntityStore, normalize_name
 from ..stores.knowledge import KnowledgeStore

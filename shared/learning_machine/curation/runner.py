@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from ..adapters.embeddings.base import Embedder
+from ..core.namespaces import USER_PREFIX
 from ..models.common import utc_now
 from ..models.config import TenantConfig
 from ..models.curation import CurationJob, JobCursor
-from ..namespaces import USER_PREFIX
 from ..stores.changes import WriteConflictError
 from ..stores.curation import JobStore
 from ..stores.registry import Registry

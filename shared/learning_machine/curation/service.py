@@ -10,12 +10,12 @@ from datetime import timedelta
 from pydantic import BaseModel
 
 from ..adapters.queue import MessageQueue
-from ..domain_errors import ConflictError
-from ..ids import new_id
-from ..indexing import Indexer
+from ..core.errors import ConflictError
+from ..core.ids import new_id
+from ..core.namespaces import resolve
 from ..models.api import curation as api_curation
 from ..models.curation import ALL_OPERATIONS, CurateRequest, CurationJob, JobAccepted, JobCursor
-from ..namespaces import resolve
+from ..services.indexing import Indexer
 from ..stores.api_keys import ApiKeyStore
 from ..stores.config import ConfigStore
 from ..stores.curation import JobStore

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..indexing import Indexer
 from ..models.common import utc_now
 from ..models.curation import CurationChange, CurationJob
 from ..models.entities import Entity, Relationship
 from ..models.knowledge import Insight
 from ..models.memories import Memory, MemoryVersion, Provenance
 from ..models.sessions import SessionContext
+from ..services.indexing import Indexer
 from ..stores.changes import ChangeSet, WriteConflictError, transact
 from ..stores.curation import JobStore
 from ..stores.entities import EntityStore

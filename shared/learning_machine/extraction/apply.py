@@ -3,7 +3,7 @@
 Everything the model proposes is checked against the current state and the tenant config:
 unknown memory ids, disabled layers, fields outside the schema and values that fail it are
 skipped (and reported), never applied half-way. How a memory or profile is written (ids, the
-next version, field validation) is memory_rules', shared with direct edits (memory_admin.py).
+next version, field validation) is memory_rules', shared with direct edits (services/memory_admin.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..memory_rules import (
+from ..core.memory_rules import (
     FieldValueError,
     Origin,
     apply_profile_changes,

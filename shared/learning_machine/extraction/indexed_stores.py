@@ -21,14 +21,12 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from .. import namespaces
 from ..adapters.embeddings.base import Embedder
-from ..entity_memory import EntityMemory, UnknownEntityError, UnknownFactError
+from ..core import namespaces
+from ..core.ids import stable_id
+from ..core.memory_rules import Origin
+from ..core.ranking import estimate_tokens, take_within_budget
 from ..extraction_contract.prompt import entity_block
-from ..ids import stable_id
-from ..indexing import DeferredIndexer, entity_text, insight_text
-from ..learned_knowledge import LearnedKnowledge
-from ..memory_rules import Origin
 from ..models.config import TenantConfig
 from ..models.entities import Entity, EntityUpsert, Event, EventIn, Fact, FactsIn, RelationshipIn
 from ..models.extraction import (
@@ -42,7 +40,9 @@ from ..models.extraction import (
 )
 from ..models.knowledge import InsightIn
 from ..models.transcripts import AppliedOperation
-from ..ranking import estimate_tokens, take_within_budget
+from ..services.entity_memory import EntityMemory, UnknownEntityError, UnknownFactError
+from ..services.indexing import DeferredIndexer, entity_text, insight_text
+from ..services.learned_knowledge import LearnedKnowledge
 from ..stores.entities import NameTakenError, normalize_name
 
 # The entities shown to the model: the most relevant few, their latest current facts, each text

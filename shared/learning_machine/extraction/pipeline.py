@@ -17,7 +17,8 @@ from typing import Protocol
 
 from ..adapters.embeddings.base import EMBEDDING_METER
 from ..adapters.llm.base import ExtractionModel, ModelError
-from ..memory_rules import Origin
+from ..core.memory_rules import Origin
+from ..core.ranking import estimate_tokens, rank_memories, take_within_budget
 from ..models.common import Role, utc_now
 from ..models.config import TenantConfig
 from ..models.extraction import ExtractionRequest, ModelReply, NumberedMessage
@@ -25,7 +26,6 @@ from ..models.memories import Memory
 from ..models.profile import STANDARD_FIELDS
 from ..models.sessions import SessionContext
 from ..models.transcripts import TranscriptEnvelope, TranscriptStatus
-from ..ranking import estimate_tokens, rank_memories, take_within_budget
 from ..stores.changes import AlreadyAppliedError, ChangeSet, MemoryVectors, commit_with_retry
 from ..stores.config import ConfigStore
 from ..stores.sessions import SessionStore

@@ -27,7 +27,7 @@ ShortText = Annotated[
 
 def _redacted(text: str) -> str:
     # Imported on first use: compiling the redaction patterns is not worth a read path's cold start.
-    from ..redaction import redact_text
+    from ..core.redaction import redact_text
 
     return redact_text(text)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..redaction import redact_text
+from ..core.redaction import redact_text
 from .common import utc_now
 from .memories import Provenance
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from ..scoring import DEFAULT_MIN_SCORE
+from ..core.scoring import DEFAULT_MIN_SCORE
 from .api.memories import Provenance
 from .common import Identifier, NamespaceName
 

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
 
 from ..adapters import dynamodb
-from ..domain_errors import ConflictError
+from ..core.errors import ConflictError
 from ..models.common import utc_now
 from ..models.config import StoredConfig, TenantConfig
 from .keys import CONFIG_SK, config_history_pk, config_pk

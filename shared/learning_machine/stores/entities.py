@@ -14,7 +14,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from ..adapters import dynamodb
-from ..domain_errors import ConflictError
+from ..core.errors import ConflictError
 from ..models.entities import Entity, Relationship
 from .changes import WriteConflictError
 from .keys import edge_pk, entity_name_pk, entity_pk

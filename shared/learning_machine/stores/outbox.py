@@ -19,7 +19,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from ..adapters import dynamodb
 from ..adapters.index.base import IndexDocument
-from ..ids import new_id
+from ..core.ids import new_id
 from .keys import outbox_pk, repeat_pk
 
 Operation = Literal["upsert", "delete", "delete_namespace"]

@@ -14,11 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .. import namespaces
-from ..domain_errors import ConflictError, InvalidInputError, NotFoundError
-from ..entity_memory import EntityMemory, UnknownEntityError, UnknownFactError
-from ..learned_knowledge import LearnedKnowledge
-from ..memory_admin import MemoryAdmin, UnknownMemoryError
+from ..core import namespaces
+from ..core.errors import ConflictError, InvalidInputError, NotFoundError
+from ..core.ranking import rank_memories
 from ..models.api import entities as api_entities
 from ..models.api import knowledge as api_knowledge
 from ..models.api import memories as api_memories
@@ -28,7 +26,9 @@ from ..models.entities import Entity, EventIn
 from ..models.knowledge import Insight, InsightIn
 from ..models.memories import Memory, MemoryCreate, MemoryPatch, Provenance
 from ..models.tools import ToolResult
-from ..ranking import rank_memories
+from ..services.entity_memory import EntityMemory, UnknownEntityError, UnknownFactError
+from ..services.learned_knowledge import LearnedKnowledge
+from ..services.memory_admin import MemoryAdmin, UnknownMemoryError
 from ..stores.entities import NameTakenError
 from ..stores.user_memory import UserMemoryStore
 from . import definitions as d

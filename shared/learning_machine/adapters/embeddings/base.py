@@ -49,7 +49,7 @@ class EmbeddingMeter:
         self.tokens = 0
 
     def add(self, texts: Sequence[str]) -> None:
-        from ...ranking import estimate_tokens
+        from ...core.ranking import estimate_tokens
 
         self.tokens += sum(estimate_tokens(text) for text in texts)
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Literal
 
-from ...scoring import ScoreScale
+from ...core.scoring import ScoreScale
 from .base import normalized
 
 # Shared words and word pieces, not meaning: unrelated sentences land below 0.15 and a text that

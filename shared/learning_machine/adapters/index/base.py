@@ -8,8 +8,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from ...domain_errors import UnavailableError
-from ...scoring import DEFAULT_SCALE, ScoreScale
+from ...core.errors import UnavailableError
+from ...core.scoring import DEFAULT_SCALE, ScoreScale
 
 DocumentKind = Literal["knowledge", "entity"]
 DocumentStatus = Literal["active", "pending"]

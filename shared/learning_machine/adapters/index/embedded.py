@@ -27,7 +27,7 @@ import apsw
 import sqlite_vec
 from pydantic_core import to_json
 
-from ...scoring import BM25_K1, DEFAULT_SCALE, ScoreScale
+from ...core.scoring import BM25_K1, DEFAULT_SCALE, ScoreScale
 from .base import IndexDocument, IndexHit, IndexRequestError, IndexUnavailableError, SearchMode
 from .fusion import RankedDocument, fuse, plan_search
 

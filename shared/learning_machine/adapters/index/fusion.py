@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...ranking import STOPWORDS
-from ...scoring import DEFAULT_SCALE, ScoreScale, relevance
+from ...core.ranking import STOPWORDS
+from ...core.scoring import DEFAULT_SCALE, ScoreScale, relevance
 from .base import DocumentKind, IndexHit, SearchMode
 
 MAX_QUERY_TERMS = 32

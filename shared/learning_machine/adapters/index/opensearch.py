@@ -70,7 +70,7 @@ from opensearchpy import (
     helpers,
 )
 
-from ...scoring import DEFAULT_SCALE, ScoreScale
+from ...core.scoring import DEFAULT_SCALE, ScoreScale
 from .base import IndexDocument, IndexHit, IndexRequestError, IndexUnavailableError, SearchMode
 from .fusion import RankedDocument, fuse, plan_search
 

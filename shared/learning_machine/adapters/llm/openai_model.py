@@ -28,11 +28,11 @@ import openai
 import pydantic
 from openai.types.chat import ChatCompletion
 
+from ...core.ranking import estimate_tokens
 from ...extraction_contract.prompt import CUT_OFF_INSTRUCTION, TOOL_DESCRIPTION, TOOL_NAME, build_messages
 from ...extraction_contract.schema import SCHEMA_NAME, Schema, reply_schema
 from ...models.extraction import ExtractionReply, ExtractionRequest, ExtractionResult, ModelReply
 from ...models.transcripts import TokenUsage
-from ...ranking import estimate_tokens
 from .base import ModelError, ModelOutputError
 
 logger = logging.getLogger(__name__)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ...core.ranking import estimate_tokens
 from ...models.extraction import ExtractionRequest, ExtractionResult, ModelReply
 from ...models.transcripts import TokenUsage
-from ...ranking import estimate_tokens
 from .base import ModelError
 
 Script = ExtractionResult | Exception | Callable[[ExtractionRequest], ExtractionResult]

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from ...models.common import utc_now
 from ...models.usage import DayUsage, UsageReport
-from ...quotas import prices
+from ...services.quotas import prices
 from ...settings import get_settings
 from .. import deps
 from ..errors import ApiError

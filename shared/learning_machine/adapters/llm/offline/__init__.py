@@ -26,7 +26,7 @@ entities to each other, or judge whether a statement is true, hypothetical or sa
 proposes no learned knowledge: telling a reusable insight from a personal detail needs judgement
 that rules do not have, so `knowledge_operations` is always empty. Sentences that hold a secret
 (passwords, API keys, tokens, card numbers), or a placeholder where one was redacted on intake, are
-skipped entirely; what counts as a secret is decided in one place, `learning_machine.redaction`.
+skipped entirely; what counts as a secret is decided in one place, `learning_machine.core.redaction`.
 
 One concern a module, in the order a transcript flows through them: `text` (vocabulary and text
 helpers), `rules` (the rule table), `reading` (the user's turns matched against it), `memories`

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ....core.redaction import holds_secret
 from ....models.common import Layer, Role
 from ....models.extraction import (
     NumberedMessage,
 )
-from ....redaction import holds_secret
 from .rules import FORGET, Context, Fact, Finding, Forget, Rule
 from .text import BULLET, clauses, is_question, sentences
 

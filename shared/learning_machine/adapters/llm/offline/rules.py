@@ -6,9 +6,9 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ....core.redaction import holds_secret
 from ....models.common import Layer
 from ....models.memories import Polarity
-from ....redaction import holds_secret
 from .text import (
     LANGUAGE,
     NOT_NAMES,

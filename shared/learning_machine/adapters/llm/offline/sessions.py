@@ -6,12 +6,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from ....core.ranking import terms
+from ....core.redaction import holds_secret
 from ....models.extraction import (
     ExtractionRequest,
     SessionUpdate,
 )
-from ....ranking import terms
-from ....redaction import holds_secret
 from .reading import UserTurn
 from .rules import REST
 from .text import FILLER, SENTENCE_END, capitalised, clauses, clip, oxford_join, stems, third_person

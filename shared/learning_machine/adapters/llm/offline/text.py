@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from itertools import pairwise
 
-from ....ranking import terms
+from ....core.ranking import terms
 
 MAX_VALUE_CHARS = 160
 # Thresholds on stemmed-word overlap, tuned on the unit tests' phrasings.

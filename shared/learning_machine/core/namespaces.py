@@ -7,7 +7,7 @@ namespace and needs a user id.
 
 from __future__ import annotations
 
-from .domain_errors import InvalidInputError
+from .errors import InvalidInputError
 
 USER = "user"
 GLOBAL = "global"

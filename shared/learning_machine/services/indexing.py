@@ -11,13 +11,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from .adapters.embeddings.base import Embedder
-from .adapters.index.base import IndexDocument, IndexHit, IndexUnavailableError, KnowledgeIndex, SearchMode
-from .models.entities import Entity
-from .models.knowledge import Insight, InsightIn
-from .scoring import ScoreScale, scale_of
-from .settings import Settings
-from .stores.outbox import IndexOutbox, PendingIndexWrite
+from ..adapters.embeddings.base import Embedder
+from ..adapters.index.base import IndexDocument, IndexHit, IndexUnavailableError, KnowledgeIndex, SearchMode
+from ..core.scoring import ScoreScale, scale_of
+from ..models.entities import Entity
+from ..models.knowledge import Insight, InsightIn
+from ..settings import Settings
+from ..stores.outbox import IndexOutbox, PendingIndexWrite
 
 logger = logging.getLogger(__name__)
 
@@ -262,9 +262,9 @@ class Indexer:
 
 def build_indexer(settings: Settings) -> Indexer:
     """The index engine, the embedder and the outbox the settings name (imported on first use)."""
-    from .adapters.embeddings.base import MeteredEmbedder
-    from .adapters.embeddings.factory import build_embedder
-    from .adapters.index.factory import build_index
+    from ..adapters.embeddings.base import MeteredEmbedder
+    from ..adapters.embeddings.factory import build_embedder
+    from ..adapters.index.factory import build_index
 
     embedder = build_embedder(settings)
     override = None

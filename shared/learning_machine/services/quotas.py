@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from .models.usage import LimitsOverride, Prices, QuotaExceededError, TenantLimits
-from .settings import Settings
-from .stores.usage import LimitsStore, UsageStore
+from ..models.usage import LimitsOverride, Prices, QuotaExceededError, TenantLimits
+from ..settings import Settings
+from ..stores.usage import LimitsStore, UsageStore
 
 __all__ = ["QuotaExceededError", "Quotas", "default_limits", "prices"]
 

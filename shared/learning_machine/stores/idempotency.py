@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
-from .settings import Settings
+from ..settings import Settings
 
 # A fixed prefix instead of Powertools' default (function name + module + qualname): the key must
 # not depend on how or where the handler module was loaded.

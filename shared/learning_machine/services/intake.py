@@ -16,19 +16,19 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 
-from .adapters.queue import MessageQueue
-from .domain_errors import TooLargeError, UnavailableError
-from .models.common import utc_now
-from .models.transcripts import (
+from ..adapters.queue import MessageQueue
+from ..core.errors import TooLargeError, UnavailableError
+from ..core.redaction import redact
+from ..models.common import utc_now
+from ..models.transcripts import (
     MetadataValue,
     TranscriptAccepted,
     TranscriptEnvelope,
     TranscriptIn,
     TranscriptStatus,
 )
+from ..stores.transcripts import TranscriptStore
 from .quotas import Quotas
-from .redaction import redact
-from .stores.transcripts import TranscriptStore
 
 # SQS refuses larger messages. Only a body full of short secrets grows past it once redacted.
 MAX_QUEUE_MESSAGE_BYTES = 256 * 1024

@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .adapters.index.base import IndexUnavailableError
-from .domain_errors import ConflictError, NotFoundError
-from .ids import new_id, stable_id
+from ..adapters.index.base import IndexUnavailableError
+from ..core.errors import ConflictError, NotFoundError
+from ..core.ids import new_id, stable_id
+from ..core.redaction import redact_optional, redact_text
+from ..models.common import utc_now
+from ..models.knowledge import ImportItem, ImportResult, Insight, InsightIn, Review, Status
+from ..models.memories import Provenance
+from ..stores.knowledge import KnowledgeStore
 from .indexing import KNOWLEDGE, Indexer, insight_doc_id, insight_text
-from .models.common import utc_now
-from .models.knowledge import ImportItem, ImportResult, Insight, InsightIn, Review, Status
-from .models.memories import Provenance
-from .redaction import redact_optional, redact_text
-from .stores.knowledge import KnowledgeStore
 
 
 class UnknownInsightError(NotFoundError, LookupError):

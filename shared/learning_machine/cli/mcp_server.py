@@ -24,7 +24,7 @@ from mcp import types
 from mcp.server import Server, ServerRequestContext
 from mcp.server.stdio import stdio_server
 
-from .client import AsyncLearningMachineClient, LearningMachineError
+from ..client import AsyncLearningMachineClient, LearningMachineError
 
 SERVER_NAME = "learning-machine"
 USER_ARGUMENT = "user_id"

@@ -2,8 +2,8 @@
 
 Memory ids, the stored text and category of a memory, its next version, profile field validation
 and the next profile version, and the provenance stamped on each. Extraction (extraction/apply.py)
-and direct edits (memory_admin.py) both build on these, so neither borrows from the other and an
-edit is versioned exactly like a learned change.
+and direct edits (services/memory_admin.py) both build on these, so neither borrows from the other
+and an edit is versioned exactly like a learned change.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
 
-from .domain_errors import InvalidInputError
+from ..models.common import MAX_MEMORY_CHARS
+from ..models.config import TenantConfig
+from ..models.memories import Memory, Provenance, Source
+from ..models.profile import STANDARD_FIELDS, UserProfile
+from ..stores.changes import ChangeSet
+from .errors import InvalidInputError
 from .ids import new_id
-from .models.common import MAX_MEMORY_CHARS
-from .models.config import TenantConfig
-from .models.memories import Memory, Provenance, Source
-from .models.profile import STANDARD_FIELDS, UserProfile
-from .stores.changes import ChangeSet
 
 _CATEGORY = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+){0,3}$")
 

@@ -8,14 +8,14 @@ import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..core.namespaces import search_scope
+from ..core.ranking import memory_scores
+from ..models.api.memories import Provenance
+from ..models.config import TenantConfig
+from ..models.memories import Memory
+from ..models.search import SearchRequest, SearchResponse, SearchResult, StoreName
+from ..stores.user_memory import UserMemoryStore
 from .indexing import ENTITY, KNOWLEDGE, Indexer
-from .models.api.memories import Provenance
-from .models.config import TenantConfig
-from .models.memories import Memory
-from .models.search import SearchRequest, SearchResponse, SearchResult, StoreName
-from .namespaces import search_scope
-from .ranking import memory_scores
-from .stores.user_memory import UserMemoryStore
 
 
 @dataclass

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from .models.common import Layer, utc_now
-from .models.memories import Memory, QueryVector
+from ..models.common import Layer, utc_now
+from ..models.memories import Memory, QueryVector
 from .scoring import lucene_scale, relevance
 
 T = TypeVar("T")

@@ -10,24 +10,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .idempotency import record_keys
+from ..core.namespaces import USER_PREFIX
+from ..models.api import knowledge as api_knowledge
+from ..models.api.entities import Entity, Relationship
+from ..models.api.memories import Memory, MemoryVersion
+from ..models.api.profile import UserProfile
+from ..models.api.sessions import SessionContext
+from ..models.api.transcripts import TranscriptStatus
+from ..models.export import ForgetReport, UserExport
+from ..models.knowledge import Insight
+from ..settings import Settings
+from ..stores.entities import EntityStore
+from ..stores.idempotency import record_keys
+from ..stores.idempotency_records import IdempotencyRecords
+from ..stores.knowledge import KnowledgeStore
+from ..stores.registry import Registry
+from ..stores.user_memory import UserMemoryStore
+from ..stores.user_records import UserRecordStore
 from .indexing import Indexer
-from .models.api import knowledge as api_knowledge
-from .models.api.entities import Entity, Relationship
-from .models.api.memories import Memory, MemoryVersion
-from .models.api.profile import UserProfile
-from .models.api.sessions import SessionContext
-from .models.api.transcripts import TranscriptStatus
-from .models.export import ForgetReport, UserExport
-from .models.knowledge import Insight
-from .namespaces import USER_PREFIX
-from .settings import Settings
-from .stores.entities import EntityStore
-from .stores.idempotency_records import IdempotencyRecords
-from .stores.knowledge import KnowledgeStore
-from .stores.registry import Registry
-from .stores.user_memory import UserMemoryStore
-from .stores.user_records import UserRecordStore
 
 
 @dataclass

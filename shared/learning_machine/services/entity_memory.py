@@ -13,13 +13,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from .dates import resolve_date
-from .domain_errors import NotFoundError
-from .ids import new_id
-from .indexing import ENTITY, Indexer, entity_doc_id
-from .models.api import entities as api_entities
-from .models.common import utc_now
-from .models.entities import (
+from ..core.dates import resolve_date
+from ..core.errors import NotFoundError
+from ..core.ids import new_id
+from ..core.redaction import redact_optional, redact_text
+from ..models.api import entities as api_entities
+from ..models.common import utc_now
+from ..models.entities import (
     MAX_EVENTS,
     MAX_FACTS,
     Entity,
@@ -29,10 +29,10 @@ from .models.entities import (
     Fact,
     Relationship,
 )
-from .models.memories import MergedItem, Provenance
-from .redaction import redact_optional, redact_text
-from .stores.changes import WriteConflictError
-from .stores.entities import EntityStore, normalize_name
+from ..models.memories import MergedItem, Provenance
+from ..stores.changes import WriteConflictError
+from ..stores.entities import EntityStore, normalize_name
+from .indexing import ENTITY, Indexer, entity_doc_id
 
 
 class UnknownEntityError(NotFoundError, LookupError):

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerTokenEvent,
 )
 
-from .stores.api_keys import ApiKeyStore
+from ..stores.api_keys import ApiKeyStore
 
 TENANT_CONTEXT_KEY = "tenant_id"
 
