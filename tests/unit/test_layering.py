@@ -49,12 +49,8 @@ SAME_RANK = {
     ("examples", "cli"),
     ("examples", "client"),
 }
-# Module-level exceptions to the ranks, each with its reason.
-EXCEPTIONS = {
-    # Annotation only: apply_profile_changes is handed a ChangeSet and calls its put_profile. The
-    # import runs at runtime (it is not under TYPE_CHECKING) but core does no I/O through it.
-    ("learning_machine.core.memory_rules", "learning_machine.stores.changes"),
-}
+# Module-level exceptions to the ranks, each with its reason (none today).
+EXCEPTIONS: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path) -> str:

@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
 
@@ -20,7 +20,6 @@ from ..models.common import MAX_MEMORY_CHARS
 from ..models.config import TenantConfig
 from ..models.memories import Memory, Provenance, Source
 from ..models.profile import STANDARD_FIELDS, UserProfile
-from ..stores.changes import ChangeSet
 from .errors import InvalidInputError
 from .ids import new_id
 
@@ -120,8 +119,14 @@ def coerce_field(config: TenantConfig, name: str, value: Any) -> Any:
     return value
 
 
+class ProfileWriter(Protocol):
+    """Where a profile change goes: the ChangeSet of the write in progress (stores/changes.py)."""
+
+    def put_profile(self, current: UserProfile, updated: UserProfile, changed: dict[str, str]) -> None: ...
+
+
 def apply_profile_changes(
-    changes: ChangeSet, profile: UserProfile, values: dict[str, tuple[Any, int | None]], origin: Origin
+    changes: ProfileWriter, profile: UserProfile, values: dict[str, tuple[Any, int | None]], origin: Origin
 ) -> UserProfile | None:
     """Set (or, for None, remove) validated fields; writes nothing when nothing changes."""
     fields = dict(profile.fields)
