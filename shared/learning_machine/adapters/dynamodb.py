@@ -56,7 +56,7 @@ def _keep_answer_as_json(
     """botocore's `before-parse` event: decode a successful Query answer with `json` and hand it to
     the caller as is, leaving botocore an empty body to parse. botocore's parser walks the output
     shape for every attribute of every item (ten members of AttributeValue each time): for a
-    500-memory partition that was the largest share of get-context's own time (bench/README.md).
+    500-memory partition that was the largest share of get-context's own time (cProfile).
     The answer is DynamoDB's own JSON (`{"Items": [{"sk": {"S": ...}}], "LastEvaluatedKey": ...}`),
     so reading it needs nothing botocore would have added. Errors (status >= 300) are left to
     botocore, which raises them as usual."""

@@ -152,8 +152,8 @@ class QueryVector:
     """A query's embedding, ready to score every memory of a user.
 
     `dot` runs as (|q|² + |d|² - |q - d|²) / 2 with `math.dist` and `math.hypot`, whose sums run in
-    C: about three times faster than a Python-level `sum(map(mul, ...))` over 384 dimensions
-    (bench/README.md), which decides get-context's own time for a user with hundreds of memories."""
+    C: 500 int8 memories of 384 dimensions score in about half the time of a Python-level
+    `sum(map(mul, ...))` (7.1 vs 13.5 ms here), and get-context scores every memory of a user."""
 
     values: tuple[float, ...]
     norm2: float
