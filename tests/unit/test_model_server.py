@@ -91,3 +91,14 @@ def test_newline_and_tab_tokens_are_read_from_the_gguf_and_cached(tmp_path: Path
     assert model_server.newline_token_ids(paths) == [1, 3, 4, 5]
     with pytest.raises(model_server.ModelServerError):
         model_server.gguf_tokens(paths.model)
+
+
+def test_the_server_decodes_greedily_on_loopback_without_newline_tokens(tmp_path: Path) -> None:
+    paths = model_server.Paths(tmp_path)
+    paths.model.parent.mkdir(parents=True)
+    _gguf(paths.model, ["{", "Ċ", "abc"])
+    argv = model_server.server_argv(paths, Path("/bin/llama-server"), paths.model, 8401)
+    options = dict(zip(argv[1::2], argv[2::2], strict=False))
+    assert float(options["--temp"]) == 0.0  # the same transcript gives the same reply
+    assert options["--host"] == "127.0.0.1" and options["--port"] == "8401"
+    assert argv[argv.index("--logit-bias") + 1] == "1-inf"
