@@ -321,6 +321,7 @@ def test_a_repaired_reply_is_counted_in_the_status(aws: Aws) -> None:
         calls=2,
         first_reply_error="the reply is not valid JSON",
         dropped=["add of a memory with blank content"],
+        held=["add of a memory the user did not say: 'The user has a cat.'"],
     )
 
     class RepairingModel:
@@ -337,6 +338,7 @@ def test_a_repaired_reply_is_counted_in_the_status(aws: Aws) -> None:
     assert (status.model_calls, status.repair_calls) == (2, 1)
     assert status.first_reply_error == "the reply is not valid JSON"
     assert "add of a memory with blank content" in status.skipped
+    assert status.held == ["add of a memory the user did not say: 'The user has a cat.'"]
     assert [m.content for m in pipeline.stores.users.load("acme", "u1").memories] == ["Prefers tea."]
 
 

@@ -202,6 +202,7 @@ class ExtractionPipeline:
                     "first_reply_error": reply.first_reply_error if reply else None,
                     "operations": [*changes.applied, *indexed.applied],
                     "skipped": [*(reply.dropped if reply else []), *skipped, *indexed.skipped],
+                    "held": reply.held if reply else [],
                 }
             )
             changes.complete_transcript(done)

@@ -396,3 +396,7 @@ class ModelReply(BaseModel):
         default=None, description="Why the first reply was invalid, when a repair call followed"
     )
     dropped: list[str] = Field(default_factory=list, description="Operations of the reply dropped as blank")
+    held: list[str] = Field(
+        default_factory=list,
+        description="Operations held back because the user's messages do not support them (grounding)",
+    )
