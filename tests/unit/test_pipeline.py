@@ -156,6 +156,7 @@ def test_custom_schema_fields_are_validated(aws: Aws) -> None:
     assert pipeline.stores.users.load("acme", "u1").profile.fields == {"plan_tier": "pro", "seats": 12}
     assert len(status.skipped) == 2
     assert model.requests[0].profile_schema["plan_tier"] == "Subscription tier"
+    assert model.requests[0].profile_options == {"plan_tier": ["free", "pro"]}  # seats has no enum
 
 
 def test_disabled_stores_and_layers_shape_the_request(aws: Aws) -> None:

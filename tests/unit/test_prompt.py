@@ -285,3 +285,15 @@ def test_the_rules_hold_no_example_sentence_a_model_could_copy_as_a_fact() -> No
     quoted_sentences = re.findall(r"[\"“(]([A-Z][^\"”)]{3,}\.)[\"”)]", system)
     assert quoted_sentences == []
     assert "French" not in system and "Postgres" not in system and "last Friday" not in system
+
+
+def test_a_custom_field_shows_its_options() -> None:
+    request = make_request(
+        profile_schema={**STANDARD_FIELDS, "plan_tier": "Subscription tier"},
+        profile_options={"plan_tier": ["free", "pro", "enterprise"]},
+    )
+    system, user = texts(request)
+    assert "plan_tier: Subscription tier (options: free, pro, enterprise)" in (
+        section(user, "profile_schema") or ""
+    )
+    assert "A field with options takes the option the user's own words name" in system

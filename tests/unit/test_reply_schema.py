@@ -201,3 +201,14 @@ def test_bounded_strings_cap_free_text_but_not_enums() -> None:
     check(reply(memory_operations=[{**ADD, "content": "x" * STRING_LIMITS["content"]}]))
     with pytest.raises(fastjsonschema.JsonSchemaException):  # a loop inside a string ends at the cap
         check(reply(memory_operations=[{**ADD, "content": "AI Assistant " * 100}]))
+
+
+def test_a_field_with_options_takes_one_of_them_or_null() -> None:
+    schema = {**STANDARD_FIELDS, "team_size": "integer", "plan_tier": "Subscription tier"}
+    check = validator(profile_schema=schema, profile_options={"plan_tier": ["free", "pro"]})
+    slots = {**NOT_STATED, "plan_tier": None}
+    check(reply(profile={**slots, "plan_tier": "pro"}))
+    check(reply(profile=slots))
+    with pytest.raises(fastjsonschema.JsonSchemaException):
+        check(reply(profile={**slots, "plan_tier": "Pro plan"}))  # a phrase, not an option
+    check(reply(profile={**slots, "team_size": "any text"}))  # fields without options: free text

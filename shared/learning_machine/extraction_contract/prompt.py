@@ -20,7 +20,7 @@ from ..models.memories import Memory
 from ..models.profile import STANDARD_FIELDS
 from ..models.sessions import SessionContext
 
-SYSTEM_PROMPT_VERSION = "extraction-8"
+SYSTEM_PROMPT_VERSION = "extraction-9"
 
 TRANSCRIPT_OPEN = "<transcript>"
 TRANSCRIPT_CLOSE = "</transcript>"
@@ -162,7 +162,8 @@ def _profile_rules(request: ExtractionRequest) -> str:
         "this transcript (their name, their job as role, their employer as company, their city as "
         "location), else null. Never guess a value nobody stated (a time zone, a language). "
         "<profile> holds the values already known: give a value only when it is new or changed.\n"
-        '- A value is text; for a non-string field give JSON text (3, true, ["a","b"]).\n'
+        '- A value is text; for a non-string field give JSON text (3, true, ["a","b"]). A field with '
+        "options takes the option the user's own words name, else null.\n"
         "- Do not repeat a profile field as a memory."
     )
 
@@ -210,7 +211,9 @@ def _store_rules(learned: bool, rules: str, off_line: str, subject: str, prompt:
 def _user_message(request: ExtractionRequest) -> str:
     sections = [_section("current_time", request.occurred_at.isoformat())]
     if request.learn_profile and request.profile_schema:
-        sections.append(_section("profile_schema", _schema_lines(request.profile_schema)))
+        sections.append(
+            _section("profile_schema", _schema_lines(request.profile_schema, request.profile_options))
+        )
         sections.append(_section("profile", _json(_known_fields(request))))
     if request.layers:
         sections.append(_memories_section(request))
@@ -226,13 +229,20 @@ def _section(tag: str, body: str) -> str:
     return f"<{tag}>\n{body}\n</{tag}>"
 
 
-def _schema_lines(schema: dict[str, str]) -> str:
+def _schema_lines(schema: dict[str, str], options: dict[str, list[str]]) -> str:
     """One field a line: a standard field by its name alone (a small model copied their
-    descriptions into memories, one per field), a custom field with its description."""
+    descriptions into memories, one per field), a custom field with its description and options."""
     return "\n".join(
-        name if name in STANDARD_FIELDS else f"{name}: {_escape_tags(_one_line(description))}"
+        name if name in STANDARD_FIELDS else _custom_field_line(name, description, options.get(name))
         for name, description in schema.items()
     )
+
+
+def _custom_field_line(name: str, description: str, options: list[str] | None) -> str:
+    line = f"{name}: {_escape_tags(_one_line(description))}"
+    if options:
+        line += " (options: " + ", ".join(_escape_tags(_one_line(option)) for option in options) + ")"
+    return line
 
 
 def _known_fields(request: ExtractionRequest) -> dict[str, object]:

@@ -4,7 +4,7 @@ It starts from ExtractionReply's schema (one object per operation, every field r
 narrows it with what only the request knows, so that constrained decoding (llama.cpp's
 `json_schema`, OpenAI's strict mode) cannot produce an operation the pipeline would refuse:
 - `layer` lists only the enabled layers; `profile` has exactly the profile schema's fields, each a
-  string or null (none when the profile is off);
+  string or null (none when the profile is off), one of its options for a field with an enum;
 - `memory_id` lists only the ids of the memories shown, `fact_id` only the shown writable facts;
   without any, the update / delete / supersede variants are left out;
 - a store that is off gets an empty list (`maxItems: 0`) or a null session; planning off makes
@@ -73,7 +73,7 @@ def reply_schema(request: ExtractionRequest, bounded_strings: bool = False) -> S
     fields = list(request.profile_schema) if request.learn_profile else []
     properties["profile"] = {
         "type": "object",
-        "properties": {field: {"anyOf": [{"type": "string"}, _NULL]} for field in fields},
+        "properties": {field: {"anyOf": [_field_value(request, field), _NULL]} for field in fields},
         "required": fields,
         "additionalProperties": False,
     }
@@ -105,6 +105,12 @@ def reply_schema(request: ExtractionRequest, bounded_strings: bool = False) -> S
             for name, child in definition.get("properties", {}).items():
                 _bound_strings(child, STRING_LIMITS.get(name, DEFAULT_STRING_LIMIT))
     return schema
+
+
+def _field_value(request: ExtractionRequest, field: str) -> Schema:
+    """A field with options takes one of them (what the tenant's schema accepts); others any text."""
+    options = request.profile_options.get(field)
+    return _enum(options) if options else {"type": "string"}
 
 
 def _bound_strings(node: Schema, limit: int) -> None:
