@@ -13,7 +13,9 @@ Every reply this schema admits also validates as an ExtractionReply (the narrowi
 
 With `bounded_strings`, every free-text string also gets a `maxLength` (STRING_LIMITS), for servers
 that decode under the schema: a small model that starts repeating itself inside a string ("AI
-Assistant AI Assistant ...") is closed at the limit instead of running to the token cap.
+Assistant AI Assistant ...") is closed at the limit instead of running to the token cap. The same
+flag bounds `turn_index` to the transcript's messages (a small model wrote indexes past its end)
+and the memory and entity operations to a few per user message (OPERATIONS_PER_USER_MESSAGE).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import copy
 from functools import cache
 from typing import Any
 
+from ..models.common import Role
 from ..models.extraction import ENTITY_VARIANTS, MEMORY_VARIANTS, ExtractionReply, ExtractionRequest
 
 Schema = dict[str, Any]
@@ -44,6 +47,9 @@ STRING_LIMITS: dict[str, int] = {
     "category": 40,
 }
 DEFAULT_STRING_LIMIT = 100
+# With bounded_strings, also the operations a reply may hold per user message of the transcript
+# (maxItems): a sentence rarely says more, and a small model that starts repeating operations ends.
+OPERATIONS_PER_USER_MESSAGE = {"memory_operations": 4, "entity_operations": 6}
 
 
 @cache
@@ -104,7 +110,24 @@ def reply_schema(request: ExtractionRequest, bounded_strings: bool = False) -> S
         for definition in [schema, *defs.values()]:
             for name, child in definition.get("properties", {}).items():
                 _bound_strings(child, STRING_LIMITS.get(name, DEFAULT_STRING_LIMIT))
+        _bound_turns_and_lists(schema, request)
     return schema
+
+
+def _bound_turns_and_lists(schema: Schema, request: ExtractionRequest) -> None:
+    """turn_index within the transcript's messages; at most a few operations per user message."""
+    last_turn = max((message.turn_index for message in request.messages), default=0)
+    turn: Schema = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": last_turn}, _NULL]}
+    for definition in schema["$defs"].values():
+        if "turn_index" in definition.get("properties", {}):
+            definition["properties"]["turn_index"] = copy.deepcopy(turn)
+    user_messages = max(1, sum(message.role == Role.USER for message in request.messages))
+    properties = schema["properties"]
+    for name, per_message in OPERATIONS_PER_USER_MESSAGE.items():
+        array = properties[name]
+        array["maxItems"] = min(
+            array.get("maxItems", per_message * user_messages), per_message * user_messages
+        )
 
 
 def _field_value(request: ExtractionRequest, field: str) -> Schema:
