@@ -334,6 +334,10 @@ def server_argv(paths: Paths, binary: Path, model: Path, port: int) -> list[str]
         # temperature (0.8) made runs of the same code differ by several points of recall and
         # precision, and a 1.5B model's less likely tokens are more often an invented fact.
         "--temp", str(TEMPERATURE),
+        # No extra weight buffers (repacking, AMX): on a VM whose CPU reports AMX that the kernel
+        # does not let it run, the native build's AMX kernels die on their first tile instruction
+        # (SIGILL, exit -4), and the server with them.
+        "--no-repack",
     ]  # fmt: skip
     # Compact JSON: llama.cpp's schema grammar lets whitespace (newlines, indentation) in between
     # tokens, and the model pretty-printed its replies (1.6x the tokens, at 2 to 24 tokens/s here).
