@@ -129,3 +129,10 @@ def test_an_upsert_keeps_its_name_and_loses_an_invented_description() -> None:
     screened = screen_ungrounded(reply([], [upsert]), transcript)
     assert [(op.entity, op.description) for op in screened.result.entity_operations] == [("Dana Reyes", None)]
     assert screened.held == ["description of 'Dana Reyes' the user did not say"]
+
+
+def test_a_text_of_short_words_is_grounded_on_those_words() -> None:
+    said = user_words(request((Role.USER, "Can you format a date in Python? I work in UTC.")))
+    assert grounded("UTC", said)
+    assert not grounded("ISO", said)  # only the assistant spoke of ISO 8601
+    assert not grounded("The user is 16.", said)  # a number counts as a content word

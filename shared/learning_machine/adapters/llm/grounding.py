@@ -6,8 +6,9 @@ of an entity ("A SQL join combines rows ..."), and the store would keep them as 
 anything is applied, each memory and entity operation is checked against the user's messages of
 the transcript, never the assistant's:
 - a memory add or update is grounded when at least half of its content words (words of 4+
-  letters or with a digit, outside FRAMING_WORDS, compared on their first STEM letters) were said
-  by the user; deletes and noops carry no text and pass (their ids are checked in the pipeline);
+  letters or with a digit, outside FRAMING_WORDS, compared on their first STEM letters; a text of
+  short words only, "UTC", is its words) were said by the user; deletes and noops carry no text
+  and pass (their ids are checked in the pipeline);
 - an entity operation needs the entity's name said by the user (every word of it), and its text
   (a fact, an event, a relation's target) grounded the same way; an upsert whose description is
   not grounded keeps its name and type and loses the description;
@@ -46,8 +47,11 @@ def user_words(request: ExtractionRequest) -> set[str]:
 
 
 def content_words(text: str) -> list[str]:
-    words = _WORD.findall(PLACEHOLDER.sub(" ", text).lower())
-    return [w for w in words if (len(w) >= 4 or any(c.isdigit() for c in w)) and w not in FRAMING_WORDS]
+    """Words of 4+ letters or with a digit, outside FRAMING_WORDS; for a text of short words only
+    ("UTC", "ISO"), each of its words of 2+ letters."""
+    words = [w for w in _WORD.findall(PLACEHOLDER.sub(" ", text).lower()) if w not in FRAMING_WORDS]
+    long = [w for w in words if len(w) >= 4 or any(c.isdigit() for c in w)]
+    return long or [w for w in words if len(w) >= 2]
 
 
 def grounded(text: str, said: set[str]) -> bool:
