@@ -14,8 +14,10 @@ from learning_machine.models.extraction import (
     ModelReply,
     NumberedMessage,
     ShownEntity,
+    ShownFact,
 )
 from learning_machine.models.transcripts import TokenUsage
+from tests.unit.test_prompt import memory
 
 
 def request(*turns: tuple[Role, str], entities: list[ShownEntity] | None = None) -> ExtractionRequest:
@@ -136,3 +138,35 @@ def test_a_text_of_short_words_is_grounded_on_those_words() -> None:
     assert grounded("UTC", said)
     assert not grounded("ISO", said)  # only the assistant spoke of ISO 8601
     assert not grounded("The user is 16.", said)  # a number counts as a content word
+
+
+def test_an_update_or_supersede_may_keep_the_words_of_what_it_replaces() -> None:
+    fact = ShownFact(fact_id="f1", content="Acme Corp runs everything on MySQL.")
+    transcript = request(
+        (Role.USER, "Update: Acme Corp finished migrating to PostgreSQL this week."),
+        entities=[ShownEntity(name="Acme Corp", entity_type="company", facts=[fact])],
+    )
+    transcript.memories = [memory("m1", Layer.PROFILE, "The user is vegetarian and cooks every evening.")]
+    supersede = EntityOperation.of(
+        "supersede_fact", "Acme Corp", content="Runs everything on PostgreSQL.", fact_id="f1"
+    )
+    new_fact = EntityOperation.of("add_fact", "Acme Corp", content="Runs everything on PostgreSQL.")
+    update = MemoryOperation(
+        op="update",
+        memory_id="m1",
+        layer=None,
+        category=None,
+        content="The user is vegetarian and cooks every evening with PostgreSQL.",
+        polarity=None,
+        turn_index=0,
+    )
+    screened = screen_ungrounded(
+        reply([update, add("The user cooks every evening.")], [supersede, new_fact]), transcript
+    )
+    assert [op.op for op in screened.result.entity_operations] == [
+        "supersede_fact"
+    ]  # "runs everything": f1's
+    assert [op.op for op in screened.result.memory_operations] == [
+        "update"
+    ]  # m1's words; the add has none said
+    assert len(screened.held) == 2

@@ -7,11 +7,13 @@ anything is applied, each memory and entity operation is checked against the use
 the transcript, never the assistant's:
 - a memory add or update is grounded when at least half of its content words (words of 4+
   letters or with a digit, outside FRAMING_WORDS, compared on their first STEM letters; a text of
-  short words only, "UTC", is its words) were said by the user; deletes and noops carry no text
-  and pass (their ids are checked in the pipeline);
+  short words only, "UTC", is its words) were said by the user; an update may also use the words
+  of the shown memory it corrects; deletes and noops carry no text and pass (their ids are
+  checked in the pipeline);
 - an entity operation needs the entity's name said by the user (every word of it), and its text
-  (a fact, an event, a relation's target) grounded the same way; an upsert whose description is
-  not grounded keeps its name and type and loses the description;
+  (a fact, an event, a relation's target) grounded the same way (a supersede_fact may also use the
+  words of the fact it replaces); an upsert whose description is not grounded keeps its name and
+  type and loses the description;
 - a redacted placeholder (`[REDACTED:password]`) grounds nothing.
 What is screened out is not applied: it is reported, one short line each, as the reply's `held`.
 """
@@ -42,8 +44,11 @@ _HELD_TEXT = 60
 
 def user_words(request: ExtractionRequest) -> set[str]:
     """The stems of every word the user said in this transcript, placeholders left out."""
-    said = " ".join(m.content for m in request.messages if m.role == Role.USER)
-    return {word[:STEM] for word in _WORD.findall(PLACEHOLDER.sub(" ", said).lower())}
+    return _stems(" ".join(m.content for m in request.messages if m.role == Role.USER))
+
+
+def _stems(text: str) -> set[str]:
+    return {word[:STEM] for word in _WORD.findall(PLACEHOLDER.sub(" ", text).lower())}
 
 
 def content_words(text: str) -> list[str]:
@@ -91,16 +96,21 @@ def screen_ungrounded(reply: ModelReply, request: ExtractionRequest) -> ModelRep
     """The reply without the memory and entity operations the user's words do not support."""
     said = user_words(request)
     shown = shown_names(request)
+    # An update or a supersede may also keep words of what it replaces (itself learned earlier).
+    memories = {m.memory_id: _stems(m.content) for m in request.memories}
+    facts = {fact.fact_id: _stems(fact.content) for entity in request.entities for fact in entity.facts}
     held: list[str] = []
     memory_ops: list[MemoryOperation] = []
     for op in reply.result.memory_operations:
-        if op.content is not None and not grounded(op.content, said):
+        replaced = memories.get(op.memory_id or "", set()) if op.op == "update" else set()
+        if op.content is not None and not grounded(op.content, said | replaced):
             held.append(f"{op.op} of a memory the user did not say: {_clip(op.content)!r}")
         else:
             memory_ops.append(op)
     entity_ops: list[EntityOperation] = []
     for entity_op in reply.result.entity_operations:
-        reason = _entity_reason(entity_op, said, shown)
+        replaced = facts.get(entity_op.fact_id or "", set()) if entity_op.op == "supersede_fact" else set()
+        reason = _entity_reason(entity_op, said, shown, replaced)
         if reason:
             held.append(f"entity {entity_op.op} on {_clip(entity_op.entity)!r}: {reason}")
         elif entity_op.description and not grounded(entity_op.description, said):
@@ -116,10 +126,12 @@ def screen_ungrounded(reply: ModelReply, request: ExtractionRequest) -> ModelRep
     return reply.model_copy(update={"result": result, "held": [*reply.held, *held]})
 
 
-def _entity_reason(op: EntityOperation, said: set[str], shown: dict[str, list[str]]) -> str | None:
+def _entity_reason(
+    op: EntityOperation, said: set[str], shown: dict[str, list[str]], replaced: set[str]
+) -> str | None:
     if not named(op.entity, said, shown):
         return "the user did not name it"
-    if op.content is not None and not grounded(op.content, said):
+    if op.content is not None and not grounded(op.content, said | replaced):
         return f"a {'fact' if op.op != 'add_event' else 'event'} the user did not say: {_clip(op.content)!r}"
     if op.target is not None and not named(op.target, said, shown):
         return f"the user did not name {_clip(op.target)!r}"
