@@ -51,9 +51,12 @@ MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
 GGUF_MAGIC = b"GGUF"
 
 # Server settings: a context for the extraction prompt plus its reply, both cores, one slot.
+# LM_MODEL_THREADS sets the generation threads: on a machine busy with other work, 1 generated
+# 3 to 5 tokens/s where 2 threads, waiting on each other at every layer, made 0.6 to 1.6.
 CONTEXT_TOKENS = 8192
 THREADS = 2
 MAX_COMPLETION_TOKENS = 512
+TEMPERATURE = 0.0
 REQUEST_TIMEOUT_SECONDS = 300
 HEALTH_TIMEOUT_SECONDS = 180.0
 STOP_GRACE_SECONDS = 10.0
@@ -297,22 +300,7 @@ def start_server(paths: Paths, port: int) -> int:
     if pid is not None:
         stop_server(paths)
     binary = build_server(paths)
-    model = assemble_model(paths)
-    argv = [
-        str(binary),
-        "--model", str(model),
-        "--alias", MODEL_ALIAS,
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--ctx-size", str(CONTEXT_TOKENS),
-        "--threads", str(THREADS),
-        "--parallel", "1",
-    ]  # fmt: skip
-    # Compact JSON: llama.cpp's schema grammar lets whitespace (newlines, indentation) in between
-    # tokens, and the model pretty-printed its replies (1.6x the tokens, at 2 to 24 tokens/s here).
-    # Banning every token holding a newline or a tab leaves it one space at most.
-    for token in newline_token_ids(paths):
-        argv += ["--logit-bias", f"{token}-inf"]
+    argv = server_argv(paths, binary, assemble_model(paths), port)
     # The build's RUNPATH is absolute: a cache moved or copied from another checkout would not find
     # its own shared libraries (libllama-server-impl.so ...) without this.
     library_path = os.pathsep.join(filter(None, [str(binary.parent), os.environ.get("LD_LIBRARY_PATH")]))
@@ -331,6 +319,35 @@ def start_server(paths: Paths, port: int) -> int:
         time.sleep(0.5)
     stop_server(paths)
     raise ModelServerError(f"llama-server did not answer its health check in time; see {paths.log_file}")
+
+
+def server_argv(paths: Paths, binary: Path, model: Path, port: int) -> list[str]:
+    """llama-server's command line: the model on loopback, one slot, greedy decoding, compact JSON."""
+    argv = [
+        str(binary),
+        "--model", str(model),
+        "--alias", MODEL_ALIAS,
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--ctx-size", str(CONTEXT_TOKENS),
+        "--threads", os.environ.get("LM_MODEL_THREADS", str(THREADS)),
+        "--threads-batch", str(THREADS),
+        "--parallel", "1",
+        # Greedy decoding: the same transcript gives the same reply. Sampling at the server's default
+        # temperature (0.8) made runs of the same code differ by several points of recall and
+        # precision, and a 1.5B model's less likely tokens are more often an invented fact.
+        "--temp", str(TEMPERATURE),
+        # No extra weight buffers (repacking, AMX): on a VM whose CPU reports AMX that the kernel
+        # does not let it run, the native build's AMX kernels die on their first tile instruction
+        # (SIGILL, exit -4), and the server with them.
+        "--no-repack",
+    ]  # fmt: skip
+    # Compact JSON: llama.cpp's schema grammar lets whitespace (newlines, indentation) in between
+    # tokens, and the model pretty-printed its replies (1.6x the tokens, at 2 to 24 tokens/s here).
+    # Banning every token holding a newline or a tab leaves it one space at most.
+    for token in newline_token_ids(paths):
+        argv += ["--logit-bias", f"{token}-inf"]
+    return argv
 
 
 def newline_token_ids(paths: Paths) -> list[int]:

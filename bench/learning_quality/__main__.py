@@ -202,6 +202,7 @@ def learn(
             "prompt_tokens": status["usage"]["prompt_tokens"],
             "completion_tokens": status["usage"]["completion_tokens"],
             "skipped": status.get("skipped", []),
+            "held": status.get("held", []),
         }
     )
     return status
@@ -410,6 +411,7 @@ def figures(totals: Totals, learner: str, conversations: int, data: Path) -> dic
         "model_calls": calls,
         "repair_calls": repairs,
         "repair_share": round(repairs / count, 3),
+        "held_operations": sum(len(t.get("held", [])) for t in transcripts),
         "prompt_tokens_per_transcript": round(sum(t["prompt_tokens"] for t in transcripts) / count),
         "completion_tokens_per_transcript": round(sum(t["completion_tokens"] for t in transcripts) / count),
         "seconds_per_transcript_p50": seconds[len(seconds) // 2] if seconds else None,
@@ -436,6 +438,7 @@ def figures(totals: Totals, learner: str, conversations: int, data: Path) -> dic
         "wrong": totals.wrong,
         "failures": [t for t in transcripts if t["status"] != "done"],
         "repairs": [t for t in transcripts if t["repair_calls"]],
+        "held": [f"{t['where']}: {line}" for t in transcripts for line in t.get("held", [])],
     }
 
 
@@ -452,7 +455,8 @@ def print_table(result: dict[str, Any]) -> None:
     print(
         f"overall: recall {overall['recall']}, precision {overall['precision']}, failed {overall['failed']}, "
         f"schema-valid first replies {overall['schema_valid_first']}, repairs {overall['repair_calls']}, "
-        f"model calls {overall['model_calls']}, contradictions {overall['contradictions']}, "
+        f"model calls {overall['model_calls']}, held (ungrounded) {overall['held_operations']}, "
+        f"contradictions {overall['contradictions']}, "
         f"p50 {overall['seconds_per_transcript_p50']} s per transcript"
     )
 

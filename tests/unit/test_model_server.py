@@ -91,3 +91,28 @@ def test_newline_and_tab_tokens_are_read_from_the_gguf_and_cached(tmp_path: Path
     assert model_server.newline_token_ids(paths) == [1, 3, 4, 5]
     with pytest.raises(model_server.ModelServerError):
         model_server.gguf_tokens(paths.model)
+
+
+def test_the_server_decodes_greedily_on_loopback_without_newline_tokens(tmp_path: Path) -> None:
+    paths = model_server.Paths(tmp_path)
+    paths.model.parent.mkdir(parents=True)
+    _gguf(paths.model, ["{", "Ċ", "abc"])
+    argv = model_server.server_argv(paths, Path("/bin/llama-server"), paths.model, 8401)
+    options = dict(zip(argv[1::2], argv[2::2], strict=False))
+    assert float(options["--temp"]) == 0.0  # the same transcript gives the same reply
+    assert "--no-repack" in argv  # AMX kernels a VM's kernel refuses would end the server (SIGILL)
+    assert options["--threads"] == options["--threads-batch"] == str(model_server.THREADS)
+    assert options["--host"] == "127.0.0.1" and options["--port"] == "8401"
+    assert argv[argv.index("--logit-bias") + 1] == "1-inf"
+
+
+def test_generation_threads_can_be_set_for_a_busy_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = model_server.Paths(tmp_path)
+    paths.model.parent.mkdir(parents=True)
+    _gguf(paths.model, ["abc"])
+    monkeypatch.setenv("LM_MODEL_THREADS", "1")
+    argv = model_server.server_argv(paths, Path("/bin/llama-server"), paths.model, 8401)
+    assert argv[argv.index("--threads") + 1] == "1"
+    assert argv[argv.index("--threads-batch") + 1] == str(model_server.THREADS)  # the prompt: both cores

@@ -91,7 +91,14 @@ def make_request() -> ExtractionRequest:
     return ExtractionRequest(
         transcript_id="t1",
         occurred_at=datetime(2025, 3, 1, 12, 0, tzinfo=UTC),
-        messages=[NumberedMessage(role=Role.USER, content="I'm Ann; please answer in French.", turn_index=0)],
+        messages=[
+            # Every scripted operation is grounded in what the user says (grounding.py).
+            NumberedMessage(
+                role=Role.USER,
+                content="I'm Ann; please answer in French. Falcon runs on Postgres 16.",
+                turn_index=0,
+            )
+        ],
         profile_fields={},
         profile_schema={"name": "Full name of the user"},
         memories=[],
@@ -593,3 +600,20 @@ def test_fake_server_runs_as_a_process() -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=5) == 0
+
+
+def test_what_the_user_did_not_say_is_held_back_and_reported(server: FakeOpenAIServer) -> None:
+    invented = MemoryOperation(
+        op="add",
+        memory_id=None,
+        layer=Layer.PROFILE,
+        category=None,
+        content="The user lives in Lisbon with two dogs.",
+        polarity=None,
+        turn_index=0,
+    )
+    server.enqueue(RESULT.model_copy(update={"memory_operations": [*RESULT.memory_operations, invented]}))
+    reply = model_for(server).extract(make_request())
+    assert reply.result == RESULT  # what the user said is applied
+    assert reply.held == ["add of a memory the user did not say: 'The user lives in Lisbon with two dogs.'"]
+    assert reply.calls == 1

@@ -156,6 +156,7 @@ def test_custom_schema_fields_are_validated(aws: Aws) -> None:
     assert pipeline.stores.users.load("acme", "u1").profile.fields == {"plan_tier": "pro", "seats": 12}
     assert len(status.skipped) == 2
     assert model.requests[0].profile_schema["plan_tier"] == "Subscription tier"
+    assert model.requests[0].profile_options == {"plan_tier": ["free", "pro"]}  # seats has no enum
 
 
 def test_disabled_stores_and_layers_shape_the_request(aws: Aws) -> None:
@@ -321,6 +322,7 @@ def test_a_repaired_reply_is_counted_in_the_status(aws: Aws) -> None:
         calls=2,
         first_reply_error="the reply is not valid JSON",
         dropped=["add of a memory with blank content"],
+        held=["add of a memory the user did not say: 'The user has a cat.'"],
     )
 
     class RepairingModel:
@@ -337,6 +339,7 @@ def test_a_repaired_reply_is_counted_in_the_status(aws: Aws) -> None:
     assert (status.model_calls, status.repair_calls) == (2, 1)
     assert status.first_reply_error == "the reply is not valid JSON"
     assert "add of a memory with blank content" in status.skipped
+    assert status.held == ["add of a memory the user did not say: 'The user has a cat.'"]
     assert [m.content for m in pipeline.stores.users.load("acme", "u1").memories] == ["Prefers tea."]
 
 

@@ -201,3 +201,29 @@ def test_bounded_strings_cap_free_text_but_not_enums() -> None:
     check(reply(memory_operations=[{**ADD, "content": "x" * STRING_LIMITS["content"]}]))
     with pytest.raises(fastjsonschema.JsonSchemaException):  # a loop inside a string ends at the cap
         check(reply(memory_operations=[{**ADD, "content": "AI Assistant " * 100}]))
+
+
+def test_a_field_with_options_takes_one_of_them_or_null() -> None:
+    schema = {**STANDARD_FIELDS, "team_size": "integer", "plan_tier": "Subscription tier"}
+    check = validator(profile_schema=schema, profile_options={"plan_tier": ["free", "pro"]})
+    slots = {**NOT_STATED, "plan_tier": None}
+    check(reply(profile={**slots, "plan_tier": "pro"}))
+    check(reply(profile=slots))
+    with pytest.raises(fastjsonschema.JsonSchemaException):
+        check(reply(profile={**slots, "plan_tier": "Pro plan"}))  # a phrase, not an option
+    check(reply(profile={**slots, "team_size": "any text"}))  # fields without options: free text
+
+
+def test_bounded_schema_keeps_turns_in_the_transcript_and_a_few_operations_per_user_message() -> None:
+    request = make_request(learn_entities=True)  # two messages, one of them the user's
+    assert "minimum" not in json.dumps(reply_schema(request))  # hosted strict modes: unbounded
+    schema = reply_schema(request, bounded_strings=True)
+    assert schema["properties"]["memory_operations"]["maxItems"] == 4
+    assert schema["properties"]["entity_operations"]["maxItems"] == 6
+    check = fastjsonschema.compile(schema)
+    check(reply(memory_operations=[{**ADD, "turn_index": 1}] * 4))
+    for invalid in ([{**ADD, "turn_index": 2}], [{**ADD, "turn_index": -1}], [ADD] * 5):
+        with pytest.raises(fastjsonschema.JsonSchemaException):
+            check(reply(memory_operations=invalid))
+    off = reply_schema(make_request(layers=[]), bounded_strings=True)
+    assert off["properties"]["memory_operations"]["maxItems"] == 0  # a store that is off stays off

@@ -56,6 +56,17 @@ def profile_schema(config: TenantConfig) -> dict[str, str]:
     return fields
 
 
+def profile_options(config: TenantConfig) -> dict[str, list[str]]:
+    """The options of each custom field whose schema is an enum of strings: the model picks one."""
+    custom = config.stores.user_profile.custom_schema or {}
+    options: dict[str, list[str]] = {}
+    for name, spec in custom.get("properties", {}).items():
+        enum = spec.get("enum") if isinstance(spec, dict) else None
+        if isinstance(enum, list) and enum and all(isinstance(value, str) for value in enum):
+            options[name] = list(enum)
+    return options
+
+
 @dataclass
 class Plan:
     changes: ChangeSet

@@ -32,7 +32,7 @@ from ..stores.sessions import SessionStore
 from ..stores.transcripts import TranscriptStore
 from ..stores.usage import UsageStore
 from ..stores.user_memory import UserMemoryStore, UserState
-from .apply import memory_texts, plan_extraction, profile_schema
+from .apply import memory_texts, plan_extraction, profile_options, profile_schema
 from .indexed_stores import IndexedStores, Outcome, apply_indexed, relevant_entities
 
 logger = logging.getLogger(__name__)
@@ -202,6 +202,7 @@ class ExtractionPipeline:
                     "first_reply_error": reply.first_reply_error if reply else None,
                     "operations": [*changes.applied, *indexed.applied],
                     "skipped": [*(reply.dropped if reply else []), *skipped, *indexed.skipped],
+                    "held": reply.held if reply else [],
                 }
             )
             changes.complete_transcript(done)
@@ -282,6 +283,7 @@ def build_request(
         messages=[NumberedMessage(turn_index=i, **m.model_dump()) for i, m in enumerate(transcript.messages)],
         profile_fields=state.profile.fields,
         profile_schema=profile_schema(config),
+        profile_options=profile_options(config),
         memories=relevant,
         memories_total=len(state.memories),
         previous_session=session if session_store.always else None,

@@ -20,7 +20,7 @@ from ..models.memories import Memory
 from ..models.profile import STANDARD_FIELDS
 from ..models.sessions import SessionContext
 
-SYSTEM_PROMPT_VERSION = "extraction-8"
+SYSTEM_PROMPT_VERSION = "extraction-11"
 
 TRANSCRIPT_OPEN = "<transcript>"
 TRANSCRIPT_CLOSE = "</transcript>"
@@ -30,8 +30,11 @@ LAYERS_LINE_PREFIX = "Layers you may write: "
 NO_LAYERS_LINE = "Memory layers are off: return an empty memory_operations list."
 NO_PROFILE_LINE = "Profile fields are off: return an empty profile object."
 SESSION_OFF_LINE = "Session context is off: set session to null."
-PLANNING_LINE = "Planning is on: also set goal (the user's goal for this session, or null), plan (the steps "
-PLANNING_LINE += "to reach it) and progress (the steps already done), each built on the previous ones."
+PLANNING_LINE = "Planning is on: also set goal (what the user wants to achieve in this session, in their "
+PLANNING_LINE += (
+    "words, or null), plan (each step the user lists, one item each) and progress (each step the "
+)
+PLANNING_LINE += "user says is done). Keep the goal, plan and progress of <previous_session> and add to them."
 NO_PLANNING_LINE = "Planning is off: set goal to null and plan and progress to empty lists."
 ENTITIES_OFF_LINE = "Entity memory is off: return an empty entity_operations list."
 KNOWLEDGE_OFF_LINE = "Learned knowledge is off: return an empty knowledge_operations list."
@@ -71,10 +74,13 @@ _OPERATIONS = """memory_operations
 assistant, in the layer it belongs to (below). Each is one self-contained sentence in the third \
 person that begins with "The user", built only from what the transcript says; never copy a \
 message verbatim.
-- <memories> lists the current memories with their ids. When the user contradicts one, update it \
-(its memory_id and the corrected sentence); when the user retracts one or asks to forget it, \
-delete it (its memory_id). noop marks a shown memory the transcript confirms. Use only ids shown \
-in <memories>; never add what a shown memory already says.
+- A wish about how the assistant should answer (length, tone, format, emojis, language) is a \
+policy even when said in passing, with "please" or beside other news: add it to policies.
+- <memories> lists the current memories with their ids. When the user says one has changed, \
+update it: its memory_id and the new sentence. When the user takes one back, says it no longer \
+holds or asks to forget it, delete it: its memory_id, and add nothing about it. noop marks a \
+shown memory the transcript confirms. Use only ids shown in <memories>; never add what a shown \
+memory already says.
 - turn_index: the message the memory comes from. polarity: only in feedback, positive or negative; \
 otherwise null. category: null unless an operator instruction asks for one."""
 
@@ -93,11 +99,13 @@ facts are current: do not add them again. Entities marked read-only are shared: 
 their facts."""
 
 _KNOWLEDGE_RULES = """knowledge_operations
-- Save a reusable insight that would help the assistant with other users too: a fix that worked, \
-a pitfall, a how-to. Title, content, context (when it applies) and a few lowercase tags.
+- When the user says that a fix, a setting or a command solved their problem, save it as one \
+reusable insight that would help the assistant with other users too: the problem and what fixed \
+it. A pitfall or a how-to the user confirms counts too. Title, content, context (when it applies) \
+and a few lowercase tags.
 - Never include personal data (names, contact details, anything about this user or that \
-identifies them): state the insight in general terms, or leave it out. Most transcripts have \
-none: return []."""
+identifies them): state the insight in general terms, or leave it out. Without a fix, pitfall or \
+how-to the user confirms: return []."""
 
 _SECRETS = """Never store secrets (API keys, passwords, tokens, card or account numbers), even when \
 asked to: leave them out of every memory, field and summary. A word in square brackets that starts \
@@ -162,7 +170,8 @@ def _profile_rules(request: ExtractionRequest) -> str:
         "this transcript (their name, their job as role, their employer as company, their city as "
         "location), else null. Never guess a value nobody stated (a time zone, a language). "
         "<profile> holds the values already known: give a value only when it is new or changed.\n"
-        '- A value is text; for a non-string field give JSON text (3, true, ["a","b"]).\n'
+        '- A value is text; for a non-string field give JSON text (3, true, ["a","b"]). A field with '
+        "options takes the option the user's own words name, else null.\n"
         "- Do not repeat a profile field as a memory."
     )
 
@@ -210,7 +219,9 @@ def _store_rules(learned: bool, rules: str, off_line: str, subject: str, prompt:
 def _user_message(request: ExtractionRequest) -> str:
     sections = [_section("current_time", request.occurred_at.isoformat())]
     if request.learn_profile and request.profile_schema:
-        sections.append(_section("profile_schema", _schema_lines(request.profile_schema)))
+        sections.append(
+            _section("profile_schema", _schema_lines(request.profile_schema, request.profile_options))
+        )
         sections.append(_section("profile", _json(_known_fields(request))))
     if request.layers:
         sections.append(_memories_section(request))
@@ -226,13 +237,20 @@ def _section(tag: str, body: str) -> str:
     return f"<{tag}>\n{body}\n</{tag}>"
 
 
-def _schema_lines(schema: dict[str, str]) -> str:
+def _schema_lines(schema: dict[str, str], options: dict[str, list[str]]) -> str:
     """One field a line: a standard field by its name alone (a small model copied their
-    descriptions into memories, one per field), a custom field with its description."""
+    descriptions into memories, one per field), a custom field with its description and options."""
     return "\n".join(
-        name if name in STANDARD_FIELDS else f"{name}: {_escape_tags(_one_line(description))}"
+        name if name in STANDARD_FIELDS else _custom_field_line(name, description, options.get(name))
         for name, description in schema.items()
     )
+
+
+def _custom_field_line(name: str, description: str, options: list[str] | None) -> str:
+    line = f"{name}: {_escape_tags(_one_line(description))}"
+    if options:
+        line += " (options: " + ", ".join(_escape_tags(_one_line(option)) for option in options) + ")"
+    return line
 
 
 def _known_fields(request: ExtractionRequest) -> dict[str, object]:

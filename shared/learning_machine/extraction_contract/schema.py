@@ -4,7 +4,7 @@ It starts from ExtractionReply's schema (one object per operation, every field r
 narrows it with what only the request knows, so that constrained decoding (llama.cpp's
 `json_schema`, OpenAI's strict mode) cannot produce an operation the pipeline would refuse:
 - `layer` lists only the enabled layers; `profile` has exactly the profile schema's fields, each a
-  string or null (none when the profile is off);
+  string or null (none when the profile is off), one of its options for a field with an enum;
 - `memory_id` lists only the ids of the memories shown, `fact_id` only the shown writable facts;
   without any, the update / delete / supersede variants are left out;
 - a store that is off gets an empty list (`maxItems: 0`) or a null session; planning off makes
@@ -13,7 +13,9 @@ Every reply this schema admits also validates as an ExtractionReply (the narrowi
 
 With `bounded_strings`, every free-text string also gets a `maxLength` (STRING_LIMITS), for servers
 that decode under the schema: a small model that starts repeating itself inside a string ("AI
-Assistant AI Assistant ...") is closed at the limit instead of running to the token cap.
+Assistant AI Assistant ...") is closed at the limit instead of running to the token cap. The same
+flag bounds `turn_index` to the transcript's messages (a small model wrote indexes past its end)
+and the memory and entity operations to a few per user message (OPERATIONS_PER_USER_MESSAGE).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import copy
 from functools import cache
 from typing import Any
 
+from ..models.common import Role
 from ..models.extraction import ENTITY_VARIANTS, MEMORY_VARIANTS, ExtractionReply, ExtractionRequest
 
 Schema = dict[str, Any]
@@ -44,6 +47,9 @@ STRING_LIMITS: dict[str, int] = {
     "category": 40,
 }
 DEFAULT_STRING_LIMIT = 100
+# With bounded_strings, also the operations a reply may hold per user message of the transcript
+# (maxItems): a sentence rarely says more, and a small model that starts repeating operations ends.
+OPERATIONS_PER_USER_MESSAGE = {"memory_operations": 4, "entity_operations": 6}
 
 
 @cache
@@ -73,7 +79,7 @@ def reply_schema(request: ExtractionRequest, bounded_strings: bool = False) -> S
     fields = list(request.profile_schema) if request.learn_profile else []
     properties["profile"] = {
         "type": "object",
-        "properties": {field: {"anyOf": [{"type": "string"}, _NULL]} for field in fields},
+        "properties": {field: {"anyOf": [_field_value(request, field), _NULL]} for field in fields},
         "required": fields,
         "additionalProperties": False,
     }
@@ -104,7 +110,30 @@ def reply_schema(request: ExtractionRequest, bounded_strings: bool = False) -> S
         for definition in [schema, *defs.values()]:
             for name, child in definition.get("properties", {}).items():
                 _bound_strings(child, STRING_LIMITS.get(name, DEFAULT_STRING_LIMIT))
+        _bound_turns_and_lists(schema, request)
     return schema
+
+
+def _bound_turns_and_lists(schema: Schema, request: ExtractionRequest) -> None:
+    """turn_index within the transcript's messages; at most a few operations per user message."""
+    last_turn = max((message.turn_index for message in request.messages), default=0)
+    turn: Schema = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": last_turn}, _NULL]}
+    for definition in schema["$defs"].values():
+        if "turn_index" in definition.get("properties", {}):
+            definition["properties"]["turn_index"] = copy.deepcopy(turn)
+    user_messages = max(1, sum(message.role == Role.USER for message in request.messages))
+    properties = schema["properties"]
+    for name, per_message in OPERATIONS_PER_USER_MESSAGE.items():
+        array = properties[name]
+        array["maxItems"] = min(
+            array.get("maxItems", per_message * user_messages), per_message * user_messages
+        )
+
+
+def _field_value(request: ExtractionRequest, field: str) -> Schema:
+    """A field with options takes one of them (what the tenant's schema accepts); others any text."""
+    options = request.profile_options.get(field)
+    return _enum(options) if options else {"type": "string"}
 
 
 def _bound_strings(node: Schema, limit: int) -> None:

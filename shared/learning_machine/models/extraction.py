@@ -366,6 +366,9 @@ class ExtractionRequest(BaseModel):
     messages: list[NumberedMessage]
     profile_fields: dict[str, object]
     profile_schema: dict[str, str] = Field(description="field name -> description, standard and custom")
+    profile_options: dict[str, list[str]] = Field(
+        default_factory=dict, description="field name -> its options, for a custom field with an enum"
+    )
     memories: list[Memory] = Field(description="Current memories relevant to this transcript, budgeted")
     memories_total: int = Field(description="How many memories the user has in all")
     previous_session: SessionContext | None
@@ -396,3 +399,7 @@ class ModelReply(BaseModel):
         default=None, description="Why the first reply was invalid, when a repair call followed"
     )
     dropped: list[str] = Field(default_factory=list, description="Operations of the reply dropped as blank")
+    held: list[str] = Field(
+        default_factory=list,
+        description="Operations held back because the user's messages do not support them (grounding)",
+    )

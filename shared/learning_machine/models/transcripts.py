@@ -113,6 +113,10 @@ class TranscriptStatus(BaseModel):
     skipped: list[str] = Field(
         default_factory=list, description="Operations the model proposed but the rules refused"
     )
+    held: list[str] = Field(
+        default_factory=list,
+        description="Operations the model proposed that the user's messages do not support: not applied",
+    )
     error: str | None = None
     redacted: dict[str, int] = Field(
         default_factory=dict,

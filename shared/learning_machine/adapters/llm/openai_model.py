@@ -16,6 +16,8 @@ are the SDK's (`max_retries`, honouring Retry-After); whatever survives them bec
 A reply that is cut off or not a valid ExtractionReply gets exactly one repair call (the reason,
 and the invalid reply when it was complete, go back to the model); the ModelReply counts it. A
 second invalid reply becomes a ModelOutputError.
+What the reply proposes is then screened against the user's words (grounding.py): a memory or
+entity fact the user did not say is held back, not applied, and reported in the reply's `held`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ...extraction_contract.schema import SCHEMA_NAME, Schema, reply_schema
 from ...models.extraction import ExtractionReply, ExtractionRequest, ExtractionResult, ModelReply
 from ...models.transcripts import TokenUsage
 from .base import ModelError, ModelOutputError
+from .grounding import screen_ungrounded
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +100,9 @@ class OpenAIExtractionModel:
         return self._mode or "auto"
 
     def extract(self, request: ExtractionRequest) -> ModelReply:
+        return screen_ungrounded(self._extract(request), request)
+
+    def _extract(self, request: ExtractionRequest) -> ModelReply:
         messages = build_messages(request)
         schema = reply_schema(request, self._bounded_strings)
         mode, completion = self._first_exchange(messages, schema)

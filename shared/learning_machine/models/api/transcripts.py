@@ -51,6 +51,10 @@ class TranscriptStatus(View[stored.TranscriptStatus]):
     skipped: list[str] = Field(
         default_factory=list, description="Operations the model proposed but the rules refused"
     )
+    held: list[str] = Field(
+        default_factory=list,
+        description="Operations the model proposed that the user's messages do not support: not applied",
+    )
     error: str | None = None
     redacted: dict[str, int] = Field(
         default_factory=dict,
