@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import re
 
+from ...core.redaction import PLACEHOLDER
 from ...models.common import Role
 from ...models.extraction import EntityOperation, ExtractionRequest, MemoryOperation, ModelReply
-from ...redaction import PLACEHOLDER
 
 STEM = 5
 GROUNDED_SHARE = 0.5
