@@ -306,11 +306,3 @@ def test_the_memory_rules_say_policies_in_passing_changes_and_retractions() -> N
     assert "asks to forget it, delete it: its memory_id, and add nothing about it" in system
     off, _ = texts(make_request(layers=[]))
     assert "is a policy even when said in passing" not in off
-
-
-def test_a_confirmed_fix_is_an_insight_and_planning_keeps_what_came_before() -> None:
-    system, _ = texts(make_request(learn_knowledge=True))
-    assert "When the user says that a fix, a setting or a command solved their problem" in system
-    assert "Without a fix, pitfall or how-to the user confirms: return []" in system
-    assert "Keep the goal, plan and progress of <previous_session> and add to them" in PLANNING_LINE
-    assert "each step the user says is done" in PLANNING_LINE

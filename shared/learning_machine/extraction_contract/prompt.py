@@ -20,7 +20,7 @@ from ..models.memories import Memory
 from ..models.profile import STANDARD_FIELDS
 from ..models.sessions import SessionContext
 
-SYSTEM_PROMPT_VERSION = "extraction-11"
+SYSTEM_PROMPT_VERSION = "extraction-10"
 
 TRANSCRIPT_OPEN = "<transcript>"
 TRANSCRIPT_CLOSE = "</transcript>"
@@ -30,11 +30,8 @@ LAYERS_LINE_PREFIX = "Layers you may write: "
 NO_LAYERS_LINE = "Memory layers are off: return an empty memory_operations list."
 NO_PROFILE_LINE = "Profile fields are off: return an empty profile object."
 SESSION_OFF_LINE = "Session context is off: set session to null."
-PLANNING_LINE = "Planning is on: also set goal (what the user wants to achieve in this session, in their "
-PLANNING_LINE += (
-    "words, or null), plan (each step the user lists, one item each) and progress (each step the "
-)
-PLANNING_LINE += "user says is done). Keep the goal, plan and progress of <previous_session> and add to them."
+PLANNING_LINE = "Planning is on: also set goal (the user's goal for this session, or null), plan (the steps "
+PLANNING_LINE += "to reach it) and progress (the steps already done), each built on the previous ones."
 NO_PLANNING_LINE = "Planning is off: set goal to null and plan and progress to empty lists."
 ENTITIES_OFF_LINE = "Entity memory is off: return an empty entity_operations list."
 KNOWLEDGE_OFF_LINE = "Learned knowledge is off: return an empty knowledge_operations list."
@@ -99,13 +96,11 @@ facts are current: do not add them again. Entities marked read-only are shared: 
 their facts."""
 
 _KNOWLEDGE_RULES = """knowledge_operations
-- When the user says that a fix, a setting or a command solved their problem, save it as one \
-reusable insight that would help the assistant with other users too: the problem and what fixed \
-it. A pitfall or a how-to the user confirms counts too. Title, content, context (when it applies) \
-and a few lowercase tags.
+- Save a reusable insight that would help the assistant with other users too: a fix that worked, \
+a pitfall, a how-to. Title, content, context (when it applies) and a few lowercase tags.
 - Never include personal data (names, contact details, anything about this user or that \
-identifies them): state the insight in general terms, or leave it out. Without a fix, pitfall or \
-how-to the user confirms: return []."""
+identifies them): state the insight in general terms, or leave it out. Most transcripts have \
+none: return []."""
 
 _SECRETS = """Never store secrets (API keys, passwords, tokens, card or account numbers), even when \
 asked to: leave them out of every memory, field and summary. A word in square brackets that starts \
