@@ -20,7 +20,7 @@ from ..models.memories import Memory
 from ..models.profile import STANDARD_FIELDS
 from ..models.sessions import SessionContext
 
-SYSTEM_PROMPT_VERSION = "extraction-10"
+SYSTEM_PROMPT_VERSION = "extraction-9"
 
 TRANSCRIPT_OPEN = "<transcript>"
 TRANSCRIPT_CLOSE = "</transcript>"
@@ -71,13 +71,10 @@ _OPERATIONS = """memory_operations
 assistant, in the layer it belongs to (below). Each is one self-contained sentence in the third \
 person that begins with "The user", built only from what the transcript says; never copy a \
 message verbatim.
-- A wish about how the assistant should answer (length, tone, format, emojis, language) is a \
-policy even when said in passing, with "please" or beside other news: add it to policies.
-- <memories> lists the current memories with their ids. When the user says one has changed, \
-update it: its memory_id and the new sentence. When the user takes one back, says it no longer \
-holds or asks to forget it, delete it: its memory_id, and add nothing about it. noop marks a \
-shown memory the transcript confirms. Use only ids shown in <memories>; never add what a shown \
-memory already says.
+- <memories> lists the current memories with their ids. When the user contradicts one, update it \
+(its memory_id and the corrected sentence); when the user retracts one or asks to forget it, \
+delete it (its memory_id). noop marks a shown memory the transcript confirms. Use only ids shown \
+in <memories>; never add what a shown memory already says.
 - turn_index: the message the memory comes from. polarity: only in feedback, positive or negative; \
 otherwise null. category: null unless an operator instruction asks for one."""
 
