@@ -297,20 +297,3 @@ def test_a_custom_field_shows_its_options() -> None:
         section(user, "profile_schema") or ""
     )
     assert "A field with options takes the option the user's own words name" in system
-
-
-def test_the_memory_rules_say_policies_in_passing_changes_and_retractions() -> None:
-    system, _ = texts(make_request())
-    assert "is a policy even when said in passing" in system
-    assert "When the user says one has changed, update it" in system
-    assert "asks to forget it, delete it: its memory_id, and add nothing about it" in system
-    off, _ = texts(make_request(layers=[]))
-    assert "is a policy even when said in passing" not in off
-
-
-def test_a_confirmed_fix_is_an_insight_and_planning_keeps_what_came_before() -> None:
-    system, _ = texts(make_request(learn_knowledge=True))
-    assert "When the user says that a fix, a setting or a command solved their problem" in system
-    assert "Without a fix, pitfall or how-to the user confirms: return []" in system
-    assert "Keep the goal, plan and progress of <previous_session> and add to them" in PLANNING_LINE
-    assert "each step the user says is done" in PLANNING_LINE

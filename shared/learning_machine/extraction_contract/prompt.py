@@ -20,7 +20,7 @@ from ..models.memories import Memory
 from ..models.profile import STANDARD_FIELDS
 from ..models.sessions import SessionContext
 
-SYSTEM_PROMPT_VERSION = "extraction-11"
+SYSTEM_PROMPT_VERSION = "extraction-9"
 
 TRANSCRIPT_OPEN = "<transcript>"
 TRANSCRIPT_CLOSE = "</transcript>"
@@ -30,11 +30,8 @@ LAYERS_LINE_PREFIX = "Layers you may write: "
 NO_LAYERS_LINE = "Memory layers are off: return an empty memory_operations list."
 NO_PROFILE_LINE = "Profile fields are off: return an empty profile object."
 SESSION_OFF_LINE = "Session context is off: set session to null."
-PLANNING_LINE = "Planning is on: also set goal (what the user wants to achieve in this session, in their "
-PLANNING_LINE += (
-    "words, or null), plan (each step the user lists, one item each) and progress (each step the "
-)
-PLANNING_LINE += "user says is done). Keep the goal, plan and progress of <previous_session> and add to them."
+PLANNING_LINE = "Planning is on: also set goal (the user's goal for this session, or null), plan (the steps "
+PLANNING_LINE += "to reach it) and progress (the steps already done), each built on the previous ones."
 NO_PLANNING_LINE = "Planning is off: set goal to null and plan and progress to empty lists."
 ENTITIES_OFF_LINE = "Entity memory is off: return an empty entity_operations list."
 KNOWLEDGE_OFF_LINE = "Learned knowledge is off: return an empty knowledge_operations list."
@@ -74,13 +71,10 @@ _OPERATIONS = """memory_operations
 assistant, in the layer it belongs to (below). Each is one self-contained sentence in the third \
 person that begins with "The user", built only from what the transcript says; never copy a \
 message verbatim.
-- A wish about how the assistant should answer (length, tone, format, emojis, language) is a \
-policy even when said in passing, with "please" or beside other news: add it to policies.
-- <memories> lists the current memories with their ids. When the user says one has changed, \
-update it: its memory_id and the new sentence. When the user takes one back, says it no longer \
-holds or asks to forget it, delete it: its memory_id, and add nothing about it. noop marks a \
-shown memory the transcript confirms. Use only ids shown in <memories>; never add what a shown \
-memory already says.
+- <memories> lists the current memories with their ids. When the user contradicts one, update it \
+(its memory_id and the corrected sentence); when the user retracts one or asks to forget it, \
+delete it (its memory_id). noop marks a shown memory the transcript confirms. Use only ids shown \
+in <memories>; never add what a shown memory already says.
 - turn_index: the message the memory comes from. polarity: only in feedback, positive or negative; \
 otherwise null. category: null unless an operator instruction asks for one."""
 
@@ -99,13 +93,11 @@ facts are current: do not add them again. Entities marked read-only are shared: 
 their facts."""
 
 _KNOWLEDGE_RULES = """knowledge_operations
-- When the user says that a fix, a setting or a command solved their problem, save it as one \
-reusable insight that would help the assistant with other users too: the problem and what fixed \
-it. A pitfall or a how-to the user confirms counts too. Title, content, context (when it applies) \
-and a few lowercase tags.
+- Save a reusable insight that would help the assistant with other users too: a fix that worked, \
+a pitfall, a how-to. Title, content, context (when it applies) and a few lowercase tags.
 - Never include personal data (names, contact details, anything about this user or that \
-identifies them): state the insight in general terms, or leave it out. Without a fix, pitfall or \
-how-to the user confirms: return []."""
+identifies them): state the insight in general terms, or leave it out. Most transcripts have \
+none: return []."""
 
 _SECRETS = """Never store secrets (API keys, passwords, tokens, card or account numbers), even when \
 asked to: leave them out of every memory, field and summary. A word in square brackets that starts \
