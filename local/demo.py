@@ -9,6 +9,7 @@ import json
 import sys
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,9 @@ LAYERS = ["profile", "policies", "knowledge", "feedback"]
 OFFLINE_MODEL = "offline-rules"
 
 
-# A local 1.5B model on 2 cores takes 7-30 s per transcript.
-def wait_until_learned(api: Api, ids: list[str], timeout: float = 180.0) -> list[dict[str, Any]]:
+# The local 1.5B model (the demo's default learner) takes 10-60 s per transcript on 2 busy cores,
+# up to about 4 minutes for one that runs to its token cap and is repaired.
+def wait_until_learned(api: Api, ids: list[str], timeout: float = 600.0) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
         statuses = [api.request("GET", f"/v1/transcripts/{i}") for i in ids]
@@ -35,6 +37,12 @@ def wait_until_learned(api: Api, ids: list[str], timeout: float = 180.0) -> list
                 f"{len(pending)} transcripts still not learned after {timeout:.0f}s: is the poller up?"
             )
         time.sleep(0.5)
+
+
+def _seconds(status: dict[str, Any]) -> float:
+    received = datetime.fromisoformat(status["received_at"])
+    completed = datetime.fromisoformat(status["completed_at"]) if status.get("completed_at") else received
+    return (completed - received).total_seconds()
 
 
 def show_user(api: Api, user: str, role: str, session: str) -> None:
@@ -196,12 +204,18 @@ def main() -> int:
     failed = [s for s in statuses if s["status"] == "failed"]
     models = {s.get("model") for s in statuses}
     print(f"sent {len(ids)} transcripts over HTTP; learned by: {', '.join(sorted(m or '-' for m in models))}")
+    seconds = sorted(_seconds(s) for s in statuses)
+    p50, top = seconds[len(seconds) // 2], seconds[-1]
+    print(f"seconds per transcript, queued to learned: p50 {p50:.1f}, max {top:.1f}")
     if OFFLINE_MODEL in models:
         print(
-            "NOTE: no model endpoint is configured (OPENAI_API_KEY or LM_LLM_BASE_URL), so the offline\n"
-            "rule-based extractor learned these: English patterns only, no real language understanding.\n"
-            "Set a key and run `make down demo` to learn with a real model."
+            "NOTE: the offline rule-based extractor learned these (`make demo LLM=offline`, or no model):\n"
+            "English patterns only, no real language understanding. `make down demo` learns with the\n"
+            "local model; with OPENAI_API_KEY or LM_LLM_BASE_URL set, with that endpoint."
         )
+    held = sum(len(s.get("held", [])) for s in statuses)
+    if held:
+        print(f"held back, not learned: {held} operations the users' own words do not support (grounding)")
     tokens = sum(s["usage"]["prompt_tokens"] + s["usage"]["completion_tokens"] for s in statuses)
     print(f"model tokens used: {tokens}")
     print(f"embeddings: {describe_embedder(get_settings())}; knowledge index: the embedded engine in .local/")
