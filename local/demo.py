@@ -23,7 +23,7 @@ LAYERS = ["profile", "policies", "knowledge", "feedback"]
 OFFLINE_MODEL = "offline-rules"
 
 
-# The local 1.5B model (the demo's default learner) takes 10-60 s per transcript on 2 busy cores,
+# The local 1.5B model (`make demo LLM=local`) takes 10-60 s per transcript on 2 busy cores,
 # up to about 4 minutes for one that runs to its token cap and is repaired.
 def wait_until_learned(api: Api, ids: list[str], timeout: float = 600.0) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
@@ -209,9 +209,9 @@ def main() -> int:
     print(f"seconds per transcript, queued to learned: p50 {p50:.1f}, max {top:.1f}")
     if OFFLINE_MODEL in models:
         print(
-            "NOTE: the offline rule-based extractor learned these (`make demo LLM=offline`, or no model):\n"
-            "English patterns only, no real language understanding. `make down demo` learns with the\n"
-            "local model; with OPENAI_API_KEY or LM_LLM_BASE_URL set, with that endpoint."
+            "NOTE: the offline rule-based extractor learned these (no model configured): English\n"
+            "patterns only, no real language understanding. `make down demo LLM=local` learns with the\n"
+            "local model; with OPENAI_API_KEY or LM_LLM_BASE_URL set, `make down demo` uses that endpoint."
         )
     held = sum(len(s.get("held", [])) for s in statuses)
     if held:
