@@ -60,7 +60,7 @@ class ContextService:
         fields: dict[str, object] = {}
         memories: list[Memory] = []
         if profile_store.enabled and profile_store.add_to_context:
-            state = self.users.load(tenant, user_id)
+            state = self.users.read(tenant, user_id)
             fields = state.profile.fields
             layers = set(profile_store.enabled_layers())
             memories = [m for m in state.memories if m.layer in layers]

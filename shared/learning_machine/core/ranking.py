@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import TypeVar
 
 from ..models.common import Layer, utc_now
@@ -45,22 +46,40 @@ def terms(text: str) -> list[str]:
 MIN_MEMORY_CORPUS = 20
 
 
+# Memory texts tokenized per container (warm Lambda): get-context and search score every memory of
+# a user on each request, and a text's terms never change. Keyed by the text itself.
+TOKENIZED_TEXTS_PER_CONTAINER = 8192
+
+
+@lru_cache(maxsize=TOKENIZED_TEXTS_PER_CONTAINER)
+def _term_counts(text: str) -> tuple[dict[str, int], int]:
+    """A text's term frequencies and its length in terms."""
+    found = terms(text)
+    return dict(Counter(found)), len(found)
+
+
 def bm25_scores(
     query: str, documents: Sequence[str], k1: float = 1.2, b: float = 0.75, min_corpus: int = 0
 ) -> list[float]:
-    docs = [terms(d) for d in documents]
-    if not docs:
+    if not documents:
         return []
-    avg_len = sum(len(d) for d in docs) / len(docs) or 1.0
+    docs = [_term_counts(d) for d in documents]
+    avg_len = sum(length for _, length in docs) / len(docs) or 1.0
     n = max(len(docs), min_corpus)
     query_terms = set(terms(query))
-    # Only the query's terms score: count them alone (a user's memories hold thousands of words).
-    counts = [Counter(t for t in doc if t in query_terms) for doc in docs]
-    doc_freq = Counter(t for tf in counts for t in tf)
+    # Only the query's terms score: look them up alone (a user's memories hold thousands of words).
+    matched = [
+        {t: tf[t] for t in query_terms if t in tf} if not tf.keys().isdisjoint(query_terms) else {}
+        for tf, _ in docs
+    ]
+    doc_freq = Counter(t for tf in matched for t in tf)
     idf = {t: math.log(1 + (n - doc_freq[t] + 0.5) / (doc_freq[t] + 0.5)) for t in doc_freq}
     scores = []
-    for doc, tf in zip(docs, counts, strict=True):
-        norm = k1 * (1 - b + b * len(doc) / avg_len)
+    for (_, length), tf in zip(docs, matched, strict=True):
+        if not tf:
+            scores.append(0.0)
+            continue
+        norm = k1 * (1 - b + b * length / avg_len)
         scores.append(sum(idf[t] * freq * (k1 + 1) / (freq + norm) for t, freq in tf.items()))
     return scores
 

@@ -9,6 +9,7 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
@@ -81,8 +82,7 @@ class Memory(BaseModel):
         packed = self._packed
         if not packed:
             return None
-        scale, steps = _unpacked(packed)
-        return scale * query.dot(steps.tolist())
+        return query.dot_packed(packed_steps(packed))
 
     def packed_embedding(self) -> bytes | None:
         """As stored: the bytes read, unchanged, or the vector packed."""
@@ -170,6 +170,40 @@ class QueryVector:
             return 0.0
         distance = math.dist(self.values, other)
         return (self.norm2 + math.hypot(*other) ** 2 - distance * distance) / 2
+
+    def dot_packed(self, stored: PackedSteps) -> float:
+        """The dot product with a stored vector: its steps' norm is known, the scale applies once."""
+        if len(stored.steps) != len(self.values):
+            return 0.0
+        distance = math.dist(self.values, stored.steps)
+        return stored.scale * (self.norm2 + stored.norm2 - distance * distance) / 2
+
+
+@dataclass(frozen=True, slots=True)
+class PackedSteps:
+    """A stored vector ready to score: its scale, its int8 steps as a tuple of floats and the steps'
+    squared norm. The floats are the 255 shared objects of `_STEP_FLOATS` (about 3 KB for 384
+    dimensions), and `math.dist` takes floats at twice the speed of ints."""
+
+    scale: float
+    steps: tuple[float, ...]
+    norm2: float
+
+
+# Vectors decoded per container (warm Lambda): get-context and search score every memory of a user
+# on each request, and a memory's stored bytes change only when its text does. Keyed by the bytes
+# themselves, so an entry can never be stale; about 3.5 KB each.
+DECODED_VECTORS_PER_CONTAINER = 8192
+
+
+@lru_cache(maxsize=DECODED_VECTORS_PER_CONTAINER)
+def packed_steps(data: bytes) -> PackedSteps:
+    scale, steps = _unpacked(data)
+    as_floats = tuple(_STEP_FLOATS[step] for step in steps)
+    return PackedSteps(scale, as_floats, math.hypot(*as_floats) ** 2)
+
+
+_STEP_FLOATS = {step: float(step) for step in range(-128, 128)}
 
 
 _SCALE = struct.Struct("<f")

@@ -27,7 +27,7 @@ class SearchService:
         stores = self._enabled(config, request.stores)
         memories: list[Memory] = []
         if "memories" in stores and request.user_id:
-            memories = self.users.load(tenant, request.user_id).memories
+            memories = self.users.read(tenant, request.user_id).memories
         kinds = [kind for store, kind in (("entities", ENTITY), ("knowledge", KNOWLEDGE)) if store in stores]
         # One embedding of the query serves the memories and the index query.
         vector = (

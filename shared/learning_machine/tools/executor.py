@@ -131,7 +131,7 @@ class ToolExecutor:
         return {"forgotten": args.memory_id}
 
     def _search_memories(self, call: _Call, args: d.SearchMemories) -> dict[str, Any]:
-        memories = self.users.load(call.tenant, call.user_id).memories
+        memories = self.users.read(call.tenant, call.user_id).memories
         ranked = rank_memories(memories, args.query)[: args.limit]
         return {"memories": [_memory_view(m) for m in ranked]}
 
