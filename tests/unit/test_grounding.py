@@ -13,6 +13,7 @@ from learning_machine.models.extraction import (
     MemoryOperation,
     ModelReply,
     NumberedMessage,
+    ProfileFieldUpdate,
     ShownEntity,
     ShownFact,
 )
@@ -97,6 +98,24 @@ def test_a_redacted_placeholder_grounds_nothing() -> None:
     transcript = request((Role.USER, "Here is the staging login: [REDACTED:password], can you check it?"))
     screened = screen_ungrounded(reply([add("The user's password is redacted.")]), transcript)
     assert screened.result.memory_operations == [] and len(screened.held) == 1
+
+
+def test_a_profile_value_that_is_only_a_placeholder_is_held() -> None:
+    transcript = request((Role.USER, "I'm [REDACTED:name], a data engineer at Globex."))
+    original = reply([])
+    updates = [
+        ProfileFieldUpdate(field="name", value="[REDACTED:name]", turn_index=None),
+        ProfileFieldUpdate(field="role", value="Data engineer", turn_index=None),
+        ProfileFieldUpdate(field="company", value=" [REDACTED:company]. ", turn_index=None),
+    ]
+    with_profile = original.model_copy(
+        update={"result": original.result.model_copy(update={"profile_updates": updates})}
+    )
+
+    screened = screen_ungrounded(with_profile, transcript)
+
+    assert [(u.field, u.value) for u in screened.result.profile_updates] == [("role", "Data engineer")]
+    assert [line.split(":")[0] for line in screened.held] == ["profile name", "profile company"]
 
 
 def test_an_entity_needs_its_name_and_its_fact_from_the_user() -> None:

@@ -14,7 +14,8 @@ the transcript, never the assistant's:
   (a fact, an event, a relation's target) grounded the same way (a supersede_fact may also use the
   words of the fact it replaces); an upsert whose description is not grounded keeps its name and
   type and loses the description;
-- a redacted placeholder (`[REDACTED:password]`) grounds nothing.
+- a redacted placeholder (`[REDACTED:password]`) grounds nothing, and a profile value that is only
+  placeholders is no value (the model copied the redaction into every field it saw).
 What is screened out is not applied: it is reported, one short line each, as the reply's `held`.
 """
 
@@ -24,7 +25,13 @@ import re
 
 from ...core.redaction import PLACEHOLDER
 from ...models.common import Role
-from ...models.extraction import EntityOperation, ExtractionRequest, MemoryOperation, ModelReply
+from ...models.extraction import (
+    EntityOperation,
+    ExtractionRequest,
+    MemoryOperation,
+    ModelReply,
+    ProfileFieldUpdate,
+)
 
 STEM = 5
 GROUNDED_SHARE = 0.5
@@ -74,8 +81,13 @@ def named(name: str, said: set[str], shown: dict[str, list[str]] | None = None) 
 
 
 def _all_said(name: str, said: set[str]) -> bool:
-    words = _WORD.findall(PLACEHOLDER.sub(" ", name).lower())
+    words = _words(name)
     return bool(words) and all(word[:STEM] in said for word in words)
+
+
+def _words(text: str) -> list[str]:
+    """The text's words, placeholders left out."""
+    return _WORD.findall(PLACEHOLDER.sub(" ", text).lower())
 
 
 def _key(name: str) -> str:
@@ -118,10 +130,20 @@ def screen_ungrounded(reply: ModelReply, request: ExtractionRequest) -> ModelRep
             entity_ops.append(entity_op.model_copy(update={"description": None}))
         else:
             entity_ops.append(entity_op)
+    profile_updates: list[ProfileFieldUpdate] = []
+    for update in reply.result.profile_updates:
+        if update.value is not None and not _words(update.value):
+            held.append(f"profile {update.field}: a redacted value, not the user's {update.field}")
+        else:
+            profile_updates.append(update)
     if not held:
         return reply
     result = reply.result.model_copy(
-        update={"memory_operations": memory_ops, "entity_operations": entity_ops}
+        update={
+            "memory_operations": memory_ops,
+            "entity_operations": entity_ops,
+            "profile_updates": profile_updates,
+        }
     )
     return reply.model_copy(update={"result": result, "held": [*reply.held, *held]})
 
