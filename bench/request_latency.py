@@ -7,7 +7,9 @@ against the local stack's moto server and its embedded index with the local sent
 Per request: total time inside the handler; backend time = DynamoDB HTTP round trips + index
 queries (query embedding included); the handler's own time = total - backend (routing,
 validation, parsing, ranking, rendering, serialization). Config is cached per container as in
-AWS (LM_CONFIG_CACHE_SECONDS, default 10 s), so most requests do not read it.
+AWS (LM_CONFIG_CACHE_SECONDS, default 10 s), so most requests do not read it. A warm container
+also keeps the user's parsed memories between requests (`UserMemoryStore.read`): the same routes
+are timed again as a user's first read in a container (`first_read_of_user_handler_own_ms`).
 Budget (DESIGN): own p95 < 20 ms; per request at most one DynamoDB round trip per store family
 and at most one index query. Exits non-zero when missed.
 """
@@ -29,16 +31,24 @@ from bench.seed import QUERIES, SESSION, USER, seed
 
 OWN_P95_BUDGET_SECONDS = 0.020
 WARM_UP = 20
+FIRST_READS = 200
 Request = Callable[[int], Any]
 
 
-def measure(api: InProcessApi, probe: BackendProbe, make_event: Request, count: int) -> dict[str, Any]:
+def measure(
+    api: InProcessApi,
+    probe: BackendProbe,
+    make_event: Request,
+    count: int,
+    before_each: Callable[[], None] = lambda: None,
+) -> dict[str, Any]:
     for n in range(WARM_UP):
         api.invoke(make_event(n))
     totals: list[float] = []
     costs: list[RequestCost] = []
     for n in range(count):
         event = make_event(n)
+        before_each()
         with probe.request() as cost:
             started = time.perf_counter()
             api.invoke(event)
@@ -66,6 +76,18 @@ def measure(api: InProcessApi, probe: BackendProbe, make_event: Request, count: 
         "dynamodb_round_trips_per_request": dict(sorted(per_request.items())),
         "index_queries_per_request": dict(sorted(Counter(cost.index_queries for cost in costs).items())),
     }
+
+
+def as_first_read() -> None:
+    """Forget what the container kept from earlier reads of the user (parsed memories, decoded
+    vectors, tokenized texts), so the next request times a user's first read in a container."""
+    from learning_machine.composition import services
+    from learning_machine.core.ranking import term_counts
+    from learning_machine.models.memories import packed_steps
+
+    services().user_store.forget_reads()
+    packed_steps.cache_clear()
+    term_counts.cache_clear()
 
 
 def as_ms(figures: dict[str, float]) -> dict[str, float]:
@@ -99,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
             "get_context": measure(api, probe, context_event, args.requests),
             "search": measure(api, probe, search_event, args.requests),
         }
+        # A warm container's first request for a user parses all of the user's memories: timed
+        # apart (the budget applies to the figures above, a container's steady state).
+        first_reads = {
+            route: measure(api, probe, event, FIRST_READS, before_each=as_first_read)["handler_own_ms"]
+            for route, event in (("get_context", context_event), ("search", search_event))
+        }
     ok = all(within_budget(figures) for figures in routes.values())
     write_result(
         "request_latency",
@@ -106,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             "data": "1 user: 500 memories, profile, 1 session; 50 entities (2 facts each); 5,000 insights",
             "seeding_seconds": seeding,
             **routes,
+            "first_read_of_user_handler_own_ms": first_reads,
             "budget": {
                 "handler_own_p95_ms_below": OWN_P95_BUDGET_SECONDS * 1000,
                 "dynamodb_round_trips_per_family": 1,

@@ -6,7 +6,7 @@ Documents are stored as a JSON string (`doc`) beside the key attributes and a nu
 
 from __future__ import annotations
 
-import base64
+import binascii
 import json
 from contextvars import ContextVar
 from functools import lru_cache
@@ -89,7 +89,7 @@ def query_docs(table_name: str, pk: str, consistent: bool = False) -> list[tuple
             if "doc" in item:
                 vector = item.get(VECTOR_ATTRIBUTE)
                 found.append(
-                    (item["sk"]["S"], item["doc"]["S"], base64.b64decode(vector["B"]) if vector else None)
+                    (item["sk"]["S"], item["doc"]["S"], binascii.a2b_base64(vector["B"]) if vector else None)
                 )
         last = page.get("LastEvaluatedKey")
         if not last:

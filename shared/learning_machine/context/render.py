@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -50,10 +51,11 @@ class Line:
     memory: Memory | None = None
     field_name: str | None = None
     hit: IndexHit | None = None
+    tokens: int = -1  # the line's cost with its line break; counted from the text when not given
 
-    @property
-    def tokens(self) -> int:
-        return estimate_tokens(self.text) + 1
+    def __post_init__(self) -> None:
+        if self.tokens < 0:
+            self.tokens = estimate_tokens(self.text) + 1
 
 
 @dataclass
@@ -75,10 +77,23 @@ def profile_lines(fields: dict[str, Any]) -> list[Line]:
 
 
 def memory_line(memory: Memory) -> Line:
-    prefix = f"[{inert(memory.category)}] " if memory.category else ""
-    if memory.polarity:
-        prefix = f"({memory.polarity}) {prefix}"
-    return Line(SECTION_FOR_LAYER[memory.layer], f"- {prefix}{inert(memory.content)}", memory)
+    text, tokens = _memory_text(memory.content, memory.category, memory.polarity)
+    return Line(SECTION_FOR_LAYER[memory.layer], text, memory, tokens=tokens)
+
+
+# Memory lines rendered per container (warm Lambda): every get-context renders every memory of the
+# user to fit the budget, and a line depends only on these texts. Keyed by them.
+MEMORY_LINES_PER_CONTAINER = 8192
+
+
+@lru_cache(maxsize=MEMORY_LINES_PER_CONTAINER)
+def _memory_text(content: str, category: str | None, polarity: str | None) -> tuple[str, int]:
+    """A memory's line and its cost in tokens."""
+    prefix = f"[{inert(category)}] " if category else ""
+    if polarity:
+        prefix = f"({polarity}) {prefix}"
+    text = f"- {prefix}{inert(content)}"
+    return text, estimate_tokens(text) + 1
 
 
 def session_lines(session: SessionContext) -> list[Line]:

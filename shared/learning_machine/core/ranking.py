@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from ..models.common import Layer, utc_now
 from ..models.memories import Memory, QueryVector
-from .scoring import lucene_scale, relevance
+from .scoring import lucene_scale, relevances
 
 T = TypeVar("T")
 
@@ -29,6 +29,7 @@ STOPWORDS = frozenset(
     "a an and are as at be but by do does for from has have i i'm im in is it its me my of on or so that the "
     "this to was we were what when where which who will with you your our us can could would should".split()
 )
+RECENCY_SECONDS = 30 * 86_400  # a memory this old counts half as recent as a new one
 LAYER_WEIGHT = {Layer.POLICIES: 1.5, Layer.PROFILE: 1.2, Layer.KNOWLEDGE: 1.0, Layer.FEEDBACK: 0.9}
 
 
@@ -52,7 +53,7 @@ TOKENIZED_TEXTS_PER_CONTAINER = 8192
 
 
 @lru_cache(maxsize=TOKENIZED_TEXTS_PER_CONTAINER)
-def _term_counts(text: str) -> tuple[dict[str, int], int]:
+def term_counts(text: str) -> tuple[dict[str, int], int]:
     """A text's term frequencies and its length in terms."""
     found = terms(text)
     return dict(Counter(found)), len(found)
@@ -63,7 +64,7 @@ def bm25_scores(
 ) -> list[float]:
     if not documents:
         return []
-    docs = [_term_counts(d) for d in documents]
+    docs = [term_counts(d) for d in documents]
     avg_len = sum(length for _, length in docs) / len(docs) or 1.0
     n = max(len(docs), min_corpus)
     query_terms = set(terms(query))
@@ -89,11 +90,12 @@ def memory_scores(
 ) -> list[float]:
     """Each memory's calibrated relevance to the query (`scoring.relevance`), in order."""
     keyword = bm25_scores(query, [m.content for m in memories], min_corpus=MIN_MEMORY_CORPUS)
-    prepared = QueryVector.of(query_vector) if query_vector is not None else None
-    return [
-        relevance(memory.similarity(prepared) if prepared is not None else None, lucene_scale(bm25))
-        for memory, bm25 in zip(memories, keyword, strict=True)
-    ]
+    if query_vector is None:
+        cosines: list[float | None] = [None] * len(memories)
+    else:
+        prepared = QueryVector.of(query_vector)
+        cosines = [memory.similarity(prepared) for memory in memories]
+    return relevances(cosines, [lucene_scale(bm25) for bm25 in keyword])
 
 
 def rank_memories(
@@ -106,14 +108,13 @@ def rank_memories(
     authority (the layer's weight) and recency. Without a query, authority and recency decide."""
     now = now or utc_now()
     scores = memory_scores(query, memories, query_vector) if query else [0.0] * len(memories)
-
-    def score(index: int) -> float:
-        memory = memories[index]
-        age_days = max((now - memory.updated_at).total_seconds() / 86_400, 0.0)
-        recency = 1.0 / (1.0 + age_days / 30)
-        return (scores[index] + 0.5) * LAYER_WEIGHT[memory.layer] + 0.25 * recency
-
-    order = sorted(range(len(memories)), key=score, reverse=True)
+    # (relevance + 0.5) * authority + 0.25 * recency, recency = 1 / (1 + age in days / 30)
+    shaped = [
+        (relevance + 0.5) * LAYER_WEIGHT[memory.layer]
+        + 0.25 / (1.0 + max((now - memory.updated_at).total_seconds(), 0.0) / RECENCY_SECONDS)
+        for memory, relevance in zip(memories, scores, strict=True)
+    ]
+    order = sorted(range(len(memories)), key=shaped.__getitem__, reverse=True)
     return [memories[i] for i in order]
 
 

@@ -23,6 +23,7 @@ mark are the two numbers to measure (`LM_SCORE_COSINE_FLOOR` / `LM_SCORE_COSINE_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 BM25_HALF = 4.0
@@ -60,9 +61,18 @@ def lexical(bm25: float | None) -> float:
 
 def relevance(cosine: float | None, bm25: float | None, scale: ScoreScale = DEFAULT_SCALE) -> float:
     """The calibrated score of one item for one query, in [0, 1], rounded for stable output."""
-    meaning = semantic(cosine, scale)
-    words = KEYWORD_SHARE * lexical(bm25)
-    return round(1.0 - (1.0 - meaning) * (1.0 - words), 6)
+    return relevances([cosine], [bm25], scale)[0]
+
+
+def relevances(
+    cosines: Sequence[float | None], bm25s: Sequence[float | None], scale: ScoreScale = DEFAULT_SCALE
+) -> list[float]:
+    """`relevance` of many items in one loop (get-context scores every memory of a user): the
+    meaning and the words as in `semantic` and `lexical`, combined as a probabilistic OR."""
+    return [
+        round(1.0 - (1.0 - semantic(cosine, scale)) * (1.0 - KEYWORD_SHARE * lexical(bm25)), 6)
+        for cosine, bm25 in zip(cosines, bm25s, strict=True)
+    ]
 
 
 def lucene_scale(bm25_with_k1_factor: float) -> float:

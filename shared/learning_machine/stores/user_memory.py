@@ -92,6 +92,10 @@ class UserMemoryStore:
             self._parsed.pop(next(iter(self._parsed)))  # the least recently read user
         return UserState(profile=profile, memories=memories)
 
+    def forget_reads(self) -> None:
+        """Drop what `read` kept, as in a new container (benchmarks time a user's first read)."""
+        self._parsed.clear()
+
     def _query(self, tenant: str, user: str, consistent: bool) -> tuple[UserProfile, list[_Stored]]:
         """The partition's profile and its memories' documents and vectors, in key order."""
         profile = UserProfile(user_id=user)
