@@ -302,6 +302,20 @@ def test_a_cut_off_reply_is_not_echoed_and_asks_for_less(server: FakeOpenAIServe
     assert "cut off" in repair["messages"][-1]["content"]
 
 
+def test_the_repair_of_a_cut_off_reply_is_held_to_fewer_operations(server: FakeOpenAIServer) -> None:
+    server.enqueue(Reply(content='{"memory_operations": [', finish_reason="length"))
+    model_for(server, "json_schema").extract(make_request())
+    first, repair = (request["response_format"]["json_schema"]["schema"] for request in server.requests)
+
+    user_messages = sum(message.role == Role.USER for message in make_request().messages)
+    assert repair["properties"]["memory_operations"]["maxItems"] == user_messages
+    assert repair["properties"]["entity_operations"]["maxItems"] <= user_messages
+    assert repair["properties"]["knowledge_operations"]["maxItems"] <= 1
+    assert "maxItems" not in first["properties"]["memory_operations"] or (
+        first["properties"]["memory_operations"]["maxItems"] > user_messages
+    )
+
+
 def test_a_body_that_is_not_a_chat_completion_is_not_repaired(server: FakeOpenAIServer) -> None:
     server.enqueue(Malformed(where="body"))
     with pytest.raises(ModelOutputError) as caught:

@@ -50,6 +50,12 @@ DEFAULT_STRING_LIMIT = 100
 # With bounded_strings, also the operations a reply may hold per user message of the transcript
 # (maxItems): a sentence rarely says more, and a small model that starts repeating operations ends.
 OPERATIONS_PER_USER_MESSAGE = {"memory_operations": 4, "entity_operations": 6}
+# The repair after a reply cut off at the token cap is held to fewer: one memory and one entity
+# operation per user message and one insight. A model that ran to the cap once (the local 1.5B one
+# repeating an operation with small changes) did so again under the same schema; with these bounds
+# and the string limits, the longest reply the schema admits for a short transcript fits the cap.
+COMPACT_OPERATIONS_PER_USER_MESSAGE = {"memory_operations": 1, "entity_operations": 1}
+COMPACT_INSIGHTS = 1
 
 
 @cache
@@ -59,8 +65,9 @@ def _base_schema() -> Schema:
     return schema
 
 
-def reply_schema(request: ExtractionRequest, bounded_strings: bool = False) -> Schema:
-    """The schema for this request's reply (a fresh dict: callers may keep or change it)."""
+def reply_schema(request: ExtractionRequest, bounded_strings: bool = False, compact: bool = False) -> Schema:
+    """The schema for this request's reply (a fresh dict: callers may keep or change it); `compact`
+    for the repair of a reply cut off at the token cap (COMPACT_OPERATIONS_PER_USER_MESSAGE)."""
     schema = copy.deepcopy(_base_schema())
     defs: dict[str, Schema] = schema["$defs"]
     properties: dict[str, Schema] = schema["properties"]
@@ -110,24 +117,32 @@ def reply_schema(request: ExtractionRequest, bounded_strings: bool = False) -> S
         for definition in [schema, *defs.values()]:
             for name, child in definition.get("properties", {}).items():
                 _bound_strings(child, STRING_LIMITS.get(name, DEFAULT_STRING_LIMIT))
-        _bound_turns_and_lists(schema, request)
+        _bound_turns(schema, request)
+    if bounded_strings or compact:
+        _bound_lists(schema, request, compact)
     return schema
 
 
-def _bound_turns_and_lists(schema: Schema, request: ExtractionRequest) -> None:
-    """turn_index within the transcript's messages; at most a few operations per user message."""
+def _bound_turns(schema: Schema, request: ExtractionRequest) -> None:
+    """turn_index within the transcript's messages."""
     last_turn = max((message.turn_index for message in request.messages), default=0)
     turn: Schema = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": last_turn}, _NULL]}
     for definition in schema["$defs"].values():
         if "turn_index" in definition.get("properties", {}):
             definition["properties"]["turn_index"] = copy.deepcopy(turn)
+
+
+def _bound_lists(schema: Schema, request: ExtractionRequest, compact: bool) -> None:
+    """At most a few operations per user message (fewer, and one insight, when compact)."""
     user_messages = max(1, sum(message.role == Role.USER for message in request.messages))
     properties = schema["properties"]
-    for name, per_message in OPERATIONS_PER_USER_MESSAGE.items():
+    bounds = COMPACT_OPERATIONS_PER_USER_MESSAGE if compact else OPERATIONS_PER_USER_MESSAGE
+    limits = {name: per_message * user_messages for name, per_message in bounds.items()}
+    if compact:
+        limits["knowledge_operations"] = COMPACT_INSIGHTS
+    for name, limit in limits.items():
         array = properties[name]
-        array["maxItems"] = min(
-            array.get("maxItems", per_message * user_messages), per_message * user_messages
-        )
+        array["maxItems"] = min(array.get("maxItems", limit), limit)
 
 
 def _field_value(request: ExtractionRequest, field: str) -> Schema:

@@ -113,6 +113,10 @@ class OpenAIExtractionModel:
         first_error = str(invalid)
         logger.warning("invalid model reply, one repair call: %s", first_error)
         repair = [*messages, *_repair_turns(invalid)]
+        if invalid.cut_off and mode != "json_object":
+            # Held to fewer operations, so that this reply fits the cap. (In json_object mode the
+            # schema is spelled out in the prompt, which the repair continues unchanged.)
+            schema = reply_schema(request, self._bounded_strings, compact=True)
         try:
             completion_2 = self._send(mode, repair, schema)
         except openai.APIStatusError as status_error:
