@@ -100,22 +100,35 @@ def test_a_redacted_placeholder_grounds_nothing() -> None:
     assert screened.result.memory_operations == [] and len(screened.held) == 1
 
 
-def test_a_profile_value_that_is_only_a_placeholder_is_held() -> None:
-    transcript = request((Role.USER, "I'm [REDACTED:name], a data engineer at Globex."))
+def test_a_profile_value_needs_the_users_words() -> None:
+    transcript = request((Role.USER, "I'm [REDACTED:name], a data engineer at Globex in Leeds."))
+    transcript.profile_options["plan"] = ["free", "pro"]
     original = reply([])
-    updates = [
-        ProfileFieldUpdate(field="name", value="[REDACTED:name]", turn_index=None),
-        ProfileFieldUpdate(field="role", value="Data engineer", turn_index=None),
-        ProfileFieldUpdate(field="company", value=" [REDACTED:company]. ", turn_index=None),
-    ]
+    values = {
+        "name": "[REDACTED:name]",  # only a placeholder: no value
+        "preferred_name": "User",  # what the 1.5B model wrote in every field of a transcript
+        "role": "Data engineer",
+        "company": " [REDACTED:company]. ",
+        "location": "Leeds, UK",  # half of its words said: kept
+        "timezone": "Europe/Paris",  # a guess
+        "plan": "pro",  # an option: left to the schema
+        "on_call": "true",
+    }
+    updates = [ProfileFieldUpdate(field=f, value=v, turn_index=None) for f, v in values.items()]
     with_profile = original.model_copy(
         update={"result": original.result.model_copy(update={"profile_updates": updates})}
     )
 
     screened = screen_ungrounded(with_profile, transcript)
 
-    assert [(u.field, u.value) for u in screened.result.profile_updates] == [("role", "Data engineer")]
-    assert [line.split(":")[0] for line in screened.held] == ["profile name", "profile company"]
+    kept = [u.field for u in screened.result.profile_updates]
+    assert kept == ["role", "location", "plan", "on_call"]
+    assert [line.split(":")[0] for line in screened.held] == [
+        "profile name",
+        "profile preferred_name",
+        "profile company",
+        "profile timezone",
+    ]
 
 
 def test_an_entity_needs_its_name_and_its_fact_from_the_user() -> None:

@@ -14,8 +14,11 @@ the transcript, never the assistant's:
   (a fact, an event, a relation's target) grounded the same way (a supersede_fact may also use the
   words of the fact it replaces); an upsert whose description is not grounded keeps its name and
   type and loses the description;
-- a redacted placeholder (`[REDACTED:password]`) grounds nothing, and a profile value that is only
-  placeholders is no value (the model copied the redaction into every field it saw).
+- a profile value needs at least half of its words said by the user (all its words: a name or a
+  city is short); a value that is only placeholders is no value (the model copied a redaction into
+  every field), and "User" in every field is not the user's name. A field with options and a
+  true / false value are left to the schema and the validator (the user rarely says the option);
+- a redacted placeholder (`[REDACTED:password]`) grounds nothing.
 What is screened out is not applied: it is reported, one short line each, as the reply's `held`.
 """
 
@@ -132,8 +135,9 @@ def screen_ungrounded(reply: ModelReply, request: ExtractionRequest) -> ModelRep
             entity_ops.append(entity_op)
     profile_updates: list[ProfileFieldUpdate] = []
     for update in reply.result.profile_updates:
-        if update.value is not None and not _words(update.value):
-            held.append(f"profile {update.field}: a redacted value, not the user's {update.field}")
+        reason = _profile_reason(update, said, request)
+        if reason:
+            held.append(f"profile {update.field}: {reason}")
         else:
             profile_updates.append(update)
     if not held:
@@ -146,6 +150,18 @@ def screen_ungrounded(reply: ModelReply, request: ExtractionRequest) -> ModelRep
         }
     )
     return reply.model_copy(update={"result": result, "held": [*reply.held, *held]})
+
+
+def _profile_reason(update: ProfileFieldUpdate, said: set[str], request: ExtractionRequest) -> str | None:
+    value = update.value
+    if value is None or update.field in request.profile_options or value.lower() in ("true", "false"):
+        return None
+    words = _words(value)
+    if not words:
+        return f"a redacted value, not the user's {update.field}"
+    if sum(word[:STEM] in said for word in words) < GROUNDED_SHARE * len(words):
+        return f"a value the user did not say: {_clip(value)!r}"
+    return None
 
 
 def _entity_reason(
