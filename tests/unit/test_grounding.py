@@ -202,3 +202,18 @@ def test_an_update_or_supersede_may_keep_the_words_of_what_it_replaces() -> None
         "update"
     ]  # m1's words; the add has none said
     assert len(screened.held) == 2
+
+
+def test_a_value_copied_down_from_an_earlier_field_is_held() -> None:
+    transcript = request((Role.USER, "I'm Lena, a backend engineer at Finch Labs."))
+    original = reply([])
+    values = {"name": "Lena", "preferred_name": "Lena", "company": "Finch Labs", "location": "finch labs"}
+    updates = [ProfileFieldUpdate(field=f, value=v, turn_index=None) for f, v in values.items()]
+    with_profile = original.model_copy(
+        update={"result": original.result.model_copy(update={"profile_updates": updates})}
+    )
+
+    screened = screen_ungrounded(with_profile, transcript)
+
+    assert [u.field for u in screened.result.profile_updates] == ["name", "preferred_name", "company"]
+    assert screened.held == ["profile location: the value of company again"]

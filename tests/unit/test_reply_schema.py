@@ -227,3 +227,20 @@ def test_bounded_schema_keeps_turns_in_the_transcript_and_a_few_operations_per_u
             check(reply(memory_operations=invalid))
     off = reply_schema(make_request(layers=[]), bounded_strings=True)
     assert off["properties"]["memory_operations"]["maxItems"] == 0  # a store that is off stays off
+
+
+def test_a_session_that_repeats_itself_keeps_each_sentence_and_step_once() -> None:
+    looped = "Marco ordered item 48213. It arrived damaged. "
+    session = {
+        "summary": looped * 4 + "A replacement is on its way.",
+        "goal": None,
+        "plan": ["send replacement", "Send replacement ", "email Marco"],
+        "progress": ["send replacement", "send replacement"],
+    }
+    result, _ = ExtractionReply.model_validate(reply(session=session)).to_result()
+    assert result.session is not None
+    assert (
+        result.session.summary == "Marco ordered item 48213. It arrived damaged. A replacement is on its way."
+    )
+    assert result.session.plan == ["send replacement", "email Marco"]
+    assert result.session.progress == ["send replacement"]

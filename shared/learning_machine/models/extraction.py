@@ -7,6 +7,7 @@ tool calling and `json_object` fallbacks.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -299,7 +300,7 @@ class ExtractionReply(_Wire):
         result = ExtractionResult(
             memory_operations=memory_ops,
             profile_updates=profile_updates[:MAX_PROFILE_UPDATES],
-            session=self.session,
+            session=_without_repeats(self.session),
             entity_operations=entity_ops,
             knowledge_operations=insights,
         )
@@ -329,6 +330,36 @@ class ExtractionReply(_Wire):
                 "entity_operations": entity_ops,
             }
         )
+
+
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
+
+
+def _without_repeats(session: SessionUpdate | None) -> SessionUpdate | None:
+    """The session with each summary sentence and each plan or progress step once: a small model
+    that loops repeats the whole summary ("Marco ordered ... Marco ordered ..." four times)."""
+    if session is None:
+        return None
+    sentences = _once(_SENTENCE_BREAK.split(session.summary.strip()))
+    return session.model_copy(
+        update={
+            "summary": " ".join(sentences),
+            "plan": _once(session.plan),
+            "progress": _once(session.progress),
+        }
+    )
+
+
+def _once(texts: list[str]) -> list[str]:
+    """The texts without repeats (compared without case and surrounding space), in their order."""
+    seen: set[str] = set()
+    kept = []
+    for text in texts:
+        key = " ".join(text.lower().split())
+        if key and key not in seen:
+            seen.add(key)
+            kept.append(text)
+    return kept
 
 
 def _first_error(error: ValueError) -> str:

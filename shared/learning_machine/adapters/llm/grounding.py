@@ -16,7 +16,8 @@ the transcript, never the assistant's:
   type and loses the description;
 - a profile value needs at least half of its words said by the user (all its words: a name or a
   city is short); a value that is only placeholders is no value (the model copied a redaction into
-  every field), and "User" in every field is not the user's name. A field with options and a
+  every field), and "User" in every field is not the user's name; a value an earlier field of the
+  same reply holds is a copy (a preferred name aside). A field with options and a
   true / false value are left to the schema and the validator (the user rarely says the option);
 - a redacted placeholder (`[REDACTED:password]`) grounds nothing.
 What is screened out is not applied: it is reported, one short line each, as the reply's `held`.
@@ -50,6 +51,7 @@ FRAMING_WORDS = frozenset(
     always never other every each thing things something""".split()
 )
 _HELD_TEXT = 60
+NAME_PAIR = ("name", "preferred_name")
 
 
 def user_words(request: ExtractionRequest) -> set[str]:
@@ -135,7 +137,7 @@ def screen_ungrounded(reply: ModelReply, request: ExtractionRequest) -> ModelRep
             entity_ops.append(entity_op)
     profile_updates: list[ProfileFieldUpdate] = []
     for update in reply.result.profile_updates:
-        reason = _profile_reason(update, said, request)
+        reason = _profile_reason(update, said, request) or _copied_down(update, profile_updates)
         if reason:
             held.append(f"profile {update.field}: {reason}")
         else:
@@ -161,6 +163,17 @@ def _profile_reason(update: ProfileFieldUpdate, said: set[str], request: Extract
         return f"a redacted value, not the user's {update.field}"
     if sum(word[:STEM] in said for word in words) < GROUNDED_SHARE * len(words):
         return f"a value the user did not say: {_clip(value)!r}"
+    return None
+
+
+def _copied_down(update: ProfileFieldUpdate, kept: list[ProfileFieldUpdate]) -> str | None:
+    """A value an earlier field of the reply already holds: the small model copies a stated value
+    down the slots ("company: Finch Labs", then "location: Finch Labs"). A preferred name may be
+    the name."""
+    value = str(update.value).strip().lower()
+    for earlier in kept:
+        if str(earlier.value).strip().lower() == value and (earlier.field, update.field) != NAME_PAIR:
+            return f"the value of {earlier.field} again"
     return None
 
 
