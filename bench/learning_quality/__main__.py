@@ -78,6 +78,8 @@ class Totals:
     misses: list[str] = field(default_factory=list)
     wrong: list[str] = field(default_factory=list)
     by_conversation: dict[str, dict[str, int]] = field(default_factory=dict)
+    # What the service believed after each session (memories and entity facts), to read a miss.
+    beliefs: dict[str, list[str]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -284,6 +286,14 @@ def score_session(
         ],
         "knowledge": [(i["insight_id"], f"{i['title']} {i['content']}") for i in state.insights],
     }
+    totals.beliefs[where] = [
+        *(f"{m['layer']}: {m['content']}" for m in state.memories),
+        *(
+            f"entity {e['name']}: {text}"
+            for e in state.entities
+            for text in state.entity_texts(e, edges=True)
+        ),
+    ]
     for store, held in items.items():
         scores[store].items += len(held)
         for item_id, text in held:
@@ -439,6 +449,7 @@ def figures(totals: Totals, learner: str, conversations: int, data: Path) -> dic
         "failures": [t for t in transcripts if t["status"] != "done"],
         "repairs": [t for t in transcripts if t["repair_calls"]],
         "held": [f"{t['where']}: {line}" for t in transcripts for line in t.get("held", [])],
+        "beliefs": totals.beliefs,
     }
 
 

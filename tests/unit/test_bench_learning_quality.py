@@ -41,6 +41,7 @@ def test_a_contradiction_kept_beside_its_replacement_is_a_duplicate() -> None:
     state = snapshot(memories=[memory("m1", "The user is vegetarian."), memory("m2", "The user is vegan.")])
     score_session(session, state, None, said, "c", totals)
     assert totals.contradictions == {"updated": 0, "duplicated": 1, "missed": 0}
+    assert totals.beliefs["c"] == ["knowledge: The user is vegetarian.", "knowledge: The user is vegan."]
     updated = Totals()
     score_session(session, snapshot(memories=[memory("m2", "The user is vegan.")]), None, said, "c", updated)
     assert updated.contradictions == {"updated": 1, "duplicated": 0, "missed": 0}
