@@ -244,10 +244,3 @@ def test_a_session_that_repeats_itself_keeps_each_sentence_and_step_once() -> No
     )
     assert result.session.plan == ["send replacement", "email Marco"]
     assert result.session.progress == ["send replacement"]
-
-
-def test_category_is_null_unless_an_operator_prompt_may_ask_for_one() -> None:
-    with pytest.raises(fastjsonschema.JsonSchemaException):
-        validator()(reply(memory_operations=[{**ADD, "category": "personal_plans"}]))
-    asked = validator(layer_prompts={Layer.KNOWLEDGE: "Categorise by project."})
-    asked(reply(memory_operations=[{**ADD, "category": "projects/orion"}]))

@@ -9,9 +9,6 @@ narrows it with what only the request knows, so that constrained decoding (llama
   without any, the update / delete / supersede variants are left out;
 - a store that is off gets an empty list (`maxItems: 0`) or a null session; planning off makes
   goal null and plan / progress empty.
-- a memory's `category` is null unless the tenant's own instructions (a layer or profile prompt)
-  may ask for one, as the prompt says: the local model filled it anyway ("[personal_plans]",
-  "[company] Lena's university" in make demo) and used it as a profile slot name.
 Every reply this schema admits also validates as an ExtractionReply (the narrowing only removes).
 
 With `bounded_strings`, every free-text string also gets a `maxLength` (STRING_LIMITS), for servers
@@ -83,8 +80,6 @@ def reply_schema(request: ExtractionRequest, bounded_strings: bool = False, comp
             defs[name]["properties"]["memory_id"] = _enum(shown_ids) if shown_ids else _NULL
         allowed = [name for name in _variant_names(MEMORY_VARIANTS) if shown_ids or name not in by_id]
         properties["memory_operations"]["items"] = _one_of(allowed)
-        if not (request.layer_prompts or request.profile_prompt):
-            defs["AddMemory"]["properties"]["category"] = _NULL
     else:
         _empty(properties["memory_operations"])
 
