@@ -171,6 +171,13 @@ def test_blank_text_is_dropped_and_reported_not_a_failed_reply() -> None:
     assert len(dropped) == 3 and dropped[0] == "add of a memory with blank content"
 
 
+def test_a_memory_of_punctuation_only_is_dropped_as_blank() -> None:
+    parsed = ExtractionReply.model_validate(reply(memory_operations=[{**ADD, "content": " { "}, ADD]))
+    result, dropped = parsed.to_result()
+    assert [op.content for op in result.memory_operations] == ["x"]
+    assert dropped == ["add of a memory with blank content"]
+
+
 def test_a_result_round_trips_through_the_reply_format() -> None:
     parsed = ExtractionReply.model_validate(
         reply(memory_operations=[ADD, UPDATE], entity_operations=[FACT, SUPERSEDE])

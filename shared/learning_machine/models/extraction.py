@@ -273,7 +273,8 @@ class ExtractionReply(_Wire):
         memory_ops: list[MemoryOperation] = []
         for memory_op in self.memory_operations:
             values: dict[str, Any] = {**dict.fromkeys(MemoryOperation.model_fields), **memory_op.model_dump()}
-            if "content" in type(memory_op).model_fields and not str(values["content"]).strip():
+            # Blank, or no word at all: the local model once wrote "{" as a memory's content.
+            if "content" in type(memory_op).model_fields and not _WORDISH.search(str(values["content"])):
                 dropped.append(f"{memory_op.op} of a memory with blank content")
                 continue
             memory_ops.append(MemoryOperation.model_validate(values))
@@ -332,6 +333,7 @@ class ExtractionReply(_Wire):
         )
 
 
+_WORDISH = re.compile(r"\w")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
 
 
