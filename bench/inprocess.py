@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from local.lambda_runtime import LambdaRuntime
 from local.stack import create_api_key
 from local.template import DEFAULT_TEMPLATE, LocalTemplate
 
+RATE_LIMIT_RETRIES = 30
 STACK_INDEX = Path(__file__).resolve().parents[1] / ".local" / "index.db"
 
 
@@ -66,15 +68,22 @@ class InProcessApi:
         return {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
 
     def call(self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None) -> Any:
-        """One request through the local API (routing, authorizer, handler); raises on 4xx/5xx."""
-        response = self.client.open(
-            path,
-            method=method,
-            query_string={k: v for k, v in (query or {}).items() if v is not None},
-            data=None if body is None else json.dumps(body),
-            headers=self.headers,
-        )
-        payload = response.get_json(silent=True) if response.data else None
+        """One request through the local API (routing, authorizer, handler); raises on 4xx/5xx.
+
+        A 429 (the tenant's request rate, which seeding on a quiet machine reaches) is retried
+        after its `retry_after`, as a client would."""
+        for _ in range(RATE_LIMIT_RETRIES):
+            response = self.client.open(
+                path,
+                method=method,
+                query_string={k: v for k, v in (query or {}).items() if v is not None},
+                data=None if body is None else json.dumps(body),
+                headers=self.headers,
+            )
+            payload = response.get_json(silent=True) if response.data else None
+            if response.status_code != 429:
+                break
+            time.sleep(float((payload or {}).get("retry_after", 1)))
         if response.status_code >= 400:
             raise CallError(f"{method} {path} -> {response.status_code}: {payload or response.data[:300]!r}")
         return payload
