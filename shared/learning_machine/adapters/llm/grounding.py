@@ -170,9 +170,9 @@ def _copied_down(update: ProfileFieldUpdate, kept: list[ProfileFieldUpdate]) -> 
     """A value an earlier field of the reply already holds: the small model copies a stated value
     down the slots ("company: Finch Labs", then "location: Finch Labs"). A preferred name may be
     the name."""
-    value = str(update.value).strip().lower()
+    value = _key(str(update.value))
     for earlier in kept:
-        if str(earlier.value).strip().lower() == value and (earlier.field, update.field) != NAME_PAIR:
+        if _key(str(earlier.value)) == value and (earlier.field, update.field) != NAME_PAIR:
             return f"the value of {earlier.field} again"
     return None
 
