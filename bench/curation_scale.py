@@ -24,7 +24,8 @@ from learning_machine.composition import Services
 from learning_machine.core.memory_rules import new_memory_id
 from learning_machine.models.common import Layer
 from learning_machine.models.curation import CurateRequest
-from learning_machine.models.memories import Memory, Provenance
+from learning_machine.models.memories import Memory
+from learning_machine.models.provenance import Provenance
 from learning_machine.settings import get_settings
 from learning_machine.stores.keys import memory_sk, user_pk, users_pk
 

@@ -41,7 +41,8 @@ from learning_machine.models.extraction import (
     MemoryOperation,
     SessionUpdate,
 )
-from learning_machine.models.memories import Memory, Provenance
+from learning_machine.models.memories import Memory
+from learning_machine.models.provenance import Provenance
 from learning_machine.models.transcripts import Message, TranscriptEnvelope, TranscriptIn
 from learning_machine.settings import get_settings
 from learning_machine.stores.changes import ChangeSet

@@ -17,8 +17,9 @@ from learning_machine.adapters.llm.openai_model import OpenAIExtractionModel
 from learning_machine.adapters.openai_endpoint import build_openai_client
 from learning_machine.models.common import Layer, Role
 from learning_machine.models.extraction import ExtractionRequest, NumberedMessage
-from learning_machine.models.memories import Memory, Provenance
+from learning_machine.models.memories import Memory
 from learning_machine.models.profile import STANDARD_FIELDS
+from learning_machine.models.provenance import Provenance
 from local import model_server
 from local.template import REPO_ROOT
 

@@ -13,7 +13,8 @@ from learning_machine.core.memory_rules import new_memory_id, revise
 from learning_machine.curation.service import CurationService
 from learning_machine.models.common import Layer
 from learning_machine.models.curation import CurateRequest, CurationJob
-from learning_machine.models.memories import Memory, Provenance
+from learning_machine.models.memories import Memory
+from learning_machine.models.provenance import Provenance
 from learning_machine.settings import get_settings
 from learning_machine.stores.changes import ChangeSet
 

@@ -7,7 +7,8 @@ from datetime import timedelta
 from learning_machine.context.render import render
 from learning_machine.core.ranking import estimate_tokens, rank_memories
 from learning_machine.models.common import Layer, utc_now
-from learning_machine.models.memories import Memory, Provenance
+from learning_machine.models.memories import Memory
+from learning_machine.models.provenance import Provenance
 from learning_machine.models.sessions import SessionContext
 
 

@@ -24,7 +24,7 @@ from learning_machine.models.extraction import (
     ExtractionRequest,
     ExtractionResult,
 )
-from learning_machine.models.memories import Provenance
+from learning_machine.models.provenance import Provenance
 from learning_machine.services.entity_memory import EntityMemory
 from learning_machine.services.indexing import ENTITY, Indexer
 from learning_machine.services.learned_knowledge import LearnedKnowledge

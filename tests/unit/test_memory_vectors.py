@@ -119,7 +119,8 @@ def test_scoring_a_memory_gives_its_cosine_from_the_stored_bytes() -> None:
     import math
     import random
 
-    from learning_machine.models.memories import Memory, Provenance, QueryVector, pack_vector
+    from learning_machine.models.memories import Memory, QueryVector, pack_vector
+    from learning_machine.models.provenance import Provenance
 
     rng = random.Random(7)
 

@@ -20,8 +20,9 @@ from learning_machine.models.extraction import (
     ShownEntity,
     ShownFact,
 )
-from learning_machine.models.memories import Memory, Provenance
+from learning_machine.models.memories import Memory
 from learning_machine.models.profile import STANDARD_FIELDS
+from learning_machine.models.provenance import Provenance
 from learning_machine.models.sessions import SessionContext
 
 DEVELOPER = [

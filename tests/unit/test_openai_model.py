@@ -506,7 +506,8 @@ def test_importing_the_factory_does_not_import_openai() -> None:
 
 
 def rule_request(*texts: str, **overrides: Any) -> ExtractionRequest:
-    from learning_machine.models.memories import Memory, Provenance
+    from learning_machine.models.memories import Memory
+    from learning_machine.models.provenance import Provenance
 
     atlas = Memory(
         memory_id="m1",

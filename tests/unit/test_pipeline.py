@@ -226,7 +226,8 @@ def test_prompt_memories_stay_within_the_budget_as_history_grows(aws: Aws) -> No
 
 def _memory(content: str):  # type: ignore[no-untyped-def]
     from learning_machine.core.memory_rules import new_memory_id
-    from learning_machine.models.memories import Memory, Provenance
+    from learning_machine.models.memories import Memory
+    from learning_machine.models.provenance import Provenance
 
     return Memory(
         memory_id=new_memory_id(),

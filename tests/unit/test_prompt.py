@@ -21,8 +21,9 @@ from learning_machine.extraction_contract.prompt import (
 )
 from learning_machine.models.common import Layer, Role
 from learning_machine.models.extraction import ExtractionRequest, NumberedMessage, ShownEntity, ShownFact
-from learning_machine.models.memories import Memory, Provenance
+from learning_machine.models.memories import Memory
 from learning_machine.models.profile import STANDARD_FIELDS
+from learning_machine.models.provenance import Provenance
 from learning_machine.models.sessions import SessionContext
 from tests.fakes.openai_server import section, shown_entities, shown_memories, transcript_from_body
 

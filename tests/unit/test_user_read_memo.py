@@ -8,7 +8,8 @@ import pytest
 
 from learning_machine.composition import Services
 from learning_machine.models.common import Layer
-from learning_machine.models.memories import Memory, MemoryCreate, MemoryPatch
+from learning_machine.models.memories import Memory
+from learning_machine.models.memory_edits import MemoryCreate, MemoryPatch
 from learning_machine.stores import user_memory
 from tests.conftest import Aws
 

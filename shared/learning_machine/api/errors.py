@@ -23,7 +23,7 @@ from ..core.errors import (
     TooLargeError,
     UnavailableError,
 )
-from ..models.usage import QuotaExceededError
+from ..models.limits import QuotaExceededError
 
 STATUS_OF_KIND: dict[type[DomainError], HTTPStatus] = {
     NotFoundError: HTTPStatus.NOT_FOUND,

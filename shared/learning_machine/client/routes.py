@@ -25,13 +25,14 @@ from ..models.api.memories import Memory, MemoryHistory, MemoryList
 from ..models.api.profile import UserProfile
 from ..models.api.sessions import SessionContext
 from ..models.api.transcripts import TranscriptStatus
+from ..models.api.users import UserPage
 from ..models.config import TenantConfig
 from ..models.context import ContextResponse
 from ..models.curation import JobAccepted, Operation
 from ..models.entities import EntityType, EventIn, RelationshipIn
 from ..models.export import UserExport
 from ..models.knowledge import ImportItem, ImportResult
-from ..models.memories import Polarity, UserPage
+from ..models.memories import Polarity
 from ..models.search import SearchResponse, StoreName
 from ..models.tools import ToolList, ToolResult
 from ..models.transcripts import Message, MetadataValue, TranscriptAccepted

@@ -18,8 +18,9 @@ from aws_lambda_powertools.utilities.validation import SchemaValidationError, va
 
 from ..models.common import MAX_MEMORY_CHARS
 from ..models.config import TenantConfig
-from ..models.memories import Memory, Provenance, Source
+from ..models.memories import Memory
 from ..models.profile import STANDARD_FIELDS, UserProfile
+from ..models.provenance import Provenance, Source
 from .errors import InvalidInputError
 from .ids import new_id
 

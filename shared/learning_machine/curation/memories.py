@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from itertools import groupby, pairwise
 
 from ..models.common import Layer
-from ..models.memories import Memory, MemoryVersion, MergedItem
+from ..models.memories import Memory
+from ..models.memory_history import MemoryVersion
+from ..models.provenance import MergedItem
 from ..stores.changes import ChangeSet
 from ..stores.keys import history_sk
 from ..stores.user_memory import UserMemoryStore

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..models.entities import Entity, Relationship
 from ..models.knowledge import Insight
-from ..models.memories import MergedItem
+from ..models.provenance import MergedItem
 from ..services.entity_memory import absorb
 from ..services.indexing import KNOWLEDGE, Indexer, entity_doc_id, insight_doc_id, insight_text
 from ..stores.changes import WriteConflictError

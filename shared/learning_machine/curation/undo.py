@@ -16,7 +16,9 @@ from ..models.common import utc_now
 from ..models.curation import CurationChange, CurationJob
 from ..models.entities import Entity, Relationship
 from ..models.knowledge import Insight
-from ..models.memories import Memory, MemoryVersion, Provenance
+from ..models.memories import Memory
+from ..models.memory_history import MemoryVersion
+from ..models.provenance import Provenance
 from ..models.sessions import SessionContext
 from ..services.indexing import Indexer
 from ..stores.changes import ChangeSet, WriteConflictError, transact

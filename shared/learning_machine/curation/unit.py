@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from ..adapters.embeddings.base import Embedder
 from ..models.config import CurationConfig, TenantConfig
 from ..models.curation import ChangeKind, CurationChange, CurationJob, Operation
-from ..models.memories import Provenance
+from ..models.provenance import Provenance
 from ..stores.changes import ChangeSet, WriteConflictError, transact
 from ..stores.curation import JobStore
 

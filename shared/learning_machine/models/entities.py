@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from .common import NamespaceName, utc_now
-from .memories import MergedItem, Provenance
+from .provenance import MergedItem, Provenance
 
 EntityType = Literal["company", "person", "project", "system", "product", "place", "other"]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from .common import NamespaceName, utc_now
-from .memories import MergedItem, Provenance
+from .provenance import MergedItem, Provenance
 
 Status = Literal["active", "pending", "rejected"]
 Decision = Literal["approved", "rejected"]

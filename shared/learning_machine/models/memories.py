@@ -1,5 +1,5 @@
-"""User memories: stored items, their history, and the API payloads that edit them (what the API
-answers is in `models/api/memories.py`)."""
+"""User memories as stored, with their embeddings (their history is in `memory_history.py`, what
+the API answers in `api/memories.py`, what a caller sends to edit one in `memory_edits.py`)."""
 
 from __future__ import annotations
 
@@ -12,34 +12,12 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from .common import Category, Layer, RedactedShortText, utc_now
+from .common import Layer, utc_now
+from .provenance import MergedItem, Provenance
 
 Polarity = Literal["positive", "negative"]
-Source = Literal["extraction", "api", "tool", "import", "curation"]
-Change = Literal["created", "updated", "deleted", "merged", "pruned", "restored"]
-
-
-class Provenance(BaseModel):
-    """Where a memory (or one version of it) came from: answers "why do you believe X"."""
-
-    source: Source
-    transcript_id: str | None = None
-    turn_index: int | None = None
-    model: str | None = None
-    recorded_at: datetime = Field(default_factory=utc_now)
-    job_id: str | None = Field(default=None, description="The curation job behind this change, if any")
-
-
-class MergedItem(BaseModel):
-    """An item curation folded into this one: its id, its value and where it came from."""
-
-    item_id: str
-    content: str
-    provenance: Provenance
-    job_id: str
-    merged_at: datetime = Field(default_factory=utc_now)
 
 
 class Memory(BaseModel):
@@ -106,47 +84,6 @@ class Memory(BaseModel):
         if self.last_confirmed_at and self.last_confirmed_at > self.updated_at:
             return self.last_confirmed_at
         return self.updated_at
-
-
-class MemoryVersion(BaseModel):
-    """One entry of a memory's history. Superseded values keep their validity window."""
-
-    memory_id: str
-    version: int
-    change: Change
-    layer: Layer
-    category: str | None = None
-    content: str
-    polarity: Polarity | None = None
-    valid_from: datetime
-    valid_to: datetime | None = None
-    superseded_value: str | None = None
-    provenance: Provenance
-    merged_into: str | None = Field(default=None, description="For a merged-away memory: the one kept")
-    reason: str | None = Field(default=None, description="Why curation made this change")
-
-
-class MemoryCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    layer: Layer
-    content: RedactedShortText
-    category: Category | None = None
-    polarity: Polarity | None = None
-
-
-class MemoryPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    content: RedactedShortText | None = None
-    layer: Layer | None = None
-    category: Category | None = None
-    polarity: Polarity | None = None
-
-
-class UserPage(BaseModel):
-    users: list[str]
-    next_token: str | None = Field(default=None, description="Pass as ?after= for the next page")
 
 
 @dataclass(frozen=True)

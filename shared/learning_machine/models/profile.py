@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..core.redaction import redact_text
 from .common import utc_now
-from .memories import Provenance
+from .provenance import Provenance
 
 # Standard fields every profile may hold; a tenant adds its own through `custom_schema`.
 STANDARD_FIELDS: dict[str, str] = {

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ..core.scoring import DEFAULT_MIN_SCORE
-from .api.memories import Provenance
+from .api.provenance import Provenance
 from .common import Identifier, NamespaceName
 
 StoreName = Literal["memories", "entities", "knowledge"]

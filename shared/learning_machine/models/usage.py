@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-LimitName = Literal["request_rate", "transcripts_per_day", "tokens_per_month"]
 
 
 class LimitsOverride(BaseModel):
@@ -90,25 +87,3 @@ class UsageReport(BaseModel):
     tokens_this_month: int = Field(description="Model tokens counted against tokens_per_month")
 
     model_config = ConfigDict(populate_by_name=True)
-
-
-class LimitExceeded(BaseModel):
-    """Body of a 429: which limit, and when to retry."""
-
-    statusCode: int = 429
-    message: str
-    limit: LimitName
-    retry_after: int = Field(description="Seconds; the Retry-After header says the same")
-
-
-class QuotaExceededError(Exception):
-    """A limit refuses the request; nothing was accepted. Retry after `retry_after` seconds."""
-
-    def __init__(self, limit: LimitName, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.limit: LimitName = limit
-        self.message = message
-        self.retry_after = max(1, retry_after)
-
-    def body(self) -> LimitExceeded:
-        return LimitExceeded(message=self.message, limit=self.limit, retry_after=self.retry_after)

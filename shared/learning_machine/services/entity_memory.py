@@ -29,7 +29,7 @@ from ..models.entities import (
     Fact,
     Relationship,
 )
-from ..models.memories import MergedItem, Provenance
+from ..models.provenance import MergedItem, Provenance
 from ..stores.changes import WriteConflictError
 from ..stores.entities import EntityStore, normalize_name
 from .indexing import ENTITY, Indexer, entity_doc_id

@@ -18,7 +18,7 @@ from ..core.ids import new_id, stable_id
 from ..core.redaction import redact_optional, redact_text
 from ..models.common import utc_now
 from ..models.knowledge import ImportItem, ImportResult, Insight, InsightIn, Review, Status
-from ..models.memories import Provenance
+from ..models.provenance import Provenance
 from ..stores.knowledge import KnowledgeStore
 from .indexing import KNOWLEDGE, Indexer, insight_doc_id, insight_text
 

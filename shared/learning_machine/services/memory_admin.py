@@ -16,8 +16,10 @@ from ..core.errors import NotFoundError
 from ..core.memory_rules import Origin, apply_profile_changes, coerce_field, new_memory_id, revise
 from ..models.common import utc_now
 from ..models.config import TenantConfig
-from ..models.memories import Memory, MemoryCreate, MemoryPatch, Source
+from ..models.memories import Memory
+from ..models.memory_edits import MemoryCreate, MemoryPatch
 from ..models.profile import UserProfile
+from ..models.provenance import Source
 from ..stores.changes import ChangeSet, MemoryVectors, commit_with_retry
 from ..stores.user_memory import UserMemoryStore
 

@@ -10,7 +10,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from ..models.usage import LimitsOverride, Prices, QuotaExceededError, TenantLimits
+from ..models.limits import QuotaExceededError
+from ..models.usage import LimitsOverride, Prices, TenantLimits
 from ..settings import Settings
 from ..stores.usage import LimitsStore, UsageStore
 

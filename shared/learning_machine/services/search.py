@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..core.namespaces import search_scope
 from ..core.ranking import memory_scores
-from ..models.api.memories import Provenance
+from ..models.api.provenance import Provenance
 from ..models.config import TenantConfig
 from ..models.memories import Memory
 from ..models.search import SearchRequest, SearchResponse, SearchResult, StoreName

@@ -16,8 +16,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..adapters import dynamodb
-from ..models.memories import Change, Memory, MemoryVersion, Provenance
+from ..models.memories import Memory
+from ..models.memory_history import Change, MemoryVersion
 from ..models.profile import UserProfile
+from ..models.provenance import Provenance
 from ..models.sessions import SessionContext
 from ..models.transcripts import AppliedOperation, TokenUsage, TranscriptStatus
 from .keys import (

@@ -15,7 +15,8 @@ from boto3.dynamodb.conditions import Key
 from pydantic import TypeAdapter
 
 from ..adapters import dynamodb
-from ..models.memories import Memory, MemoryVersion
+from ..models.memories import Memory
+from ..models.memory_history import MemoryVersion
 from ..models.profile import UserProfile
 from .keys import MEMORY_PREFIX, PROFILE_SK, history_pk, history_sk, memory_sk, user_pk
 

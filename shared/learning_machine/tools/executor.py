@@ -24,7 +24,9 @@ from ..models.common import utc_now
 from ..models.config import TenantConfig
 from ..models.entities import Entity, EventIn
 from ..models.knowledge import Insight, InsightIn
-from ..models.memories import Memory, MemoryCreate, MemoryPatch, Provenance
+from ..models.memories import Memory
+from ..models.memory_edits import MemoryCreate, MemoryPatch
+from ..models.provenance import Provenance
 from ..models.tools import ToolResult
 from ..services.entity_memory import EntityMemory, UnknownEntityError, UnknownFactError
 from ..services.learned_knowledge import LearnedKnowledge

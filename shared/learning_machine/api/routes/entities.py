@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from ...models.api.entities import Entity, EntityList, EntityView, Relationship
 from ...models.common import utc_now
 from ...models.entities import EntityUpsert, EventsIn, FactsIn, RelationshipsIn
-from ...models.memories import Provenance
+from ...models.provenance import Provenance
 from .. import deps
 from ..params import EntityRef, FactId, Limit, NamespaceQuery, OwnerQuery, RequiredQuery
 from ..scopes import namespace_for

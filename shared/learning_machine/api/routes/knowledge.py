@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from ...models.api.knowledge import Insight, InsightList, SaveResult
 from ...models.config import LearnedKnowledgeStoreConfig
 from ...models.knowledge import ImportRequest, ImportResult, InsightIn, RejectIn
-from ...models.memories import Provenance
+from ...models.provenance import Provenance
 from .. import deps
 from ..params import InsightId, NamespaceQuery, OwnerQuery
 from ..scopes import namespace_for

@@ -8,8 +8,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from ...models.api.transcripts import TranscriptStatus
+from ...models.limits import LimitExceeded
 from ...models.transcripts import TranscriptAccepted, TranscriptIn
-from ...models.usage import LimitExceeded
 from .. import deps
 from ..errors import not_found
 from ..params import TranscriptId

@@ -9,8 +9,9 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from ...models.api.memories import Memory, MemoryHistory, MemoryList, MemoryVersion
 from ...models.api.profile import UserProfile
+from ...models.api.users import UserPage
 from ...models.export import UserExport
-from ...models.memories import MemoryCreate, MemoryPatch, UserPage
+from ...models.memory_edits import MemoryCreate, MemoryPatch
 from ...models.profile import ProfilePatch
 from ...stores.user_memory import UserState
 from .. import deps

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from .. import entities as stored
 from ..common import utc_now
 from . import View
-from .memories import MergedItem, Provenance
+from .provenance import MergedItem, Provenance
 
 
 class Fact(View[stored.Fact]):

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from .. import knowledge as stored
 from ..common import utc_now
 from . import View
-from .memories import MergedItem, Provenance
+from .provenance import MergedItem, Provenance
 
 
 class Review(View[stored.Review]):

@@ -1,4 +1,5 @@
-"""The API's memories: current values, their history, and the provenance both carry."""
+"""The API's memories: current values and their history (where they came from is in
+`provenance.py`)."""
 
 from __future__ import annotations
 
@@ -7,29 +8,10 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from .. import memories as stored
+from .. import memory_history as history
 from ..common import Layer, utc_now
 from . import View
-
-
-class Provenance(View[stored.Provenance]):
-    """Where a memory (or one version of it) came from: answers "why do you believe X"."""
-
-    source: stored.Source
-    transcript_id: str | None = None
-    turn_index: int | None = None
-    model: str | None = None
-    recorded_at: datetime = Field(default_factory=utc_now)
-    job_id: str | None = Field(default=None, description="The curation job behind this change, if any")
-
-
-class MergedItem(View[stored.MergedItem]):
-    """An item curation folded into this one: its id, its value and where it came from."""
-
-    item_id: str
-    content: str
-    provenance: Provenance
-    job_id: str
-    merged_at: datetime = Field(default_factory=utc_now)
+from .provenance import MergedItem, Provenance
 
 
 class Memory(View[stored.Memory]):
@@ -59,12 +41,12 @@ class Memory(View[stored.Memory]):
         return self.updated_at
 
 
-class MemoryVersion(View[stored.MemoryVersion]):
+class MemoryVersion(View[history.MemoryVersion]):
     """One entry of a memory's history. Superseded values keep their validity window."""
 
     memory_id: str
     version: int
-    change: stored.Change
+    change: history.Change
     layer: Layer
     category: str | None = None
     content: str

@@ -10,7 +10,7 @@ from pydantic import Field
 from .. import profile as stored
 from ..common import utc_now
 from . import View
-from .memories import Provenance
+from .provenance import Provenance
 
 
 class UserProfile(View[stored.UserProfile]):
