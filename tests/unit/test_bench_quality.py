@@ -205,3 +205,18 @@ def test_neighbours_put_the_preceding_turns_of_the_same_session_in_a_turn_contex
     assert "After:" not in turn_context(conversation, 1, 0)
     assert turn_context(conversation, 1, 1).endswith("After: Ana: Where did you go in May?")
     assert "After:" not in turn_context(conversation, 0, 1)  # nothing precedes the first turn
+
+
+def test_a_turn_context_says_when_it_was_said_and_leaves_the_speaker_to_the_title() -> None:
+    from bench.quality.__main__ import turn_context
+
+    document = _minimal()
+    session = document["conversations"][0]["sessions"][0]
+    session["date"] = "3 September 2023, 7:40 pm"
+    session["turns"] = [{"turn_id": "a1", "speaker": "Bo", "text": "Lisbon, with my sister."}]
+    document["conversations"][0]["questions"][0]["evidence"] = ["a1"]
+    conversation = parse(document, "ok").conversations[0]
+
+    context = turn_context(conversation, 0, 0)
+    assert context == "On 3 September 2023, 7:40 pm."
+    assert "Bo" not in context
