@@ -20,6 +20,7 @@ import hashlib
 import importlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -430,6 +431,10 @@ def llm_env(port: int) -> dict[str, str]:
         "LM_LLM_MAX_COMPLETION_TOKENS": str(MAX_COMPLETION_TOKENS),
         # llama.cpp decodes under the schema: every string gets a maxLength, so a loop inside one ends.
         "LM_LLM_BOUNDED_STRINGS": "true",
+        # The same request gets the same greedy reply: with its prompt cache, llama.cpp's server
+        # computes a prompt from wherever the previous request left off, and the reply then differs
+        # (seen here: one transcript, three replies). About 5 s more prompt time per transcript.
+        "LM_LLM_EXTRA_BODY": '{"cache_prompt": false}',
         # A CPU model on a shared machine can take minutes: a timeout would only retry the same work.
         "LM_LLM_TIMEOUT_SECONDS": str(REQUEST_TIMEOUT_SECONDS),
         # ...and the local stack lets the extract function run that long (the template says 120 s).
@@ -441,7 +446,8 @@ def llm_env(port: int) -> dict[str, str]:
 
 def write_env(paths: Paths, port: int) -> None:
     lines = ["# Written by `python -m local.model_server up`: the local model for extraction."]
-    lines += [f"{key}={value}" for key, value in llm_env(port).items()]
+    # Quoted for the shell: `make` sources this file (the extra body is JSON).
+    lines += [f"{key}={shlex.quote(value)}" for key, value in llm_env(port).items()]
     paths.env_file.write_text("\n".join(lines) + "\n")
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Json, field_validator
 
 PREFIX = "LM_"
 
@@ -40,6 +40,10 @@ class Settings(BaseModel):
     # (llama.cpp): a small model repeating itself inside a string stops there. Off by default: hosted
     # strict modes may refuse the keyword.
     llm_bounded_strings: bool = False
+    # Fields of the server's own (beyond OpenAI's API) sent with every extraction request, as a JSON
+    # object. The local stack sends {"cache_prompt": false}: llama.cpp's server otherwise reuses its
+    # prompt cache, and the same request then gets a different greedy reply after another request.
+    llm_extra_body: Json[dict[str, Any]] | None = None
     # Embeddings: an OpenAI-compatible endpoint, else the local sentence model when installed,
     # else a deterministic hashing fallback (named as such wherever it is used).
     embedding_backend: Literal["auto", "openai", "local", "hashing"] = "auto"
@@ -89,6 +93,7 @@ class Settings(BaseModel):
         "llm_base_url",
         "llm_api_key",
         "llm_api_key_secret",
+        "llm_extra_body",
         "embedding_base_url",
         "opensearch_endpoint",
         mode="before",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from learning_machine.settings import Settings
 from local import model_server
+from local.stack import read_env_file
 
 
 def test_the_weights_are_checked_for_size_sha256_and_gguf_magic(
@@ -45,8 +48,7 @@ def test_the_pinned_weights_are_those_of_the_issue() -> None:
 def test_the_env_it_writes_selects_the_openai_adapter_and_local_embeddings(tmp_path: Path) -> None:
     paths = model_server.Paths(tmp_path)
     model_server.write_env(paths, 8401)
-    lines = [line for line in paths.env_file.read_text().splitlines() if not line.startswith("#")]
-    env = dict(line.split("=", 1) for line in lines)
+    env = read_env_file(paths.env_file)
     settings = Settings.from_env(env)
     assert settings.llm_base_url == "http://127.0.0.1:8401/v1"
     assert settings.llm_model == model_server.MODEL_ALIAS
@@ -55,6 +57,18 @@ def test_the_env_it_writes_selects_the_openai_adapter_and_local_embeddings(tmp_p
     assert settings.llm_bounded_strings  # llama.cpp decodes under maxLength: a loop in a string ends
     assert int(env["LM_LOCAL_MIN_FUNCTION_TIMEOUT_SECONDS"]) > model_server.REQUEST_TIMEOUT_SECONDS
     assert settings.embedding_backend == "local"
+    # llama.cpp's own field: without it the server's prompt cache makes the same request reply otherwise.
+    assert settings.llm_extra_body == {"cache_prompt": False}
+
+
+def test_the_env_file_reads_the_same_when_a_shell_sources_it(tmp_path: Path) -> None:
+    """`make up LLM=local` sources the file with `set -a; . file`: the JSON value must survive that."""
+    paths = model_server.Paths(tmp_path)
+    model_server.write_env(paths, 8401)
+    script = f'set -a; . "{paths.env_file}"; set +a; printf %s "$LM_LLM_EXTRA_BODY"'
+    sourced = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
+    assert json.loads(sourced) == {"cache_prompt": False}
+    assert sourced == read_env_file(paths.env_file)["LM_LLM_EXTRA_BODY"]
 
 
 def test_nothing_runs_where_no_pid_is_recorded(tmp_path: Path) -> None:

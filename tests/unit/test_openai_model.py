@@ -330,6 +330,27 @@ def test_the_completion_cap_is_configurable(server: FakeOpenAIServer) -> None:
     assert server.requests[0]["max_completion_tokens"] == 300
 
 
+def test_extra_body_fields_go_with_every_request_in_every_mode(server: FakeOpenAIServer) -> None:
+    client = build_openai_client(server.base_url, "k", timeout=1.0, max_retries=0)
+    for mode in ("json_schema", "tools", "json_object"):
+        model = OpenAIExtractionModel(client, "m", mode, extra_body={"cache_prompt": False})
+        model.extract(make_request())
+        assert server.requests[-1]["cache_prompt"] is False, mode
+    OpenAIExtractionModel(client, "m", "tools").extract(make_request())
+    assert "cache_prompt" not in server.requests[-1]  # nothing of the kind unless configured
+
+
+def test_extra_body_is_a_json_object_in_the_settings() -> None:
+    assert Settings.from_env({"LM_LLM_EXTRA_BODY": '{"cache_prompt": false}'}).llm_extra_body == {
+        "cache_prompt": False
+    }
+    assert Settings.from_env({"LM_LLM_EXTRA_BODY": ""}).llm_extra_body is None
+    for invalid in ("{not json", "[1, 2]"):
+        with pytest.raises(ValueError) as caught:
+            Settings.from_env({"LM_LLM_EXTRA_BODY": invalid})
+        assert "llm_extra_body" in str(caught.value)
+
+
 def test_bounded_strings_reach_the_request_schema(server: FakeOpenAIServer) -> None:
     client = build_openai_client(server.base_url, "k", timeout=1.0, max_retries=0)
     OpenAIExtractionModel(client, "m", "json_schema").extract(make_request())

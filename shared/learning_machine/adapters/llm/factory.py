@@ -34,6 +34,7 @@ def build_model(settings: Settings) -> ExtractionModel:
         settings.llm_structured_mode,
         settings.llm_max_completion_tokens,
         settings.llm_bounded_strings,
+        settings.llm_extra_body,
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any, Literal, cast, get_args
 
 import openai
@@ -75,6 +76,7 @@ class OpenAIExtractionModel:
         structured_mode: str = "auto",
         max_completion_tokens: int = DEFAULT_MAX_COMPLETION_TOKENS,
         bounded_strings: bool = False,
+        extra_body: Mapping[str, object] | None = None,
     ) -> None:
         if structured_mode != "auto" and structured_mode not in FALLBACK_ORDER:
             raise ValueError(f"unknown structured output mode: {structured_mode!r}")
@@ -82,6 +84,7 @@ class OpenAIExtractionModel:
         self._model = model
         self._max_completion_tokens = max_completion_tokens
         self._bounded_strings = bounded_strings
+        self._extra_body = dict(extra_body) if extra_body else None
         self._mode: StructuredMode | None = (
             None if structured_mode == "auto" else cast(StructuredMode, structured_mode)
         )
@@ -175,7 +178,11 @@ class OpenAIExtractionModel:
                 "json_schema": {"name": SCHEMA_NAME, "strict": True, "schema": schema},
             }
             return completions.create(
-                model=self._model, messages=params, response_format=response_format, max_completion_tokens=cap
+                model=self._model,
+                messages=params,
+                response_format=response_format,
+                max_completion_tokens=cap,
+                extra_body=self._extra_body,
             )
         if mode == "tools":
             tool: Any = {
@@ -194,6 +201,7 @@ class OpenAIExtractionModel:
                 tools=[tool],
                 tool_choice=choice,
                 max_completion_tokens=cap,
+                extra_body=self._extra_body,
             )
         with_schema: Any = _with_schema_instructions(messages, schema)
         return completions.create(
@@ -201,6 +209,7 @@ class OpenAIExtractionModel:
             messages=with_schema,
             response_format={"type": "json_object"},
             max_completion_tokens=cap,
+            extra_body=self._extra_body,
         )
 
     # --- reading the reply ------------------------------------------------------------------
