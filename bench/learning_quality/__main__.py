@@ -20,6 +20,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,9 @@ OPERATION_STORES = {
     "learned_knowledge": "knowledge",
 }
 TRANSCRIPT_TIMEOUT_SECONDS = 900.0
+# Each session happens at a fixed time, a week after the one before: the prompt shows the
+# transcript's time, and a prompt that differs between runs gets another greedy reply.
+FIRST_SESSION_AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 BUDGET = {"failed": 0, "schema_valid_first": 0.95, "recall": 0.8, "precision": 0.9, "repair_share": 0.05}
 
 
@@ -163,9 +167,14 @@ def run_conversation(conversation: Conversation, stack: StackInfo, run: str, tot
         status = None
         if session.messages:
             said |= stems(" ".join(message["content"] for message in session.messages))
-            status = learn(api, user, session_id, session, where, totals)
+            status = learn(api, user, session_id, session, session_time(number), where, totals)
         snapshot = read_state(api, user, session_id)
         score_session(session, snapshot, status, said, where, totals)
+
+
+def session_time(number: int) -> datetime:
+    """When session `number` (from 1) of any conversation happens, the same in every run."""
+    return FIRST_SESSION_AT + timedelta(weeks=number - 1)
 
 
 def _resolve(api: Api, user: str, value: Any) -> Any:
@@ -178,10 +187,21 @@ def _resolve(api: Api, user: str, value: Any) -> Any:
 
 
 def learn(
-    api: Api, user: str, session_id: str, session: Session, where: str, totals: Totals
+    api: Api,
+    user: str,
+    session_id: str,
+    session: Session,
+    occurred_at: datetime,
+    where: str,
+    totals: Totals,
 ) -> dict[str, Any]:
     started = time.monotonic()
-    body = {"user_id": user, "session_id": session_id, "messages": session.messages}
+    body = {
+        "user_id": user,
+        "session_id": session_id,
+        "messages": session.messages,
+        "occurred_at": occurred_at.isoformat(),
+    }
     transcript_id = api.request("POST", "/v1/transcripts", body)["transcript_id"]
     while True:
         status: dict[str, Any] = api.request("GET", f"/v1/transcripts/{transcript_id}")

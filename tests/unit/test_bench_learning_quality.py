@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.learning_quality.__main__ import DEFAULT_DATA, Snapshot, Totals, score_session
+from bench.learning_quality.__main__ import (
+    DEFAULT_DATA,
+    Snapshot,
+    Totals,
+    learn,
+    score_session,
+    session_time,
+)
 from bench.learning_quality.dataset import Session, load
 from bench.learning_quality.matching import grounded, matches, stems
 
@@ -97,3 +104,27 @@ def test_the_shipped_dataset_covers_every_store_and_mode() -> None:
     } <= covered
     sessions = [s for c in dataset.conversations for s in c.sessions]
     assert any(s.noise for s in sessions) and any(s.tool_calls for s in sessions)
+
+
+class _RecordingApi:
+    """Answers as the API does for a transcript that was learned at once."""
+
+    def __init__(self) -> None:
+        self.posted: list[dict[str, Any]] = []
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
+        if method == "POST":
+            self.posted.append(body or {})
+            return {"transcript_id": f"t{len(self.posted)}"}
+        return {"status": "done", "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+
+
+def test_a_session_is_sent_at_the_same_time_in_every_run() -> None:
+    """The prompt shows the transcript's time: a time that moved between runs changed the replies."""
+    session = Session(messages=[{"role": "user", "content": "I'm vegetarian."}])
+    runs = []
+    for _ in range(2):
+        api = _RecordingApi()
+        learn(api, "u", "c1-s2", session, session_time(2), "c1 session 2", Totals())  # type: ignore[arg-type]
+        runs.append(api.posted[0]["occurred_at"])
+    assert runs[0] == runs[1] == "2026-01-12T09:00:00+00:00"
