@@ -146,7 +146,13 @@ def learner_env(args: argparse.Namespace) -> dict[str, str]:
 # ------------------------------------------------------------------ one conversation
 
 
-def run_conversation(conversation: Conversation, stack: StackInfo, run: str, totals: Totals) -> None:
+def run_conversation(
+    conversation: Conversation,
+    stack: StackInfo,
+    run: str,
+    totals: Totals,
+    first_session: datetime = FIRST_SESSION_AT,
+) -> None:
     tenant = f"lq-{conversation.id}-{run}"
     key = create_api_key(stack.moto_url, stack.env["LM_KEYS_TABLE"], tenant, label="learning-quality")
     api = Api(stack.api_url, key, timeout=60.0)
@@ -167,14 +173,15 @@ def run_conversation(conversation: Conversation, stack: StackInfo, run: str, tot
         status = None
         if session.messages:
             said |= stems(" ".join(message["content"] for message in session.messages))
-            status = learn(api, user, session_id, session, session_time(number), where, totals)
+            occurred_at = session_time(number, first_session)
+            status = learn(api, user, session_id, session, occurred_at, where, totals)
         snapshot = read_state(api, user, session_id)
         score_session(session, snapshot, status, said, where, totals)
 
 
-def session_time(number: int) -> datetime:
+def session_time(number: int, first: datetime = FIRST_SESSION_AT) -> datetime:
     """When session `number` (from 1) of any conversation happens, the same in every run."""
-    return FIRST_SESSION_AT + timedelta(weeks=number - 1)
+    return first + timedelta(weeks=number - 1)
 
 
 def _resolve(api: Api, user: str, value: Any) -> Any:
@@ -505,6 +512,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("LM_LQ_MOTO_PORT", "5610")))
     parser.add_argument("--api-port", type=int, default=int(os.environ.get("LM_LQ_API_PORT", "3610")))
     parser.add_argument("--label", help="results name suffix (default: the learner)")
+    parser.add_argument(
+        "--first-session",
+        type=datetime.fromisoformat,
+        default=FIRST_SESSION_AT,
+        help="when every first session happens (ISO 8601); the prompt shows it: another time, another sample",
+    )
     args = parser.parse_args(argv)
 
     dataset = load(args.data)
@@ -521,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         for conversation in conversations:
             print(f"{conversation.id} ...", flush=True)
             before = totals.counts()
-            run_conversation(conversation, stack, run, totals)
+            run_conversation(conversation, stack, run, totals, args.first_session)
             totals.by_conversation[conversation.id] = {
                 key: value - before[key] for key, value in totals.counts().items()
             }
