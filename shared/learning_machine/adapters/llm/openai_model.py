@@ -169,23 +169,18 @@ class OpenAIExtractionModel:
             raise ModelOutputError(f"the reply is not a chat completion ({type(error).__name__})") from error
 
     def _request(self, mode: StructuredMode, messages: Messages, schema: Schema) -> ChatCompletion:
-        completions = self._client.chat.completions
-        params: Any = messages
-        cap = self._max_completion_tokens
+        """One call in `mode`: what the mode asks of the server, with what every call carries."""
+        structured: dict[str, Any]
         if mode == "json_schema":
-            response_format: Any = {
-                "type": "json_schema",
-                "json_schema": {"name": SCHEMA_NAME, "strict": True, "schema": schema},
+            structured = {
+                "messages": messages,
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": SCHEMA_NAME, "strict": True, "schema": schema},
+                },
             }
-            return completions.create(
-                model=self._model,
-                messages=params,
-                response_format=response_format,
-                max_completion_tokens=cap,
-                extra_body=self._extra_body,
-            )
-        if mode == "tools":
-            tool: Any = {
+        elif mode == "tools":
+            tool = {
                 "type": "function",
                 "function": {
                     "name": TOOL_NAME,
@@ -194,23 +189,23 @@ class OpenAIExtractionModel:
                     "strict": True,
                 },
             }
-            choice: Any = {"type": "function", "function": {"name": TOOL_NAME}}
-            return completions.create(
-                model=self._model,
-                messages=params,
-                tools=[tool],
-                tool_choice=choice,
-                max_completion_tokens=cap,
-                extra_body=self._extra_body,
-            )
-        with_schema: Any = _with_schema_instructions(messages, schema)
-        return completions.create(
+            structured = {
+                "messages": messages,
+                "tools": [tool],
+                "tool_choice": {"type": "function", "function": {"name": TOOL_NAME}},
+            }
+        else:
+            structured = {
+                "messages": _with_schema_instructions(messages, schema),
+                "response_format": {"type": "json_object"},
+            }
+        completion: ChatCompletion = self._client.chat.completions.create(
             model=self._model,
-            messages=with_schema,
-            response_format={"type": "json_object"},
-            max_completion_tokens=cap,
+            max_completion_tokens=self._max_completion_tokens,
             extra_body=self._extra_body,
+            **structured,
         )
+        return completion
 
     # --- reading the reply ------------------------------------------------------------------
 
