@@ -151,7 +151,7 @@ def run_conversation(
     stack: StackInfo,
     run: str,
     totals: Totals,
-    first_session: datetime = FIRST_SESSION_AT,
+    first_session: datetime,
 ) -> None:
     tenant = f"lq-{conversation.id}-{run}"
     key = create_api_key(stack.moto_url, stack.env["LM_KEYS_TABLE"], tenant, label="learning-quality")
