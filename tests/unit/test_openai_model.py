@@ -531,7 +531,7 @@ def rule_request(*texts: str, **overrides: Any) -> ExtractionRequest:
     from learning_machine.models.provenance import Provenance
 
     atlas = Memory(
-        memory_id="m1",
+        memory_id="mem-atlas",  # shown to the model as m1; the adapter maps its reply back
         user_id="u1",
         layer=Layer.KNOWLEDGE,
         content="The user works on Atlas in Python.",
@@ -571,13 +571,13 @@ def test_rule_responder_memory_and_profile_rules(rule_server: FakeOpenAIServer) 
     ] == [
         ("add", None, Layer.POLICIES, "Answer in French.", None, 0),
         ("add", None, Layer.FEEDBACK, "The tables were too long.", "negative", 2),
-        ("noop", "m1", None, None, None, 3),
-        ("update", "m1", None, "The user works on Atlas in Rust.", None, 4),
+        ("noop", "mem-atlas", None, None, None, 3),
+        ("update", "mem-atlas", None, "The user works on Atlas in Rust.", None, 4),
     ]
     assert [(u.field, u.value) for u in result.profile_updates] == [("name", "Ann")]
 
     forget = model_for(rule_server).extract(rule_request("forget: ATLAS")).result
-    assert [(o.op, o.memory_id) for o in forget.memory_operations] == [("delete", "m1")]
+    assert [(o.op, o.memory_id) for o in forget.memory_operations] == [("delete", "mem-atlas")]
 
 
 def test_rule_responder_session_rules(rule_server: FakeOpenAIServer) -> None:

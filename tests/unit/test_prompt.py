@@ -137,14 +137,15 @@ def test_session_prompt_absent_when_session_is_off() -> None:
     assert "<previous_session>" not in user
 
 
-def test_memories_carry_their_ids_and_the_total() -> None:
+def test_memories_carry_short_ids_in_prompt_order_and_the_total() -> None:
     request = make_request()
     _, user = texts(request)
     shown = shown_memories(as_body(request))
-    assert [m.memory_id for m in shown] == ["m-pol", "m-kno", "m-fb"]
+    assert [m.memory_id for m in shown] == ["m1", "m2", "m3"]
     assert '<memories shown="3" total="250">' in user
-    assert "[m-kno] knowledge/work/projects: The user's project is called Atlas." in user
-    assert "[m-fb] feedback (positive): The comparison table helped." in user
+    assert "[m2] knowledge/work/projects: The user's project is called Atlas." in user
+    assert "[m3] feedback (positive): The comparison table helped." in user
+    assert "m-kno" not in user  # stored ids never reach the model
 
 
 def test_never_more_memories_than_the_request_holds() -> None:
@@ -152,7 +153,7 @@ def test_never_more_memories_than_the_request_holds() -> None:
     request = make_request(memories=many, memories_total=10_000)
     _, user = texts(request)
     ids = re.findall(r"^\[([^\]]+)\]", section(user, "memories") or "", re.MULTILINE)
-    assert ids == [f"m{i}" for i in range(5)]
+    assert ids == [f"m{i}" for i in range(1, 6)]
     assert "Fact number 5" not in user
 
 
@@ -251,13 +252,13 @@ def test_entity_rules_and_the_shown_entities_with_fact_ids() -> None:
     assert "## Operator instructions for the entity memory\nTrack vendors." in system
     assert section(user, "entities") == (
         "- Falcon (project; aliases: falcon-api): Payments &lt;core&gt; service.\n"
-        "  [f-15] Falcon runs on Postgres 15.\n"
+        "  [f1] Falcon runs on Postgres 15.\n"
         "- Acme (company; read-only)"
     )
     assert '<entities shown="2">' in user
     parsed = shown_entities(as_body(request))
     assert [(e.name, e.aliases, e.facts) for e in parsed] == [
-        ("Falcon", ["falcon-api"], [("f-15", "Falcon runs on Postgres 15.")]),
+        ("Falcon", ["falcon-api"], [("f1", "Falcon runs on Postgres 15.")]),
         ("Acme", [], []),
     ]
 

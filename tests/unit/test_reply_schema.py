@@ -38,9 +38,10 @@ def reply(**parts: Any) -> dict[str, Any]:
     return {**empty, **parts}
 
 
+# make_request shows m-pol, m-kno and m-fb in that order: the model knows them as m1, m2 and m3.
 ADD = {"op": "add", "layer": "policies", "category": None, "content": "x", "polarity": None, "turn_index": 0}
-UPDATE = {"op": "update", "memory_id": "m-pol", "content": "The user wants short answers.", "turn_index": 0}
-DELETE = {"op": "delete", "memory_id": "m-kno", "turn_index": None}
+UPDATE = {"op": "update", "memory_id": "m1", "content": "The user wants short answers.", "turn_index": 0}
+DELETE = {"op": "delete", "memory_id": "m2", "turn_index": None}
 FACT = {"op": "add_fact", "entity": "Atlas", "content": "Atlas is written in Go.", "turn_index": 0}
 SUPERSEDE = {
     "op": "supersede_fact",
@@ -56,7 +57,7 @@ SUPERSEDE = {
     [
         reply(memory_operations=[ADD, UPDATE, DELETE]),
         reply(profile={**NOT_STATED, "team_size": "4"}),
-        reply(memory_operations=[{"op": "noop", "memory_id": "m-fb", "turn_index": None}]),
+        reply(memory_operations=[{"op": "noop", "memory_id": "m3", "turn_index": None}]),
     ],
 )
 def test_what_the_schema_admits_validates(candidate: dict[str, Any]) -> None:
@@ -74,7 +75,7 @@ def test_what_the_schema_admits_validates(candidate: dict[str, Any]) -> None:
         ),
         (reply(memory_operations=[{**ADD, "layer": None}]), "an add without a layer"),
         (reply(memory_operations=[{**DELETE, "memory_id": None}]), "a delete without an id"),
-        (reply(memory_operations=[{**ADD, "memory_id": "m-pol"}]), "an add with an id"),
+        (reply(memory_operations=[{**ADD, "memory_id": "m1"}]), "an add with an id"),
     ],
 )
 def test_what_the_validator_refuses_the_schema_refuses_too(candidate: dict[str, Any], why: str) -> None:
@@ -88,8 +89,9 @@ def test_ids_layers_and_fields_are_only_those_shown() -> None:
     check = validator(layers=[Layer.POLICIES, Layer.KNOWLEDGE])
     check(reply(memory_operations=[UPDATE, DELETE]))
     for invalid in (
-        [{**UPDATE, "memory_id": "m_1"}],  # an invented id
-        [{**DELETE, "memory_id": "m-fb"}],  # a memory of a layer that is off (not shown)
+        [{**UPDATE, "memory_id": "m9"}],  # an invented id
+        [{**UPDATE, "memory_id": "m-pol"}],  # a stored id: the model is shown m1 for it
+        [{**DELETE, "memory_id": "m3"}],  # a memory of a layer that is off (not shown, not numbered)
         [{**ADD, "layer": "feedback"}],  # a layer that is off
     ):
         with pytest.raises(fastjsonschema.JsonSchemaException):
@@ -142,8 +144,8 @@ def test_planning_off_means_no_goal_or_plan_and_on_means_a_session_is_required()
 
 def test_entity_variants_and_shown_fact_ids() -> None:
     atlas = ShownEntity(
-        name="Atlas", entity_type="project", facts=[ShownFact(fact_id="f1", content="Atlas uses Go.")]
-    )
+        name="Atlas", entity_type="project", facts=[ShownFact(fact_id="f-go", content="Atlas uses Go.")]
+    )  # shown as f1
     check = validator(learn_entities=True, entities=[atlas])
     check(reply(entity_operations=[FACT, SUPERSEDE]))
     with pytest.raises(fastjsonschema.JsonSchemaException):

@@ -19,6 +19,7 @@ from ..models.extraction import ExtractionRequest, NumberedMessage, ShownEntity
 from ..models.memories import Memory
 from ..models.profile import STANDARD_FIELDS
 from ..models.sessions import SessionContext
+from .shown_ids import ShownIds
 
 SYSTEM_PROMPT_VERSION = "extraction-9"
 
@@ -209,6 +210,7 @@ def _store_rules(learned: bool, rules: str, off_line: str, subject: str, prompt:
 
 
 def _user_message(request: ExtractionRequest) -> str:
+    ids = ShownIds.of(request)
     sections = [_section("current_time", request.occurred_at.isoformat())]
     if request.learn_profile and request.profile_schema:
         sections.append(
@@ -216,9 +218,9 @@ def _user_message(request: ExtractionRequest) -> str:
         )
         sections.append(_section("profile", _json(_known_fields(request))))
     if request.layers:
-        sections.append(_memories_section(request))
+        sections.append(_memories_section(request, ids))
     if request.learn_entities:
-        sections.append(entities_section(request.entities))
+        sections.append(entities_section(request.entities, ids))
     if request.learn_session and _has_content(request.previous_session):
         sections.append(_section("previous_session", _session_json(request)))
     sections.append(transcript_section(request.messages))
@@ -249,28 +251,30 @@ def _known_fields(request: ExtractionRequest) -> dict[str, object]:
     return {name: value for name, value in request.profile_fields.items() if value is not None}
 
 
-def _memories_section(request: ExtractionRequest) -> str:
+def _memories_section(request: ExtractionRequest, ids: ShownIds) -> str:
     """Only memories of the enabled layers: the model may not touch the others."""
     shown = [memory for memory in request.memories if memory.layer in request.layers]
-    body = "\n".join(memory_line(memory) for memory in shown) or "(none)"
+    body = "\n".join(memory_line(memory, ids.memory(memory.memory_id)) for memory in shown) or "(none)"
     return f'<memories shown="{len(shown)}" total="{request.memories_total}">\n{body}\n</memories>'
 
 
-def memory_line(memory: Memory) -> str:
-    """`[id] layer/category (polarity): text`, one line, about ten tokens beyond the text."""
+def memory_line(memory: Memory, shown_id: str | None = None) -> str:
+    """`[id] layer/category (polarity): text`, one line, about ten tokens beyond the text; the id is
+    the stored one unless a shown id (shown_ids.py) stands in for it."""
     label = memory.layer.value + (f"/{memory.category}" if memory.category else "")
     if memory.polarity:
         label += f" ({memory.polarity})"
-    return f"[{memory.memory_id}] {label}: {_escape_tags(_one_line(memory.content))}"
+    return f"[{shown_id or memory.memory_id}] {label}: {_escape_tags(_one_line(memory.content))}"
 
 
-def entities_section(entities: list[ShownEntity]) -> str:
-    body = "\n".join(entity_block(entity) for entity in entities) or "(none)"
+def entities_section(entities: list[ShownEntity], ids: ShownIds | None = None) -> str:
+    body = "\n".join(entity_block(entity, ids) for entity in entities) or "(none)"
     return f'<entities shown="{len(entities)}">\n{body}\n</entities>'
 
 
-def entity_block(entity: ShownEntity) -> str:
-    """`- Name (type; aliases: A, B; read-only): description`, then one `  [fact_id] text` per fact."""
+def entity_block(entity: ShownEntity, ids: ShownIds | None = None) -> str:
+    """`- Name (type; aliases: A, B; read-only): description`, then one `  [fact_id] text` per fact
+    (the stored fact id, or its shown id with `ids`)."""
     meta: list[str] = [entity.entity_type]
     if entity.aliases:
         meta.append("aliases: " + ", ".join(_clean(alias) for alias in entity.aliases))
@@ -279,7 +283,11 @@ def entity_block(entity: ShownEntity) -> str:
     header = f"- {_clean(entity.name)} ({'; '.join(meta)})"
     if entity.description:
         header += f": {_clean(entity.description)}"
-    return "\n".join([header, *(f"  [{fact.fact_id}] {_clean(fact.content)}" for fact in entity.facts)])
+    facts = [
+        f"  [{ids.fact(fact.fact_id) if ids else fact.fact_id}] {_clean(fact.content)}"
+        for fact in entity.facts
+    ]
+    return "\n".join([header, *facts])
 
 
 def _clean(text: str) -> str:

@@ -5,7 +5,8 @@ narrows it with what only the request knows, so that constrained decoding (llama
 `json_schema`, OpenAI's strict mode) cannot produce an operation the pipeline would refuse:
 - `layer` lists only the enabled layers; `profile` has exactly the profile schema's fields, each a
   string or null (none when the profile is off), one of its options for a field with an enum;
-- `memory_id` lists only the ids of the memories shown, `fact_id` only the shown writable facts;
+- `memory_id` lists only the ids of the memories shown, `fact_id` only the shown writable facts
+  (the short ids of shown_ids.py, which the prompt shows);
   without any, the update / delete / supersede variants are left out;
 - a store that is off gets an empty list (`maxItems: 0`) or a null session; planning off makes
   goal null and plan / progress empty.
@@ -26,6 +27,7 @@ from typing import Any
 
 from ..models.common import Role
 from ..models.extraction import ENTITY_VARIANTS, MEMORY_VARIANTS, ExtractionReply, ExtractionRequest
+from .shown_ids import ShownIds
 
 Schema = dict[str, Any]
 SCHEMA_NAME = "extraction_reply"
@@ -72,7 +74,8 @@ def reply_schema(request: ExtractionRequest, bounded_strings: bool = False, comp
     defs: dict[str, Schema] = schema["$defs"]
     properties: dict[str, Schema] = schema["properties"]
 
-    shown_ids = [memory.memory_id for memory in request.memories if memory.layer in request.layers]
+    ids = ShownIds.of(request)
+    shown_ids = list(ids.memories.values())
     if request.layers:
         defs["AddMemory"]["properties"]["layer"] = _enum([layer.value for layer in request.layers])
         by_id = {"UpdateMemory", "DeleteMemory", "KeepMemory"}
@@ -101,7 +104,9 @@ def reply_schema(request: ExtractionRequest, bounded_strings: bool = False, comp
     else:
         properties["session"] = _NULL
 
-    fact_ids = [fact.fact_id for entity in request.entities if entity.writable for fact in entity.facts]
+    fact_ids = [
+        ids.fact(fact.fact_id) for entity in request.entities if entity.writable for fact in entity.facts
+    ]
     if request.learn_entities:
         if fact_ids:
             defs["SupersedeFact"]["properties"]["fact_id"] = _enum(fact_ids)

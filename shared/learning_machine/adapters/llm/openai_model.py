@@ -34,6 +34,7 @@ from openai.types.chat import ChatCompletion
 from ...core.ranking import estimate_tokens
 from ...extraction_contract.prompt import CUT_OFF_INSTRUCTION, TOOL_DESCRIPTION, TOOL_NAME, build_messages
 from ...extraction_contract.schema import SCHEMA_NAME, Schema, reply_schema
+from ...extraction_contract.shown_ids import ShownIds
 from ...models.extraction import ExtractionReply, ExtractionRequest, ExtractionResult, ModelReply
 from ...models.transcripts import TokenUsage
 from .base import ModelError, ModelOutputError
@@ -103,7 +104,9 @@ class OpenAIExtractionModel:
         return self._mode or "auto"
 
     def extract(self, request: ExtractionRequest) -> ModelReply:
-        return screen_ungrounded(self._extract(request), request)
+        reply = self._extract(request)
+        reply = reply.model_copy(update={"result": ShownIds.of(request).resolve(reply.result)})
+        return screen_ungrounded(reply, request)
 
     def _extract(self, request: ExtractionRequest) -> ModelReply:
         messages = build_messages(request)
