@@ -353,10 +353,14 @@ def test_extra_body_is_a_json_object_in_the_settings() -> None:
 
 def test_bounded_strings_reach_the_request_schema(server: FakeOpenAIServer) -> None:
     client = build_openai_client(server.base_url, "k", timeout=1.0, max_retries=0)
-    OpenAIExtractionModel(client, "m", "json_schema").extract(make_request())
-    OpenAIExtractionModel(client, "m", "json_schema", bounded_strings=True).extract(make_request())
+    request = rule_request("hello")  # shows one memory, so update, delete and noop are possible
+    OpenAIExtractionModel(client, "m", "json_schema").extract(request)
+    OpenAIExtractionModel(client, "m", "json_schema", bounded_strings=True).extract(request)
     plain, bounded = (json.dumps(r["response_format"]["json_schema"]["schema"]) for r in server.requests)
     assert "maxLength" not in plain and "maxLength" in bounded
+    assert "KeepMemory" in plain and "KeepMemory" not in bounded
+    plain_messages, bounded_messages = (r["messages"] for r in server.requests)
+    assert plain_messages == bounded_messages  # the grammar alone leaves noop out
 
 
 def test_output_error_in_auto_mode_still_settles_the_mode(server: FakeOpenAIServer) -> None:

@@ -212,6 +212,21 @@ def test_bounded_strings_cap_free_text_but_not_enums() -> None:
         check(reply(memory_operations=[{**ADD, "content": "AI Assistant " * 100}]))
 
 
+def test_the_bounded_schema_leaves_out_noop() -> None:
+    """A small model marked retracted and changed memories as confirmed (noop) instead of
+    deleting or updating them."""
+    keep = reply(memory_operations=[{"op": "noop", "memory_id": "m3", "turn_index": None}])
+    validator()(keep)
+    bounded = fastjsonschema.compile(reply_schema(make_request(), bounded_strings=True))
+    with pytest.raises(fastjsonschema.JsonSchemaException):
+        bounded(keep)
+    bounded(reply(memory_operations=[DELETE]))
+    bounded_without_memories = reply_schema(make_request(memories=[]), bounded_strings=True)
+    assert bounded_without_memories["properties"]["memory_operations"]["items"] == {
+        "$ref": "#/$defs/AddMemory"
+    }
+
+
 def test_a_field_with_options_takes_one_of_them_or_null() -> None:
     schema = {**STANDARD_FIELDS, "team_size": "integer", "plan_tier": "Subscription tier"}
     check = validator(profile_schema=schema, profile_options={"plan_tier": ["free", "pro"]})

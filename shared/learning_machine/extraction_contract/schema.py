@@ -16,7 +16,9 @@ With `bounded_strings`, every free-text string also gets a `maxLength` (STRING_L
 that decode under the schema: a small model that starts repeating itself inside a string ("AI
 Assistant AI Assistant ...") is closed at the limit instead of running to the token cap. The same
 flag bounds `turn_index` to the transcript's messages (a small model wrote indexes past its end)
-and the memory and entity operations to a few per user message (OPERATIONS_PER_USER_MESSAGE).
+and the memory and entity operations to a few per user message (OPERATIONS_PER_USER_MESSAGE),
+and leaves out noop (KEEP_VARIANT), which a small model chose where the user retracted or changed
+a shown memory.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ from ..models.extraction import ENTITY_VARIANTS, MEMORY_VARIANTS, ExtractionRepl
 from .shown_ids import ShownIds
 
 Schema = dict[str, Any]
+# Left out with bounded_strings: the local 1.5B model marked shown memories as confirmed where the
+# user retracted one ("forget what I told you about my cats") or changed it, instead of deleting or
+# updating it. The prompt still names noop, so that it stays the same: taking the sentence out
+# changed that model's replies to unrelated transcripts too (7 beliefs lost elsewhere, step 14).
+KEEP_VARIANT = MEMORY_VARIANTS["noop"].__name__
 SCHEMA_NAME = "extraction_reply"
 _NULL: Schema = {"type": "null"}
 # Characters per free-text string with bounded_strings, by property name; list items and others
@@ -82,6 +89,8 @@ def reply_schema(request: ExtractionRequest, bounded_strings: bool = False, comp
         for name in by_id:
             defs[name]["properties"]["memory_id"] = _enum(shown_ids) if shown_ids else _NULL
         allowed = [name for name in _variant_names(MEMORY_VARIANTS) if shown_ids or name not in by_id]
+        if bounded_strings:
+            allowed = [name for name in allowed if name != KEEP_VARIANT]
         properties["memory_operations"]["items"] = _one_of(allowed)
     else:
         _empty(properties["memory_operations"])
