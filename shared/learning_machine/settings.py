@@ -37,8 +37,9 @@ class Settings(BaseModel):
     # repair call). 2048 covers a full reply of every store; a 1.5B model writes about 24 tokens/s here.
     llm_max_completion_tokens: int = Field(default=2048, ge=64)
     # A maxLength on every free-text string of the reply schema, for servers that decode under it
-    # (llama.cpp): a small model repeating itself inside a string stops there. Off by default: hosted
-    # strict modes may refuse the keyword.
+    # (llama.cpp): a small model repeating itself inside a string stops there. The same bounded
+    # schema keeps turn indexes in the transcript, caps operations per user message and offers no
+    # noop (extraction_contract/schema.py). Off by default: hosted strict modes may refuse maxLength.
     llm_bounded_strings: bool = False
     # Fields of the server's own (beyond OpenAI's API) sent with every extraction request, as a JSON
     # object. The local stack sends {"cache_prompt": false}: llama.cpp's server otherwise reuses its
