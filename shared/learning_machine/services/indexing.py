@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from ..adapters.embeddings.base import Embedder
 from ..adapters.index.base import IndexDocument, IndexHit, IndexUnavailableError, KnowledgeIndex, SearchMode
+from ..core.query_meaning import meaning_text
 from ..core.scoring import ScoreScale, scale_of
 from ..models.entities import Entity
 from ..models.knowledge import Insight, InsightIn
@@ -231,8 +232,12 @@ class Indexer:
         return self.scale_override or scale_of(self.embedder)
 
     def query_vector(self, text: str) -> list[float]:
-        """The query's embedding, computed once per request and shared by every ranking that uses it."""
-        return self.embedder.embed([text])[0]
+        """The query's embedding, computed once per request and shared by every ranking that uses it.
+
+        A semantic model embeds the query without its names (`query_meaning`); the hashing
+        fallback is not semantic, and names are what it matches on, so it embeds the query whole."""
+        semantic = self.embedder.kind != "fallback"
+        return self.embedder.embed([meaning_text(text) if semantic else text])[0]
 
     def search(
         self,
@@ -247,7 +252,7 @@ class Indexer:
         if not namespaces or not kinds or limit <= 0:
             return []
         if vector is None and mode != "keyword":
-            vector = self.embedder.embed([text])[0]
+            vector = self.query_vector(text)
         return self.index.search(
             tenant,
             namespaces=namespaces,

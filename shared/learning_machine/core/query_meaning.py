@@ -1,0 +1,49 @@
+"""What of a query goes into its embedding: everything but the names in it.
+
+A name says who or what a question is about, and the keyword ranking matches it exactly (a
+conversation's speaker is in each turn's title, an entity's name in its title). In a sentence
+embedding a name outweighs the rest of a short question: with all-MiniLM-L6-v2, "Who is Nadia's
+employer now?" scores 0.57 against "Congratulations, Nadia! That's wonderful news." and 0.21
+against "They offered me the job! Senior engineer at Tidewater.", the turn that answers it; the
+same question without the name scores them 0.14 and 0.34. So the query's vector is computed from
+the query without its capitalised words (bench/quality/README.md measures the lever), and its
+keyword query still holds every word.
+
+A capitalised word is a name unless it opens a sentence, is "I" (or "I'm", "I'd" ...), or is an
+acronym written in capitals (SQL, LGBTQ: the model knows many of them as words). A query written
+mostly in capitals or in title case ("Deploy Checklist For Payments") is embedded as it is, and
+so is one that would have nothing left.
+"""
+
+from __future__ import annotations
+
+import re
+
+_WORD = re.compile(r"\S+")
+_SENTENCE_END = re.compile(r"[.!?:;]['\")\]]*$")
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def _is_name(word: str, opens_sentence: bool) -> bool:
+    letters = _LETTERS.search(word)
+    if letters is None or opens_sentence:
+        return False
+    core = letters.group()
+    return core[0].isupper() and core != "I" and not core.isupper()
+
+
+def meaning_text(query: str) -> str:
+    """The query without the names in it, for the embedding; the query itself when that would
+    leave nothing, or when most of its words are capitalised."""
+    words = _WORD.findall(query)
+    kept: list[str] = []
+    names = 0
+    for position, word in enumerate(words):
+        opens_sentence = position == 0 or _SENTENCE_END.search(words[position - 1]) is not None
+        if _is_name(word, opens_sentence):
+            names += 1
+        else:
+            kept.append(word)
+    if not names or not kept or names * 2 > len(words):
+        return query
+    return " ".join(kept)

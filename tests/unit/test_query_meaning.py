@@ -1,0 +1,78 @@
+"""A query's embedding leaves out the names in it (a semantic model only); its keywords keep them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from learning_machine.adapters.embeddings.base import EmbedderKind
+from learning_machine.core.query_meaning import meaning_text
+from learning_machine.services.indexing import Indexer
+
+
+@pytest.mark.parametrize(
+    ("query", "embedded"),
+    [
+        ("Who is Nadia's employer now?", "Who is employer now?"),
+        ("What is Tomás's position at Valle Vista now?", "What is position at now?"),
+        # Acronyms stay: the model knows many of them as words.
+        ("When did Caroline go to the LGBTQ support group?", "When did go to the LGBTQ support group?"),
+        # "I" and its contractions are not names; a word that opens a sentence is not one either.
+        ("I'm asking about Acme. What does Acme sell?", "I'm asking about What does sell?"),
+        ("what is the weather in Paris tomorrow", "what is the weather in tomorrow"),
+    ],
+)
+def test_names_are_left_out_of_the_embedded_text(query: str, embedded: str) -> None:
+    assert meaning_text(query) == embedded
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "which database does the team use",  # no name
+        "Nadia",  # nothing would be left
+        "Deploy Checklist For Payments",  # title case: most words capitalised
+        "ask Falcon Kafka",  # two names in three words
+    ],
+)
+def test_a_query_without_names_or_made_mostly_of_them_is_embedded_whole(query: str) -> None:
+    assert meaning_text(query) == query
+
+
+class RecordingEmbedder:
+    def __init__(self, kind: EmbedderKind) -> None:
+        self.kind = kind
+        self.name = "recording"
+        self.dimension = 2
+        self.texts: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.texts.extend(texts)
+        return [[1.0, 0.0] for _ in texts]
+
+
+class RecordingIndex:
+    def __init__(self) -> None:
+        self.searches: list[dict[str, Any]] = []
+
+    def search(self, tenant: str, **kwargs: Any) -> list[Any]:
+        self.searches.append(kwargs)
+        return []
+
+
+@pytest.mark.parametrize("kind", ["local-model", "remote"])
+def test_a_semantic_model_embeds_the_query_without_names_keywords_keep_them(kind: EmbedderKind) -> None:
+    embedder, index = RecordingEmbedder(kind), RecordingIndex()
+    indexer = Indexer(index=index, embedder=embedder)
+    indexer.search("acme", ["global"], ["entity"], "when does Falcon ship?", limit=5)
+    assert embedder.texts == ["when does ship?"]
+    assert index.searches[0]["text"] == "when does Falcon ship?"
+
+
+def test_the_hashing_fallback_embeds_the_query_whole_since_names_are_what_it_matches() -> None:
+    embedder = RecordingEmbedder("fallback")
+    indexer = Indexer(index=RecordingIndex(), embedder=embedder)
+    indexer.query_vector("when does Falcon ship?")
+    assert embedder.texts == ["when does Falcon ship?"]
