@@ -9,8 +9,9 @@ same question without the name scores them 0.14 and 0.34. So the query's vector 
 the query without its capitalised words (bench/quality/README.md measures the lever), and its
 keyword query still holds every word.
 
-A capitalised word is a name unless it opens a sentence, is "I" (or "I'm", "I'd" ...), or is an
-acronym written in capitals (SQL, LGBTQ: the model knows many of them as words). A query written
+A capitalised word is a name unless it opens a sentence, is "I" (or "I'm", "I'd" ...), a month or
+a day of the week (they date the question: "What trip did she take in May 2024?"), or an acronym
+written in capitals (SQL, LGBTQ: the model knows many of them as words). A query written
 mostly in capitals or in title case ("Deploy Checklist For Payments") is embedded as it is, and
 so is one that would have nothing left.
 """
@@ -22,6 +23,11 @@ import re
 _WORD = re.compile(r"\S+")
 _SENTENCE_END = re.compile(r"[.!?:;]['\")\]]*$")
 _LETTERS = re.compile(r"[^\W\d_]+")
+_CALENDAR = frozenset(
+    "january february march april may june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec "
+    "monday tuesday wednesday thursday friday saturday sunday".split()
+)
 
 
 def _is_name(word: str, opens_sentence: bool) -> bool:
@@ -29,7 +35,7 @@ def _is_name(word: str, opens_sentence: bool) -> bool:
     if letters is None or opens_sentence:
         return False
     core = letters.group()
-    return core[0].isupper() and core != "I" and not core.isupper()
+    return core[0].isupper() and core != "I" and not core.isupper() and core.lower() not in _CALENDAR
 
 
 def meaning_text(query: str) -> str:
