@@ -202,13 +202,13 @@ def test_neighbours_put_the_preceding_turns_of_the_same_session_in_a_turn_contex
     document["conversations"][0]["questions"][0]["evidence"] = ["a2"]
     conversation = parse(document, "ok").conversations[0]
 
-    assert "After:" not in turn_context(conversation, 1, 0)
-    assert turn_context(conversation, 1, 1).endswith("After: Ana: Where did you go in May?")
-    assert "After:" not in turn_context(conversation, 0, 1)  # nothing precedes the first turn
+    assert turn_context(conversation, 1, 0) is None
+    assert turn_context(conversation, 1, 1) == "After: Ana: Where did you go in May?"
+    assert turn_context(conversation, 0, 1) is None  # nothing precedes the first turn
 
 
-def test_a_turn_context_says_when_it_was_said_and_leaves_the_speaker_to_the_title() -> None:
-    from bench.quality.__main__ import turn_context
+def test_a_turn_embeds_its_text_alone_and_leaves_speaker_and_date_to_the_title() -> None:
+    from bench.quality.__main__ import import_turns
 
     document = _minimal()
     session = document["conversations"][0]["sessions"][0]
@@ -216,7 +216,16 @@ def test_a_turn_context_says_when_it_was_said_and_leaves_the_speaker_to_the_titl
     session["turns"] = [{"turn_id": "a1", "speaker": "Bo", "text": "Lisbon, with my sister."}]
     document["conversations"][0]["questions"][0]["evidence"] = ["a1"]
     conversation = parse(document, "ok").conversations[0]
+    calls: list[tuple[str, str, dict]] = []
 
-    context = turn_context(conversation, 0, 0)
-    assert context == "On 3 September 2023, 7:40 pm."
-    assert "Bo" not in context
+    class Recording:
+        def call(self, method: str, path: str, body: dict) -> dict:
+            calls.append((method, path, body))
+            return {}
+
+    import_turns(Recording(), "u1", conversation)  # type: ignore[arg-type]
+    [(_, path, body)] = calls
+    assert path == "/v1/knowledge/import"
+    [item] = body["items"]
+    assert item["title"] == "Bo, 3 September 2023, 7:40 pm"
+    assert item["content"] == "Lisbon, with my sister." and item["context"] is None
