@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from ..adapters.embeddings.base import Embedder
 from ..adapters.index.base import IndexDocument, IndexHit, IndexUnavailableError, KnowledgeIndex, SearchMode
+from ..core.date_words import with_dates_in_words
 from ..core.query_meaning import meaning_text
 from ..core.scoring import ScoreScale, scale_of
 from ..models.entities import Entity
@@ -164,8 +165,8 @@ class Indexer:
                     tenant_id=tenant,
                     namespace=e.namespace,
                     kind=ENTITY,
-                    title=e.name,
-                    text=entity_text(e),
+                    title=with_dates_in_words(e.name),
+                    text=with_dates_in_words(entity_text(e)),
                     tags=[e.entity_type],
                     vector=list(vector),
                     payload={
@@ -196,8 +197,8 @@ class Indexer:
                     tenant_id=tenant,
                     namespace=i.namespace,
                     kind=KNOWLEDGE,
-                    title=i.title,
-                    text=insight_text(i),
+                    title=with_dates_in_words(i.title),
+                    text=with_dates_in_words(insight_text(i)),
                     tags=i.tags,
                     vector=list(vector),
                     payload={
