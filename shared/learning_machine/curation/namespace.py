@@ -14,7 +14,14 @@ from ..models.entities import Entity, Relationship
 from ..models.knowledge import Insight
 from ..models.provenance import MergedItem
 from ..services.entity_memory import absorb
-from ..services.indexing import KNOWLEDGE, Indexer, entity_doc_id, insight_doc_id, insight_text
+from ..services.indexing import (
+    KNOWLEDGE,
+    Indexer,
+    embedded_insight_text,
+    entity_doc_id,
+    insight_doc_id,
+    insight_text,
+)
 from ..stores.changes import WriteConflictError
 from ..stores.entities import EntityStore, normalize_name
 from ..stores.knowledge import KnowledgeStore
@@ -159,7 +166,7 @@ class NamespaceCuration:
         if not chunk:
             return None
         threshold = unit.config.stores.learned_knowledge.duplicate_similarity
-        vectors = unit.embed([insight_text(i) for i in chunk])
+        vectors = unit.embed([embedded_insight_text(i) for i in chunk])
         gone: set[str] = set()
         for insight, vector in zip(chunk, vectors, strict=True):
             if insight.insight_id in gone:
@@ -223,7 +230,7 @@ class NamespaceCuration:
             unit.conflicts += 1  # one of them changed meanwhile: the next run looks again
             return set()
         if not unit.dry_run:
-            self.indexer.put_insights(unit.tenant, [merged], unit.embed([insight_text(merged)]))
+            self.indexer.put_insights(unit.tenant, [merged], unit.embed([embedded_insight_text(merged)]))
             self.indexer.remove(unit.tenant, [insight_doc_id(i.insight_id) for i in others])
         return {i.insight_id for i in others}
 

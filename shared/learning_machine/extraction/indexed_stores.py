@@ -41,7 +41,7 @@ from ..models.extraction import (
 from ..models.knowledge import InsightIn
 from ..models.transcripts import AppliedOperation
 from ..services.entity_memory import EntityMemory, UnknownEntityError, UnknownFactError
-from ..services.indexing import DeferredIndexer, entity_text, insight_text
+from ..services.indexing import DeferredIndexer, embedded_insight_text, entity_text
 from ..services.learned_knowledge import LearnedKnowledge
 from ..stores.entities import NameTakenError, normalize_name
 
@@ -176,7 +176,7 @@ def _index_and_save(
     if writer:
         texts += [(writer.batch.embedder, entity_text(entity)) for entity in pending]
     if knowledge:
-        texts += [(knowledge.indexer.embedder, insight_text(body)) for body, _ in insights]
+        texts += [(knowledge.indexer.embedder, embedded_insight_text(body)) for body, _ in insights]
     memory_texts = memories[1] if memories and memories[1] else []
     if memories and memory_texts:
         texts += [(memories[0](), text) for text in memory_texts]

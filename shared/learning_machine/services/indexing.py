@@ -16,6 +16,7 @@ from ..adapters.index.base import IndexDocument, IndexHit, IndexUnavailableError
 from ..core.date_words import with_dates_in_words
 from ..core.query_meaning import meaning_text
 from ..core.scoring import ScoreScale, scale_of
+from ..core.statements import statements
 from ..models.entities import Entity
 from ..models.knowledge import Insight, InsightIn
 from ..settings import Settings
@@ -49,7 +50,13 @@ def entity_text(entity: Entity) -> str:
 
 
 def insight_text(insight: Insight | InsightIn) -> str:
+    """What the keyword ranking reads of an insight: every word."""
     return " ".join(part for part in [insight.content, insight.context or "", " ".join(insight.tags)] if part)
+
+
+def embedded_insight_text(insight: Insight | InsightIn) -> str:
+    """What an insight's vector is computed from: what it tells, without its questions (`statements`)."""
+    return statements(insight_text(insight))
 
 
 @dataclass
@@ -188,7 +195,7 @@ class Indexer:
     ) -> None:
         if not insights:
             return
-        embedded = vectors or self.embedder.embed([insight_text(i) for i in insights])
+        embedded = vectors or self.embedder.embed([embedded_insight_text(i) for i in insights])
         self._upsert(
             tenant,
             [

@@ -20,7 +20,7 @@ from ..models.common import utc_now
 from ..models.knowledge import ImportItem, ImportResult, Insight, InsightIn, Review, Status
 from ..models.provenance import Provenance
 from ..stores.knowledge import KnowledgeStore
-from .indexing import KNOWLEDGE, Indexer, insight_doc_id, insight_text
+from .indexing import KNOWLEDGE, Indexer, embedded_insight_text, insight_doc_id, insight_text
 
 
 class UnknownInsightError(NotFoundError, LookupError):
@@ -68,7 +68,7 @@ class LearnedKnowledge:
         """
         insight = self._new(namespace, body, provenance, "active", insight_id)
         if vector is None:
-            vector = self.indexer.embedder.embed([insight_text(insight)])[0]
+            vector = self.indexer.embedder.embed([embedded_insight_text(insight)])[0]
         current = self.store.get(tenant, namespace, insight_id) if insight_id else None
         if current is None:
             try:

@@ -1,0 +1,58 @@
+"""A knowledge item is embedded without its questions; its keywords keep every word."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from learning_machine.adapters.embeddings.hashing import HashingEmbedder
+from learning_machine.adapters.index.embedded import EmbeddedIndex
+from learning_machine.core.statements import statements
+from learning_machine.models.knowledge import Insight
+from learning_machine.models.provenance import Provenance
+from learning_machine.services.indexing import Indexer
+
+
+@pytest.mark.parametrize(
+    ("text", "told"),
+    [
+        ("Perfect. What is the book club reading?", "Perfect."),
+        ("Lisbon! Have you been? It was great.", "Lisbon! It was great."),
+        ('She asked "why not?" and left. We stayed.', "and left. We stayed."),
+        ("Deploys happen on Thursdays", "Deploys happen on Thursdays"),
+        ("Version 2.5 ships in May.", "Version 2.5 ships in May."),
+    ],
+)
+def test_questions_are_left_out(text: str, told: str) -> None:
+    assert statements(text) == told
+
+
+@pytest.mark.parametrize("text", ["How was the honeymoon?", "Why? Why not?", ""])
+def test_a_text_of_questions_only_is_kept_whole(text: str) -> None:
+    assert statements(text) == text
+
+
+def test_an_insight_is_embedded_without_its_questions_and_found_by_every_word(tmp_path: Path) -> None:
+    embedder = HashingEmbedder(64)
+    embedded: list[str] = []
+    original = embedder.embed
+
+    def recording(texts: Sequence[str]) -> list[list[float]]:
+        embedded.extend(texts)
+        return original(texts)
+
+    embedder.embed = recording  # type: ignore[method-assign]
+    indexer = Indexer(index=EmbeddedIndex(tmp_path / "index.db", 64), embedder=embedder)
+    insight = Insight(
+        insight_id="i1",
+        namespace="global",
+        title="Book club",
+        content="Perfect. What is the book club reading?",
+        provenance=Provenance(source="import"),
+    )
+    indexer.put_insights("acme", [insight])
+    assert embedded == ["Perfect."]
+    hits = indexer.search("acme", ["global"], ["knowledge"], "reading", limit=5, mode="keyword")
+    assert [h.payload["insight_id"] for h in hits] == ["i1"]
