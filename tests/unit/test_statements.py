@@ -52,7 +52,16 @@ def test_an_insight_is_embedded_without_its_questions_and_found_by_every_word(tm
         content="Perfect. What is the book club reading?",
         provenance=Provenance(source="import"),
     )
-    indexer.put_insights("acme", [insight])
-    assert embedded == ["Perfect."]
+    answer = Insight(
+        insight_id="i2",
+        namespace="global",
+        title="Book club",
+        content="Demon Copperhead.",
+        context="Answering: What is the book club reading?",
+        provenance=Provenance(source="import"),
+    )
+    indexer.put_insights("acme", [insight, answer])
+    # The content without its questions; the context (what the content answers) whole.
+    assert embedded == ["Perfect.", "Demon Copperhead. Answering: What is the book club reading?"]
     hits = indexer.search("acme", ["global"], ["knowledge"], "reading", limit=5, mode="keyword")
-    assert [h.payload["insight_id"] for h in hits] == ["i1"]
+    assert sorted(h.payload["insight_id"] for h in hits) == ["i1", "i2"]

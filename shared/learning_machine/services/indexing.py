@@ -55,8 +55,10 @@ def insight_text(insight: Insight | InsightIn) -> str:
 
 
 def embedded_insight_text(insight: Insight | InsightIn) -> str:
-    """What an insight's vector is computed from: what it tells, without its questions (`statements`)."""
-    return statements(insight_text(insight))
+    """What an insight's vector is computed from: what its content tells, without its questions
+    (`statements`), then its context whole (which may say what question the content answers)."""
+    parts = [statements(insight.content), insight.context or "", " ".join(insight.tags)]
+    return " ".join(part for part in parts if part)
 
 
 @dataclass
