@@ -46,9 +46,10 @@ def user_of(index: int) -> str:
 
 
 def turn_context(conversation: Conversation, position: int, neighbours: int) -> str | None:
-    """The `context` an imported turn carries, embedded with its text: with `neighbours`, the turns
-    just before it in its session, which a reply like "yes, in Lisbon" needs to mean anything;
-    by default none.
+    """The `context` an imported turn carries, embedded with its text: the turn before it in its
+    session when that turn asks a question, since an answer ("Twenty-two years. I bought it
+    secondhand.") means little without it ("How old is the kiln?"); with `neighbours`, the turns
+    just before it instead, whatever they say; otherwise none.
 
     Who said it and when go in the title (a keyword field), not here: questions name the person
     they are about, and a speaker's name in every embedded text made short turns ("Go on.", "No
@@ -60,12 +61,14 @@ def turn_context(conversation: Conversation, position: int, neighbours: int) -> 
     turn = conversation.turns[position]
     before = [
         t
-        for t in conversation.turns[max(position - neighbours, 0) : position]
+        for t in conversation.turns[max(position - max(neighbours, 1), 0) : position]
         if t.session_id == turn.session_id
     ]
-    if not before:
-        return None
-    return ("After: " + " ".join(f"{t.speaker}: {t.text}" for t in before))[:8_000]
+    if neighbours > 0 and before:
+        return ("After: " + " ".join(f"{t.speaker}: {t.text}" for t in before))[:8_000]
+    if before and before[-1].text.rstrip().endswith("?"):
+        return f"Answering: {before[-1].text}"[:8_000]
+    return None
 
 
 def import_turns(api: InProcessApi, user: str, conversation: Conversation, neighbours: int = 0) -> None:

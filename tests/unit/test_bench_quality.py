@@ -190,7 +190,7 @@ def test_unanswerable_questions_report_what_came_back_not_recall() -> None:
     assert report["single-hop"]["results_mean"] == 2.0
 
 
-def test_neighbours_put_the_preceding_turns_of_the_same_session_in_a_turn_context() -> None:
+def test_a_turn_context_holds_the_question_it_answers_or_with_neighbours_the_turns_before() -> None:
     from bench.quality.__main__ import turn_context
 
     document = _minimal()
@@ -198,13 +198,18 @@ def test_neighbours_put_the_preceding_turns_of_the_same_session_in_a_turn_contex
     session["turns"] = [
         {"turn_id": "a1", "speaker": "Ana", "text": "Where did you go in May?"},
         {"turn_id": "a2", "speaker": "Bo", "text": "Lisbon, with my sister."},
+        {"turn_id": "a3", "speaker": "Ana", "text": "Lovely."},
     ]
     document["conversations"][0]["questions"][0]["evidence"] = ["a2"]
     conversation = parse(document, "ok").conversations[0]
 
-    assert turn_context(conversation, 1, 0) is None
-    assert turn_context(conversation, 1, 1) == "After: Ana: Where did you go in May?"
-    assert turn_context(conversation, 0, 1) is None  # nothing precedes the first turn
+    assert turn_context(conversation, 1, 0) == "Answering: Where did you go in May?"
+    assert turn_context(conversation, 2, 0) is None  # the turn before it asks nothing
+    assert turn_context(conversation, 0, 0) is None  # nothing precedes the first turn
+    assert turn_context(conversation, 2, 2) == (
+        "After: Ana: Where did you go in May? Bo: Lisbon, with my sister."
+    )
+    assert turn_context(conversation, 0, 1) is None
 
 
 def test_a_turn_embeds_its_text_alone_and_leaves_speaker_and_date_to_the_title() -> None:
@@ -223,7 +228,7 @@ def test_a_turn_embeds_its_text_alone_and_leaves_speaker_and_date_to_the_title()
             calls.append((method, path, body))
             return {}
 
-    import_turns(Recording(), "u1", conversation)  # type: ignore[arg-type]
+    import_turns(Recording(), "u1", conversation)  # type: ignore[arg-type]  # one turn: no question before it
     [(_, path, body)] = calls
     assert path == "/v1/knowledge/import"
     [item] = body["items"]
