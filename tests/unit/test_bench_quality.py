@@ -228,7 +228,8 @@ def test_a_turn_embeds_its_text_alone_and_leaves_speaker_and_date_to_the_title()
             calls.append((method, path, body))
             return {}
 
-    import_turns(Recording(), "u1", conversation)  # type: ignore[arg-type]  # one turn: no question before it
+    # One turn, so no question before it: no context.
+    import_turns(Recording(), "u1", conversation)  # type: ignore[arg-type]
     [(_, path, body)] = calls
     assert path == "/v1/knowledge/import"
     [item] = body["items"]
