@@ -235,3 +235,8 @@ def test_a_turn_embeds_its_text_alone_and_leaves_speaker_and_date_to_the_title()
     [item] = body["items"]
     assert item["title"] == "Bo, 3 September 2023, 7:40 pm"
     assert item["content"] == "Lisbon, with my sister." and item["context"] is None
+
+
+def test_the_pair_chats_file_is_what_its_generator_builds_from_the_written_chats() -> None:
+    pair_chats = LONG_CHATS.with_name("pair_chats.json")
+    assert json.loads(pair_chats.read_text()) == long_chats.build("pair_chats")
