@@ -9,7 +9,9 @@ import pytest
 
 from learning_machine.adapters.embeddings.hashing import HashingEmbedder
 from learning_machine.adapters.index.embedded import EmbeddedIndex
-from learning_machine.core.statements import statements
+from learning_machine.adapters.index.fusion import RankedDocument, fuse
+from learning_machine.core.scoring import relevance
+from learning_machine.core.statements import asks_only, statements
 from learning_machine.models.knowledge import Insight
 from learning_machine.models.provenance import Provenance
 from learning_machine.services.indexing import Indexer
@@ -32,6 +34,36 @@ def test_questions_are_left_out(text: str, told: str) -> None:
 @pytest.mark.parametrize("text", ["How was the honeymoon?", "Why? Why not?", ""])
 def test_a_text_of_questions_only_is_kept_whole(text: str) -> None:
     assert statements(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("When do you start at the council?", True),
+        ("Any truck news? How is Dani?", True),
+        ("Perfect. What is the book club reading?", False),
+        ("The council job starts in May.", False),
+        ("", False),
+    ],
+)
+def test_a_text_asks_only_when_every_sentence_is_a_question(text: str, asks: bool) -> None:
+    assert asks_only(text) is asks
+
+
+def test_an_insight_that_only_asks_gets_no_meaning_evidence_but_keeps_its_similarity() -> None:
+    def document(doc_id: str, content: str, similarity: float) -> RankedDocument:
+        payload = {"content": content}
+        return RankedDocument(doc_id, "knowledge", "global", payload, 2 * similarity - 1, similarity)
+
+    asking = document("asks", "When do you start at the council?", 0.9)
+    telling = document("tells", "I start at the council on the 3rd of June.", 0.5)
+    keyword = [RankedDocument("asks", "knowledge", "global", asking.payload, 3.0)]
+    hits = {h.doc_id: h for h in fuse(keyword, [asking, telling], limit=5)}
+
+    assert hits["asks"].score == relevance(None, 3.0)  # its words only
+    assert hits["asks"].similarity == 0.9  # still reported: near-duplicate checks read it
+    assert hits["tells"].score == relevance(0.5, None)
+    assert hits["tells"].score > hits["asks"].score
 
 
 def test_an_insight_is_embedded_without_its_questions_and_found_by_every_word(tmp_path: Path) -> None:

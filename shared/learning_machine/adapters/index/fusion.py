@@ -22,6 +22,7 @@ from typing import Any
 
 from ...core.ranking import STOPWORDS
 from ...core.scoring import DEFAULT_SCALE, ScoreScale, relevance
+from ...core.statements import asks_only
 from .base import DocumentKind, IndexHit, SearchMode
 
 MAX_QUERY_TERMS = 32
@@ -81,6 +82,15 @@ def plan_search(text: str, vector: Sequence[float] | None, limit: int, mode: Sea
     )
 
 
+def _meaning(document: RankedDocument, similarity: float | None) -> float | None:
+    """The similarity that counts as meaning evidence: none for an insight whose content only asks
+    questions, since its vector stands for what it asks, not for anything it tells
+    (`core/statements.py`). The hit still reports its similarity (near-duplicate checks use it)."""
+    if document.kind == "knowledge" and asks_only(str(document.payload.get("content", ""))):
+        return None
+    return similarity
+
+
 def fuse(
     keyword: Sequence[RankedDocument],
     vector: Sequence[RankedDocument],
@@ -109,7 +119,10 @@ def fuse(
                 bm25[document.doc_id] = document.score
             elif document.similarity is not None:
                 similarities[document.doc_id] = document.similarity
-    scores = {doc_id: relevance(similarities.get(doc_id), bm25.get(doc_id), scale) for doc_id in ranks}
+    scores = {
+        doc_id: relevance(_meaning(documents[doc_id], similarities.get(doc_id)), bm25.get(doc_id), scale)
+        for doc_id in ranks
+    }
     order = sorted(ranks, key=lambda doc_id: (-scores[doc_id], -similarities.get(doc_id, -1.0), doc_id))
     return [
         IndexHit(
