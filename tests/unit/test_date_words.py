@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
-from learning_machine.adapters.embeddings.hashing import HashingEmbedder
-from learning_machine.adapters.index.embedded import EmbeddedIndex
 from learning_machine.core.date_words import with_dates_in_words
 from learning_machine.models.knowledge import Insight
 from learning_machine.models.provenance import Provenance
-from learning_machine.services.indexing import Indexer
+from tests.support.recording import recording_indexer
 
 
 def test_an_iso_date_is_followed_by_its_words() -> None:
@@ -28,16 +25,7 @@ def test_what_is_not_an_iso_date_is_left_as_written() -> None:
 def test_the_keyword_ranking_finds_an_iso_dated_item_by_its_month_and_the_embedding_is_unchanged(
     tmp_path: Path,
 ) -> None:
-    embedder = HashingEmbedder(64)
-    embedded: list[str] = []
-    original = embedder.embed
-
-    def recording(texts: Sequence[str]) -> list[list[float]]:
-        embedded.extend(texts)
-        return original(texts)
-
-    embedder.embed = recording  # type: ignore[method-assign]
-    indexer = Indexer(index=EmbeddedIndex(tmp_path / "index.db", 64), embedder=embedder)
+    indexer, embedder = recording_indexer(tmp_path)
     insights = [
         Insight(
             insight_id=f"i{n}",
@@ -49,6 +37,6 @@ def test_the_keyword_ranking_finds_an_iso_dated_item_by_its_month_and_the_embedd
         for n, title in enumerate(["Standup 2024-03-11", "Standup 2024-05-20"])
     ]
     indexer.put_insights("acme", insights)
-    assert embedded == ["Notes from the standup."] * 2  # what is embedded is the text as written
+    assert embedder.texts == ["Notes from the standup."] * 2  # what is embedded is the text as written
     hits = indexer.search("acme", ["global"], ["knowledge"], "what happened in May", limit=5, mode="keyword")
     assert [h.payload["title"] for h in hits] == ["Standup 2024-05-20"]

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from learning_machine.adapters.embeddings.hashing import HashingEmbedder
-from learning_machine.adapters.index.embedded import EmbeddedIndex
 from learning_machine.adapters.index.fusion import RankedDocument, fuse
 from learning_machine.core.scoring import relevance
 from learning_machine.core.statements import asks_only, statements
 from learning_machine.models.knowledge import Insight
 from learning_machine.models.provenance import Provenance
-from learning_machine.services.indexing import Indexer
+from tests.support.recording import recording_indexer
 
 
 @pytest.mark.parametrize(
@@ -67,16 +64,7 @@ def test_an_insight_that_only_asks_gets_no_meaning_evidence_but_keeps_its_simila
 
 
 def test_an_insight_is_embedded_without_its_questions_and_found_by_every_word(tmp_path: Path) -> None:
-    embedder = HashingEmbedder(64)
-    embedded: list[str] = []
-    original = embedder.embed
-
-    def recording(texts: Sequence[str]) -> list[list[float]]:
-        embedded.extend(texts)
-        return original(texts)
-
-    embedder.embed = recording  # type: ignore[method-assign]
-    indexer = Indexer(index=EmbeddedIndex(tmp_path / "index.db", 64), embedder=embedder)
+    indexer, embedder = recording_indexer(tmp_path)
     insight = Insight(
         insight_id="i1",
         namespace="global",
@@ -94,6 +82,6 @@ def test_an_insight_is_embedded_without_its_questions_and_found_by_every_word(tm
     )
     indexer.put_insights("acme", [insight, answer])
     # The content without its questions; the context (what the content answers) whole.
-    assert embedded == ["Perfect.", "Demon Copperhead. Answering: What is the book club reading?"]
+    assert embedder.texts == ["Perfect.", "Demon Copperhead. Answering: What is the book club reading?"]
     hits = indexer.search("acme", ["global"], ["knowledge"], "reading", limit=5, mode="keyword")
     assert sorted(h.payload["insight_id"] for h in hits) == ["i1", "i2"]
