@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from learning_machine.adapters.embeddings.base import EmbedderKind
-from learning_machine.core.query_meaning import meaning_text
+from learning_machine.adapters.index.fusion import RankedDocument, fuse
+from learning_machine.core.query_meaning import meaning_text, names_in
+from learning_machine.core.scoring import relevance
 from learning_machine.services.indexing import Indexer
 
 
@@ -79,3 +81,24 @@ def test_the_hashing_fallback_embeds_the_query_whole_since_names_are_what_it_mat
     indexer = Indexer(index=RecordingIndex(), embedder=embedder)
     indexer.query_vector("when does Falcon ship?")
     assert embedder.texts == ["when does Falcon ship?"]
+
+
+def test_the_names_left_out_are_given_lowercased_without_possessives() -> None:
+    assert names_in("When did Nadia's team move to Tidewater Energy?") == ("nadia", "tidewater", "energy")
+    assert names_in("Deploy Checklist For Payments") == ()  # embedded whole: no names left out
+    assert names_in("which database does the team use") == ()
+
+
+def test_an_entity_the_query_names_counts_as_fully_meant() -> None:
+    def entity(doc_id: str, name: str, aliases: list[str], similarity: float) -> RankedDocument:
+        payload = {"name": name, "aliases": aliases}
+        return RankedDocument(doc_id, "entity", "global", payload, 2 * similarity - 1, similarity)
+
+    falcon = entity("falcon", "Falcon", [], 0.2)
+    acme = entity("acme", "Acme Corp", ["ACME"], 0.3)
+    other = entity("other", "Falconry Club", [], 0.6)
+    hits = {h.doc_id: h for h in fuse([], [falcon, acme, other], limit=5, names=("falcon", "acme"))}
+
+    assert hits["falcon"].score == 1.0 and hits["falcon"].similarity == 0.2
+    assert hits["acme"].score == 1.0  # through its alias: every word of "Acme Corp" is not named
+    assert hits["other"].score == relevance(0.6, None)  # "falcon" is not "falconry"

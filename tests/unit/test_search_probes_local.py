@@ -74,3 +74,14 @@ def test_get_context_puts_the_memory_the_query_is_about_first_within_its_layer(l
     )
     assert status == 200
     assert context["memories"]["profile"][0]["content"] == CATS
+
+
+def test_a_question_naming_an_entity_finds_it_first(local: Call) -> None:
+    """Names are left out of the query's embedding; an entity the query names counts as meant."""
+    status, reply = local("POST", "/v1/search", {"query": "Tell me about Initech", "user_id": "ada"})
+    assert status == 200 and reply["results"][0]["title"] == "Initech"
+    assert reply["results"][0]["score"] == 1.0
+    status, reply = local(
+        "POST", "/v1/search", {"query": "who builds payment software at Initech?", "user_id": "ada"}
+    )
+    assert reply["results"][0]["title"] == "Initech"

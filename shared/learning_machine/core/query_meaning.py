@@ -14,6 +14,11 @@ a day of the week (they date the question: "What trip did she take in May 2024?"
 written in capitals (SQL, LGBTQ: the model knows many of them as words). A query written
 mostly in capitals or in title case ("Deploy Checklist For Payments") is embedded as it is, and
 so is one that would have nothing left.
+
+An entity is what its name says, so the names left out of the embedding are matched against
+entities' names instead: an entity whose name (or an alias) the query names counts as fully
+meant (`fusion`). Without that, "when does Falcon move to Dagster?" found a deploy checklist above
+the Falcon project.
 """
 
 from __future__ import annotations
@@ -38,18 +43,29 @@ def _is_name(word: str, opens_sentence: bool) -> bool:
     return core[0].isupper() and core != "I" and not core.isupper() and core.lower() not in _CALENDAR
 
 
-def meaning_text(query: str) -> str:
-    """The query without the names in it, for the embedding; the query itself when that would
-    leave nothing, or when most of its words are capitalised."""
+def _split(query: str) -> tuple[str, tuple[str, ...]]:
+    """The query without its names, and the names (their letters, lowercased); the query itself
+    and no names when that would leave nothing, or when most of its words are capitalised."""
     words = _WORD.findall(query)
     kept: list[str] = []
-    names = 0
+    names: list[str] = []
     for position, word in enumerate(words):
         opens_sentence = position == 0 or _SENTENCE_END.search(words[position - 1]) is not None
         if _is_name(word, opens_sentence):
-            names += 1
+            names.append(_LETTERS.findall(word)[0].lower())  # "Nadia's" -> "nadia"
         else:
             kept.append(word)
-    if not names or not kept or names * 2 > len(words):
-        return query
-    return " ".join(kept)
+    if not names or not kept or len(names) * 2 > len(words):
+        return query, ()
+    return " ".join(kept), tuple(names)
+
+
+def meaning_text(query: str) -> str:
+    """The query without the names in it, for the embedding."""
+    return _split(query)[0]
+
+
+def names_in(query: str) -> tuple[str, ...]:
+    """The names `meaning_text` leaves out, lowercased: what the ranking matches against the
+    names of entities instead (a query that names an entity is about it)."""
+    return _split(query)[1]

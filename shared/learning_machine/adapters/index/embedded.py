@@ -253,7 +253,7 @@ class EmbeddedIndex:
             if plan.vector and vector is not None:
                 query = sqlite_vec.serialize_float32(list(vector))
                 nearest = _ranked(conn, _VECTOR_RANKING, {**filters, "vector": query})
-        return fuse(keyword, nearest, limit, scale)
+        return fuse(keyword, nearest, limit, scale, plan.names)
 
     def _check_vector(self, vector: Sequence[float]) -> None:
         if len(vector) != self._dimension:

@@ -16,10 +16,11 @@ by itself.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ...core.query_meaning import names_in
 from ...core.ranking import STOPWORDS
 from ...core.scoring import DEFAULT_SCALE, ScoreScale, relevance
 from ...core.statements import asks_only
@@ -29,6 +30,7 @@ MAX_QUERY_TERMS = 32
 MAX_CANDIDATES = 200
 
 _TERM = re.compile(r"\w+")
+_LETTERS = re.compile(r"[^\W\d_]+")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class SearchPlan:
     keyword: bool
     vector: bool
     depth: int
+    names: tuple[str, ...] = ()  # names the query's embedding leaves out (`query_meaning`)
 
 
 def query_terms(text: str) -> tuple[str, ...]:
@@ -79,16 +82,29 @@ def plan_search(text: str, vector: Sequence[float] | None, limit: int, mode: Sea
         keyword=mode in ("hybrid", "keyword") and bool(terms),
         vector=mode in ("hybrid", "vector") and vector is not None,
         depth=candidate_depth(limit),
+        names=names_in(text),
     )
 
 
-def _meaning(document: RankedDocument, similarity: float | None) -> float | None:
-    """The similarity that counts as meaning evidence: none for an insight whose content only asks
-    questions, since its vector stands for what it asks, not for anything it tells
-    (`core/statements.py`). The hit still reports its similarity (near-duplicate checks use it)."""
+def _meaning(document: RankedDocument, similarity: float | None, names: Collection[str]) -> float | None:
+    """The similarity that counts as meaning evidence. Full for an entity the query names (its
+    name or an alias, every word of it among the names the query's embedding left out,
+    `core/query_meaning.py`); none for an insight whose content only asks questions, since its
+    vector stands for what it asks, not for anything it tells (`core/statements.py`). The hit
+    still reports its own similarity (near-duplicate checks read it)."""
+    if document.kind == "entity" and names and _named(document.payload, names):
+        return 1.0
     if document.kind == "knowledge" and asks_only(str(document.payload.get("content", ""))):
         return None
     return similarity
+
+
+def _named(payload: Mapping[str, Any], names: Collection[str]) -> bool:
+    called = [payload.get("name"), *(payload.get("aliases") or [])]
+    return any(
+        words and all(word in names for word in words)
+        for words in (_LETTERS.findall(str(name).lower()) for name in called if name)
+    )
 
 
 def fuse(
@@ -96,6 +112,7 @@ def fuse(
     vector: Sequence[RankedDocument],
     limit: int,
     scale: ScoreScale = DEFAULT_SCALE,
+    names: Collection[str] = (),
 ) -> list[IndexHit]:
     """Score the union of two rankings (best first) on the calibrated scale; at most `limit` hits.
 
@@ -120,7 +137,9 @@ def fuse(
             elif document.similarity is not None:
                 similarities[document.doc_id] = document.similarity
     scores = {
-        doc_id: relevance(_meaning(documents[doc_id], similarities.get(doc_id)), bm25.get(doc_id), scale)
+        doc_id: relevance(
+            _meaning(documents[doc_id], similarities.get(doc_id), names), bm25.get(doc_id), scale
+        )
         for doc_id in ranks
     }
     order = sorted(ranks, key=lambda doc_id: (-scores[doc_id], -similarities.get(doc_id, -1.0), doc_id))

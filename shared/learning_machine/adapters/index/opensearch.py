@@ -355,7 +355,7 @@ class OpenSearchIndex:
             name: _ranking(r["hits"]["hits"], vector_scores=name == "vector")
             for name, r in zip(names, responses, strict=True)
         }
-        return fuse(rankings.get("keyword", []), rankings.get("vector", []), limit, scale)
+        return fuse(rankings.get("keyword", []), rankings.get("vector", []), limit, scale, plan.names)
 
     @staticmethod
     def _keyword_body(query: str, scope: list[dict[str, Any]], depth: int) -> dict[str, Any]:
