@@ -9,7 +9,7 @@ import pytest
 
 from learning_machine.adapters.embeddings.base import EmbedderKind
 from learning_machine.adapters.index.fusion import RankedDocument, fuse
-from learning_machine.core.query_meaning import meaning_text, names_in
+from learning_machine.core.query_meaning import meaning_text, name_words, names_in
 from learning_machine.core.scoring import relevance
 from learning_machine.services.indexing import Indexer
 
@@ -87,6 +87,12 @@ def test_the_names_left_out_are_given_lowercased_without_possessives() -> None:
     assert names_in("When did Nadia's team move to Tidewater Energy?") == ("nadia", "tidewater", "energy")
     assert names_in("Deploy Checklist For Payments") == ()  # embedded whole: no names left out
     assert names_in("which database does the team use") == ()
+
+
+def test_query_names_and_entity_names_compare_in_the_same_words() -> None:
+    assert name_words("Nadia's") == ["nadia"]
+    assert name_words("O\u2019Brien's") == name_words("O'Brien") == ["o", "brien"]
+    assert names_in("What does Siobhan O'Brien teach?") == ("siobhan", "o", "brien")
 
 
 def test_an_entity_the_query_names_counts_as_fully_meant() -> None:

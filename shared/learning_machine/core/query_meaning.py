@@ -28,6 +28,7 @@ import re
 _WORD = re.compile(r"\S+")
 _SENTENCE_END = re.compile(r"[.!?:;]['\")\]]*$")
 _LETTERS = re.compile(r"[^\W\d_]+")
+_POSSESSIVE = re.compile(r"['\u2019]s\b", re.IGNORECASE)
 _CALENDAR = frozenset(
     "january february march april may june july august september october november december "
     "jan feb mar apr jun jul aug sep sept oct nov dec "
@@ -36,11 +37,13 @@ _CALENDAR = frozenset(
 
 
 def _is_name(word: str, opens_sentence: bool) -> bool:
-    letters = _LETTERS.search(word)
-    if letters is None or opens_sentence:
+    runs = _LETTERS.findall(word)  # "O'Brien's" -> O, Brien, s
+    if not runs or opens_sentence:
         return False
-    core = letters.group()
-    return core[0].isupper() and core != "I" and not core.isupper() and core.lower() not in _CALENDAR
+    first = runs[0]
+    return (
+        first[0].isupper() and first != "I" and not "".join(runs).isupper() and first.lower() not in _CALENDAR
+    )
 
 
 def _split(query: str) -> tuple[str, tuple[str, ...]]:
@@ -52,12 +55,18 @@ def _split(query: str) -> tuple[str, tuple[str, ...]]:
     for position, word in enumerate(words):
         opens_sentence = position == 0 or _SENTENCE_END.search(words[position - 1]) is not None
         if _is_name(word, opens_sentence):
-            names.append(_LETTERS.findall(word)[0].lower())  # "Nadia's" -> "nadia"
+            names += name_words(word)
         else:
             kept.append(word)
-    if not names or not kept or len(names) * 2 > len(words):
+    if not names or not kept or (len(words) - len(kept)) * 2 > len(words):
         return query, ()
     return " ".join(kept), tuple(names)
+
+
+def name_words(text: str) -> list[str]:
+    """The words of a name, lowercased, without a possessive: "Nadia's" -> nadia, "O'Brien" -> o,
+    brien. Query names and entity names are compared in these words."""
+    return [word.lower() for word in _LETTERS.findall(_POSSESSIVE.sub("", text))]
 
 
 def meaning_text(query: str) -> str:

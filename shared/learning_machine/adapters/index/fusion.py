@@ -20,7 +20,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...core.query_meaning import names_in
+from ...core.query_meaning import name_words, names_in
 from ...core.ranking import STOPWORDS
 from ...core.scoring import DEFAULT_SCALE, ScoreScale, relevance
 from ...core.statements import asks_only
@@ -30,7 +30,6 @@ MAX_QUERY_TERMS = 32
 MAX_CANDIDATES = 200
 
 _TERM = re.compile(r"\w+")
-_LETTERS = re.compile(r"[^\W\d_]+")
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ def _named(payload: Mapping[str, Any], names: Collection[str]) -> bool:
     called = [payload.get("name"), *(payload.get("aliases") or [])]
     return any(
         words and all(word in names for word in words)
-        for words in (_LETTERS.findall(str(name).lower()) for name in called if name)
+        for words in (name_words(str(name)) for name in called if name)
     )
 
 
