@@ -33,5 +33,7 @@ def statements(text: str) -> str:
 
 def asks_only(text: str) -> bool:
     """Whether every sentence of the text is a question (an empty text asks nothing)."""
+    if not _asks(text):  # its last sentence tells: no need to split it (the ranking asks per hit)
+        return False
     sentences = [s for s in _SENTENCE.findall(text) if s.strip()]
     return bool(sentences) and all(_asks(s) for s in sentences)
