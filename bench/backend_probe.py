@@ -43,8 +43,8 @@ class RequestCost:
     dynamodb_seconds: float = 0.0
     index_seconds: float = 0.0  # Indexer.search: the query's embedding and the engine's search
     engine_seconds: float = 0.0  # the engine's search alone
-    # Indexer.query_vector: the query embedded once per request, shared by the memories' ranking
-    # and the index query (which then embeds nothing itself).
+    # Indexer.embed_query: the query (and its clauses) embedded in one call per request, shared by
+    # the memories' ranking and the index query (which then embeds nothing itself).
     query_vector_seconds: float = 0.0
     dynamodb_round_trips: Counter[str] = field(default_factory=Counter)
     index_queries: int = 0
@@ -114,7 +114,7 @@ class BackendProbe:
             (botocore.endpoint.Endpoint, "_send", timed_send),
             (Indexer, "search", timed(Indexer.search, index_query)),
             (EmbeddedIndex, "search", timed(EmbeddedIndex.search, engine)),
-            (Indexer, "query_vector", timed(Indexer.query_vector, query_vector)),
+            (Indexer, "embed_query", timed(Indexer.embed_query, query_vector)),
         ]
         originals = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
         for owner, name, replacement in patches:

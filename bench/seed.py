@@ -53,6 +53,9 @@ QUERIES = [
     "monthly cost report for the data warehouse",
     "access review steps for the auth service",
     "incident review template for the notification queue",
+    # Questions that ask two things, asked clause by clause as well (core/clauses.py).
+    "who owns the on-call rotation for the payments gateway, and how do we page them",
+    "what is the deploy freeze policy and when does the next release start",
 ]
 MEMORIES = 500
 ENTITIES = 50

@@ -25,6 +25,8 @@ import pytest
 from learning_machine.adapters.index.base import KnowledgeIndex
 from learning_machine.adapters.index.embedded import EmbeddedIndex
 from learning_machine.adapters.index.opensearch import OpenSearchIndex
+from learning_machine.core.clauses import Clause
+from learning_machine.core.scoring import CLAUSE_WEIGHT
 from tests.fakes.opensearch_server import FakeOpenSearch
 from tests.support.index_docs import DIMENSION, document, embed
 
@@ -262,3 +264,25 @@ def test_every_engine_scores_on_one_scale(index: KnowledgeIndex) -> None:
     assert deploy == pytest.approx({"k1": 0.994369, "k2": 0.0, "k3": 0.0, "k4": 0.0}, abs=0.01)
     assert words == pytest.approx({"k2": 0.134298}, abs=0.01)
     assert [h.score for h in unrelated] == [0.0] * len(unrelated)
+
+
+def test_each_clause_of_a_query_runs_its_own_vector_ranking(index: KnowledgeIndex) -> None:
+    """A query that asks two things finds what answers each (core/clauses.py), in the one request:
+    here the query's own vector is near neither document, each clause's vector is one of them."""
+    index.upsert(
+        [
+            document("ring", "Sold the motorbike", vector=embed("ring sale motorbike")),
+            document("proposal", "She said yes", vector=embed("proposal went well")),
+        ]
+    )
+    query = embed("unrelated words entirely")
+    clauses = [Clause("sale", embed("ring sale motorbike")), Clause("proposal", embed("proposal went well"))]
+
+    alone = index.search("acme", namespaces=GLOBAL, kinds=KINDS, text="", vector=query, limit=5)
+    split = index.search(
+        "acme", namespaces=GLOBAL, kinds=KINDS, text="", vector=query, limit=5, clauses=clauses
+    )
+
+    assert all(hit.score < 0.5 for hit in alone)
+    assert sorted(ids(split)) == ["proposal", "ring"]
+    assert [hit.score for hit in split] == pytest.approx([CLAUSE_WEIGHT, CLAUSE_WEIGHT], abs=0.01)

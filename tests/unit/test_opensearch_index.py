@@ -26,6 +26,7 @@ from learning_machine.adapters.index import opensearch
 from learning_machine.adapters.index.base import IndexHit, IndexRequestError, IndexUnavailableError
 from learning_machine.adapters.index.fusion import RankedDocument, candidate_depth, fuse
 from learning_machine.adapters.index.opensearch import FLAVOURS, Flavour, OpenSearchIndex, build_client
+from learning_machine.core.clauses import Clause
 from tests.fakes.opensearch_server import FakeOpenSearch, ManualClock, RecordedRequest, error_body
 from tests.support.index_docs import DIMENSION, document, embed
 
@@ -539,6 +540,23 @@ def test_search_is_one_msearch_with_a_bm25_and_a_knn_body_both_filtered(node: Fa
     assert knn["filter"] == {"bool": {"filter": SCOPE}}
     for body in (keyword_body, vector_body):
         assert "vector" not in body["_source"]
+
+
+def test_each_clause_of_a_query_adds_one_knn_body_to_the_same_msearch(node: FakeOpenSearch) -> None:
+    index = engine(node)
+    clauses = [Clause("who sold it", embed("who sold it")), Clause("how did it go", embed("how did it go"))]
+
+    search(index, "who sold it, and how did it go", clauses=clauses)
+    search(index, "who sold it, and how did it go", clauses=clauses, mode="keyword")
+
+    split, keyword_only = node.requests
+    bodies = split.ndjson()[1::2]
+    assert [list(body["query"]) for body in bodies] == [["bool"], ["knn"], ["knn"], ["knn"]]
+    for body, clause in zip(bodies[2:], clauses, strict=True):
+        knn = body["query"]["knn"]["vector"]
+        assert knn["vector"] == pytest.approx(clause.vector)
+        assert knn["filter"] == {"bool": {"filter": SCOPE}}
+    assert [list(body["query"]) for body in keyword_only.ndjson()[1::2]] == [["bool"]]
 
 
 @pytest.mark.parametrize(("mode", "clause"), [("keyword", "bool"), ("vector", "knn")])

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import pytest
 
 from learning_machine.adapters.embeddings.base import EmbedderKind
@@ -12,6 +9,7 @@ from learning_machine.adapters.index.fusion import RankedDocument, fuse
 from learning_machine.core.query_meaning import meaning_text, name_words, names_in
 from learning_machine.core.scoring import relevance
 from learning_machine.services.indexing import Indexer
+from tests.support.recording import RecordingEmbedder, RecordingIndex
 
 
 @pytest.mark.parametrize(
@@ -46,27 +44,6 @@ def test_a_query_without_names_or_made_mostly_of_them_is_embedded_whole(query: s
     assert meaning_text(query) == query
 
 
-class RecordingEmbedder:
-    def __init__(self, kind: EmbedderKind) -> None:
-        self.kind = kind
-        self.name = "recording"
-        self.dimension = 2
-        self.texts: list[str] = []
-
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        self.texts.extend(texts)
-        return [[1.0, 0.0] for _ in texts]
-
-
-class RecordingIndex:
-    def __init__(self) -> None:
-        self.searches: list[dict[str, Any]] = []
-
-    def search(self, tenant: str, **kwargs: Any) -> list[Any]:
-        self.searches.append(kwargs)
-        return []
-
-
 @pytest.mark.parametrize("kind", ["local-model", "remote"])
 def test_a_semantic_model_embeds_the_query_without_names_keywords_keep_them(kind: EmbedderKind) -> None:
     embedder, index = RecordingEmbedder(kind), RecordingIndex()
@@ -79,7 +56,7 @@ def test_a_semantic_model_embeds_the_query_without_names_keywords_keep_them(kind
 def test_the_hashing_fallback_embeds_the_query_whole_since_names_are_what_it_matches() -> None:
     embedder = RecordingEmbedder("fallback")
     indexer = Indexer(index=RecordingIndex(), embedder=embedder)
-    indexer.query_vector("when does Falcon ship?")
+    indexer.embed_query("when does Falcon ship?")
     assert embedder.texts == ["when does Falcon ship?"]
 
 

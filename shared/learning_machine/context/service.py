@@ -21,7 +21,7 @@ from ..models.common import Layer
 from ..models.config import TenantConfig
 from ..models.context import ContextMemory, ContextResponse
 from ..models.memories import Memory
-from ..services.indexing import ENTITY, KNOWLEDGE, Indexer
+from ..services.indexing import ENTITY, KNOWLEDGE, EmbeddedQuery, Indexer
 from ..stores.config import ConfigStore
 from ..stores.sessions import SessionStore
 from ..stores.user_memory import UserMemoryStore
@@ -72,11 +72,16 @@ class ContextService:
         topic = query or (session.summary if session else None)
         threshold = DEFAULT_MIN_SCORE if min_score is None else min_score
         kinds = self._wanted(config)
-        vector = None
+        embedded = None
         if topic and (any(kinds.values()) or any(m.has_embedding for m in memories)):
-            vector = self.indexer().query_vector(topic)
-        hits, degraded = self._index_hits(tenant, config, user_id, topic, vector, kinds, threshold)
-        ranked = rank_memories(memories, topic, query_vector=vector)
+            embedded = self.indexer().embed_query(topic)
+        hits, degraded = self._index_hits(tenant, config, user_id, topic, embedded, kinds, threshold)
+        ranked = rank_memories(
+            memories,
+            topic,
+            query_vector=embedded.vector if embedded else None,
+            clauses=embedded.clauses if embedded else (),
+        )
         rendered = render(fields, ranked, session, budget, hits)
         by_layer: dict[Layer, list[ContextMemory]] = {}
         for memory in rendered.kept_memories:
@@ -116,7 +121,7 @@ class ContextService:
         config: TenantConfig,
         user_id: str,
         topic: str | None,
-        vector: list[float] | None,
+        embedded: EmbeddedQuery | None,
         wanted: dict[str, int],
         min_score: float,
     ) -> tuple[list[IndexHit], bool]:
@@ -134,7 +139,13 @@ class ContextService:
         )
         try:
             hits = self.indexer().search(
-                tenant, namespaces, kinds, topic, sum(wanted.values()), vector=vector
+                tenant,
+                namespaces,
+                kinds,
+                topic,
+                sum(wanted.values()),
+                vector=embedded.vector if embedded else None,
+                clauses=embedded.clauses if embedded else (),
             )
         except IndexUnavailableError:
             logger.warning("knowledge index unavailable; context without entities and knowledge")

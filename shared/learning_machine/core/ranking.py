@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from ..models.common import Layer, utc_now
 from ..models.memories import Memory, QueryVector
+from .clauses import Clause
 from .scoring import lucene_scale, relevances
 
 T = TypeVar("T")
@@ -86,16 +87,27 @@ def bm25_scores(
 
 
 def memory_scores(
-    query: str, memories: Sequence[Memory], query_vector: Sequence[float] | None = None
+    query: str,
+    memories: Sequence[Memory],
+    query_vector: Sequence[float] | None = None,
+    clauses: Sequence[Clause] = (),
 ) -> list[float]:
-    """Each memory's calibrated relevance to the query (`scoring.relevance`), in order."""
+    """Each memory's calibrated relevance to the query (`scoring.relevance`), in order; a query
+    that asks several things counts its clauses too (`core/clauses.py`)."""
     keyword = bm25_scores(query, [m.content for m in memories], min_corpus=MIN_MEMORY_CORPUS)
-    if query_vector is None:
-        cosines: list[float | None] = [None] * len(memories)
-    else:
-        prepared = QueryVector.of(query_vector)
-        cosines = [memory.similarity(prepared) for memory in memories]
-    return relevances(cosines, [lucene_scale(bm25) for bm25 in keyword])
+    clause_cosines = [_cosines(memories, c.vector) for c in clauses if c.vector is not None]
+    return relevances(
+        _cosines(memories, query_vector),
+        [lucene_scale(bm25) for bm25 in keyword],
+        clause_cosines=clause_cosines if query_vector is not None else (),
+    )
+
+
+def _cosines(memories: Sequence[Memory], vector: Sequence[float] | None) -> list[float | None]:
+    if vector is None:
+        return [None] * len(memories)
+    prepared = QueryVector.of(vector)
+    return [memory.similarity(prepared) for memory in memories]
 
 
 def rank_memories(
@@ -103,11 +115,12 @@ def rank_memories(
     query: str | None,
     now: datetime | None = None,
     query_vector: Sequence[float] | None = None,
+    clauses: Sequence[Clause] = (),
 ) -> list[Memory]:
     """What the context block shows first: relevance to the query (calibrated, in [0, 1]) shaped by
     authority (the layer's weight) and recency. Without a query, authority and recency decide."""
     now = now or utc_now()
-    scores = memory_scores(query, memories, query_vector) if query else [0.0] * len(memories)
+    scores = memory_scores(query, memories, query_vector, clauses) if query else [0.0] * len(memories)
     # (relevance + 0.5) * authority + 0.25 * recency, recency = 1 / (1 + age in days / 30)
     shaped = [
         (relevance + 0.5) * LAYER_WEIGHT[memory.layer]

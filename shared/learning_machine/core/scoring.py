@@ -10,6 +10,8 @@ by the other results of the same query, which is what made every store's best it
 - words: a BM25 score on Lucene's scale (idf * tf-saturation, without BM25's constant (k1 + 1)
   factor, which Lucene 8+ and so OpenSearch leave out), saturated as `bm25 / (bm25 + BM25_HALF)`:
   one rare query word in a short text counts about a half, more matched words approach 1.
+A query that asks several things at once is also asked clause by clause (`core/clauses.py`): the
+meaning is then the best of the whole query's and each clause's, a clause's at `CLAUSE_WEIGHT`.
 They combine as a probabilistic OR with the keyword evidence discounted (`KEYWORD_SHARE`): meaning
 alone can reach 1, words alone reach at most `KEYWORD_SHARE`, and words add to meaning without
 ever lowering it. Keyword evidence alone is weaker because matching a word says less than
@@ -31,6 +33,8 @@ KEYWORD_SHARE = 0.6
 # Lucene's BM25 k1 (the in-process ranking keeps BM25's (k1 + 1) factor, which Lucene drops).
 BM25_K1 = 1.2
 DEFAULT_MIN_SCORE = 0.2
+# What a clause's meaning counts for beside the whole question's (bench/quality/README.md).
+CLAUSE_WEIGHT = 0.85
 
 
 @dataclass(frozen=True)
@@ -59,20 +63,48 @@ def lexical(bm25: float | None) -> float:
     return bm25 / (bm25 + BM25_HALF)
 
 
-def relevance(cosine: float | None, bm25: float | None, scale: ScoreScale = DEFAULT_SCALE) -> float:
-    """The calibrated score of one item for one query, in [0, 1], rounded for stable output."""
-    return relevances([cosine], [bm25], scale)[0]
+def meaning(
+    cosine: float | None, clause_cosines: Sequence[float | None] = (), scale: ScoreScale = DEFAULT_SCALE
+) -> float:
+    """The meaning evidence: `semantic` of the whole query's cosine, or of a clause's at
+    `CLAUSE_WEIGHT`, whichever is higher."""
+    best = semantic(cosine, scale)
+    for clause_cosine in clause_cosines:
+        best = max(best, CLAUSE_WEIGHT * semantic(clause_cosine, scale))
+    return best
+
+
+def combined(meaning: float, bm25: float | None) -> float:
+    """Meaning and words as a probabilistic OR, rounded for stable output."""
+    return round(1.0 - (1.0 - meaning) * (1.0 - KEYWORD_SHARE * lexical(bm25)), 6)
+
+
+def relevance(
+    cosine: float | None,
+    bm25: float | None,
+    scale: ScoreScale = DEFAULT_SCALE,
+    clause_cosines: Sequence[float | None] = (),
+) -> float:
+    """The calibrated score of one item for one query, in [0, 1]; `clause_cosines` are the
+    item's cosines to the query's clauses, if it has any (`core/clauses.py`)."""
+    return combined(meaning(cosine, clause_cosines, scale), bm25)
 
 
 def relevances(
-    cosines: Sequence[float | None], bm25s: Sequence[float | None], scale: ScoreScale = DEFAULT_SCALE
+    cosines: Sequence[float | None],
+    bm25s: Sequence[float | None],
+    scale: ScoreScale = DEFAULT_SCALE,
+    clause_cosines: Sequence[Sequence[float | None]] = (),
 ) -> list[float]:
-    """`relevance` of many items in one loop (get-context scores every memory of a user): the
-    meaning and the words as in `semantic` and `lexical`, combined as a probabilistic OR."""
-    return [
-        round(1.0 - (1.0 - semantic(cosine, scale)) * (1.0 - KEYWORD_SHARE * lexical(bm25)), 6)
-        for cosine, bm25 in zip(cosines, bm25s, strict=True)
-    ]
+    """`relevance` of many items in one loop (get-context scores every memory of a user).
+    `clause_cosines` holds one sequence per clause of the query, aligned with `cosines`."""
+    if clause_cosines:
+        per_item = list(zip(*clause_cosines, strict=True))
+        return [
+            combined(meaning(cosine, clauses, scale), bm25)
+            for cosine, bm25, clauses in zip(cosines, bm25s, per_item, strict=True)
+        ]
+    return [combined(semantic(cosine, scale), bm25) for cosine, bm25 in zip(cosines, bm25s, strict=True)]
 
 
 def lucene_scale(bm25_with_k1_factor: float) -> float:

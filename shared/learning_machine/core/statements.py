@@ -24,9 +24,14 @@ def _asks(sentence: str) -> bool:
     return sentence.rstrip(_CLOSERS).endswith("?")
 
 
+def sentences(text: str) -> list[str]:
+    """The text's sentences, stripped, in order."""
+    return [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
+
+
 def statements(text: str) -> str:
     """The text without its questions; the text itself when nothing else is left."""
-    told = [s.strip() for s in _SENTENCE.findall(text) if not _asks(s)]
+    told = [s for s in sentences(text) if not _asks(s)]
     kept = " ".join(s for s in told if s)
     return kept or text
 
@@ -35,5 +40,5 @@ def asks_only(text: str) -> bool:
     """Whether every sentence of the text is a question (an empty text asks nothing)."""
     if not _asks(text):  # its last sentence tells: no need to split it (the ranking asks per hit)
         return False
-    sentences = [s for s in _SENTENCE.findall(text) if s.strip()]
-    return bool(sentences) and all(_asks(s) for s in sentences)
+    found = sentences(text)
+    return bool(found) and all(_asks(s) for s in found)

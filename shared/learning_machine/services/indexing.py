@@ -1,7 +1,8 @@
 """What entity memory and learned knowledge put in the knowledge index, and how they search it.
 
-Documents are embedded in one batch per write; a search embeds its query once and asks the
-index once (hybrid: keyword and vector, fused the same way on every engine).
+Documents are embedded in one batch per write; a search embeds its query (with its clauses, when it
+asks several things: `core/clauses.py`) in one call and asks the index once (hybrid: keyword and
+vector, fused the same way on every engine).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from ..adapters.embeddings.base import Embedder
 from ..adapters.index.base import IndexDocument, IndexHit, IndexUnavailableError, KnowledgeIndex, SearchMode
+from ..core.clauses import Clause, clauses_of
 from ..core.date_words import with_dates_in_words
 from ..core.query_meaning import meaning_text
 from ..core.scoring import ScoreScale, scale_of
@@ -23,6 +25,15 @@ from ..settings import Settings
 from ..stores.outbox import IndexOutbox, PendingIndexWrite
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmbeddedQuery:
+    """A query's vector and its clauses' (`core/clauses.py`), from one embedding call."""
+
+    vector: list[float]
+    clauses: tuple[Clause, ...] = ()
+
 
 ENTITY = "entity"
 KNOWLEDGE = "knowledge"
@@ -241,13 +252,21 @@ class Indexer:
         """Where the embedder's cosine similarities sit on the calibrated scale (`scoring`)."""
         return self.scale_override or scale_of(self.embedder)
 
-    def query_vector(self, text: str) -> list[float]:
-        """The query's embedding, computed once per request and shared by every ranking that uses it.
+    def embed_query(self, text: str) -> EmbeddedQuery:
+        """The query's embedding and its clauses', in one call, once per request and shared by
+        every ranking that uses them.
 
-        A semantic model embeds the query without its names (`query_meaning`); the hashing
-        fallback is not semantic, and names are what it matches on, so it embeds the query whole."""
+        A semantic model embeds them without their names (`query_meaning`). The hashing fallback
+        is not semantic: names are what it matches on, so it embeds the query whole, and a
+        clause's vector is only a subset of the query's words, so it asks no clauses (they cost
+        it recall, bench/quality/README.md)."""
         semantic = self.embedder.kind != "fallback"
-        return self.embedder.embed([meaning_text(text) if semantic else text])[0]
+        clauses = clauses_of(text) if semantic else ()
+        texts = [meaning_text(t) if semantic else t for t in (text, *clauses)]
+        vector, *clause_vectors = self.embedder.embed(texts)
+        return EmbeddedQuery(
+            vector, tuple(Clause(c, v) for c, v in zip(clauses, clause_vectors, strict=True))
+        )
 
     def search(
         self,
@@ -258,11 +277,14 @@ class Indexer:
         limit: int,
         mode: SearchMode = "hybrid",
         vector: Sequence[float] | None = None,
+        clauses: Sequence[Clause] = (),
     ) -> list[IndexHit]:
+        """Search the index; with no `vector` given, the query (and its clauses) are embedded here."""
         if not namespaces or not kinds or limit <= 0:
             return []
         if vector is None and mode != "keyword":
-            vector = self.query_vector(text)
+            query = self.embed_query(text)
+            vector, clauses = query.vector, query.clauses
         return self.index.search(
             tenant,
             namespaces=namespaces,
@@ -272,6 +294,7 @@ class Indexer:
             limit=limit,
             mode=mode,
             scale=self.scale,
+            clauses=clauses,
         )
 
 

@@ -5,7 +5,6 @@ them all and `min_score` means the same whichever store a result comes from."""
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..core.namespaces import search_scope
@@ -15,7 +14,7 @@ from ..models.config import TenantConfig
 from ..models.memories import Memory
 from ..models.search import SearchRequest, SearchResponse, SearchResult, StoreName
 from ..stores.user_memory import UserMemoryStore
-from .indexing import ENTITY, KNOWLEDGE, Indexer
+from .indexing import ENTITY, KNOWLEDGE, EmbeddedQuery, Indexer
 
 
 @dataclass
@@ -29,13 +28,13 @@ class SearchService:
         if "memories" in stores and request.user_id:
             memories = self.users.read(tenant, request.user_id).memories
         kinds = [kind for store, kind in (("entities", ENTITY), ("knowledge", KNOWLEDGE)) if store in stores]
-        # One embedding of the query serves the memories and the index query.
-        vector = (
-            self.indexer.query_vector(request.query)
+        # One embedding call for the query (and its clauses) serves the memories and the index query.
+        query = (
+            self.indexer.embed_query(request.query)
             if kinds or any(m.has_embedding for m in memories)
             else None
         )
-        results = self._memories(memories, request, vector)
+        results = self._memories(memories, request, query)
         if kinds:
             namespaces = sorted(
                 {
@@ -45,7 +44,15 @@ class SearchService:
                     ),
                 }
             )
-            hits = self.indexer.search(tenant, namespaces, kinds, request.query, request.limit, vector=vector)
+            hits = self.indexer.search(
+                tenant,
+                namespaces,
+                kinds,
+                request.query,
+                request.limit,
+                vector=query.vector if query else None,
+                clauses=query.clauses if query else (),
+            )
             for hit in hits:
                 payload = hit.payload
                 if hit.kind == ENTITY:
@@ -80,7 +87,7 @@ class SearchService:
 
     @staticmethod
     def _memories(
-        memories: list[Memory], request: SearchRequest, vector: Sequence[float] | None
+        memories: list[Memory], request: SearchRequest, query: EmbeddedQuery | None
     ) -> list[SearchResult]:
         """The memories that can make the answer: at least `min_score` on the calibrated scale, the
         best `limit` of them (ties by id, as the merged list breaks them). Only those become
@@ -89,7 +96,13 @@ class SearchService:
         here (it shapes the context block only)."""
         scored = [
             (score, memory)
-            for memory, score in zip(memories, memory_scores(request.query, memories, vector), strict=True)
+            for memory, score in zip(
+                memories,
+                memory_scores(
+                    request.query, memories, query.vector if query else None, query.clauses if query else ()
+                ),
+                strict=True,
+            )
             if score > 0 and score >= request.min_score
         ]
         best = heapq.nsmallest(request.limit, scored, key=lambda pair: (-pair[0], pair[1].memory_id))

@@ -8,6 +8,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from ...core.clauses import Clause
 from ...core.errors import UnavailableError
 from ...core.scoring import DEFAULT_SCALE, ScoreScale
 
@@ -107,11 +108,14 @@ class KnowledgeIndex(Protocol):
         limit: int,
         mode: SearchMode = "hybrid",
         scale: ScoreScale = DEFAULT_SCALE,
+        clauses: Sequence[Clause] = (),
     ) -> list[IndexHit]:
         """One logical query, filtered by tenant, namespaces, kinds and active status inside it.
         Hits are scored by `scoring.relevance` on `scale` (the query embedder's), best first.
 
         `hybrid` fuses BM25 over `title` and `text` with k-NN over `vector`; it falls back to the
-        one ranking available when `text` has no searchable term or `vector` is None.
+        one ranking available when `text` has no searchable term or `vector` is None. `clauses`
+        (a query that asks several things, `core/clauses.py`) add one k-NN ranking per clause
+        vector in the same request, whenever the query's own vector ranking runs.
         """
         ...

@@ -27,6 +27,7 @@ import apsw
 import sqlite_vec
 from pydantic_core import to_json
 
+from ...core.clauses import Clause
 from ...core.scoring import BM25_K1, DEFAULT_SCALE, ScoreScale
 from .base import IndexDocument, IndexHit, IndexRequestError, IndexUnavailableError, SearchMode
 from .fusion import RankedDocument, fuse, plan_search
@@ -232,12 +233,14 @@ class EmbeddedIndex:
         limit: int,
         mode: SearchMode = "hybrid",
         scale: ScoreScale = DEFAULT_SCALE,
+        clauses: Sequence[Clause] = (),
     ) -> list[IndexHit]:
-        plan = plan_search(text, vector, limit, mode)
+        plan = plan_search(text, vector, limit, mode, clauses)
         if limit < 1 or not namespaces or not kinds or not (plan.keyword or plan.vector):
             return []
         if plan.vector and vector is not None:
-            self._check_vector(vector)
+            for checked in (vector, *plan.clause_vectors):
+                self._check_vector(checked)
         filters: dict[str, Any] = {
             "tenant_id": tenant_id,
             "namespaces": json.dumps(list(namespaces)),
@@ -245,15 +248,17 @@ class EmbeddedIndex:
             "depth": plan.depth,
         }
         keyword: list[RankedDocument] = []
-        nearest: list[RankedDocument] = []
-        # One read transaction: both rankings see the same snapshot of the file.
+        nearest: list[list[RankedDocument]] = []
+        # One read transaction: every ranking sees the same snapshot of the file.
         with self._read() as conn:
             if plan.keyword:
                 keyword = _ranked(conn, _KEYWORD_RANKING, {**filters, "match": _fts_match(plan.terms)})
             if plan.vector and vector is not None:
-                query = sqlite_vec.serialize_float32(list(vector))
-                nearest = _ranked(conn, _VECTOR_RANKING, {**filters, "vector": query})
-        return fuse(keyword, nearest, limit, scale, plan.names)
+                for query in (vector, *plan.clause_vectors):
+                    serialized = sqlite_vec.serialize_float32(list(query))
+                    nearest.append(_ranked(conn, _VECTOR_RANKING, {**filters, "vector": serialized}))
+        whole, *by_clause = nearest or [[]]
+        return fuse(keyword, whole, limit, scale, plan.names, by_clause)
 
     def _check_vector(self, vector: Sequence[float]) -> None:
         if len(vector) != self._dimension:

@@ -7,6 +7,10 @@ engine divides FTS5's score by k1 + 1). Nothing depends on the other candidates 
 the same item gets the same score in every query that finds it, and unrelated items score near 0
 instead of being stretched to 1 by min-max normalization (what this module did before).
 
+A query that asks several things at once brings its clauses (`core/clauses.py`), each with its
+vector: the engine runs one more k-NN ranking per clause in the same request, and an item's meaning
+is the best of the whole query's similarity and each clause's (`scoring.meaning`).
+
 Hybrid beats either ranking alone on the project's retrieval test (tests/unit/test_retrieval_quality.py):
 meaning carries paraphrases, and a rare exact term (an error code, a ticket id) adds its keyword
 evidence on top. Stopwords are left out of the keyword query, so "how do I ..." matches nothing
@@ -20,6 +24,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ...core.clauses import Clause
 from ...core.query_meaning import name_words, names_in
 from ...core.ranking import STOPWORDS
 from ...core.scoring import DEFAULT_SCALE, ScoreScale, relevance
@@ -51,6 +56,7 @@ class SearchPlan:
     vector: bool
     depth: int
     names: tuple[str, ...] = ()  # names the query's embedding leaves out (`query_meaning`)
+    clause_vectors: tuple[Sequence[float], ...] = ()  # one more k-NN ranking each (`core/clauses.py`)
 
 
 def query_terms(text: str) -> tuple[str, ...]:
@@ -74,23 +80,32 @@ def candidate_depth(limit: int) -> int:
     return min(max(limit * 4, 20), MAX_CANDIDATES)
 
 
-def plan_search(text: str, vector: Sequence[float] | None, limit: int, mode: SearchMode) -> SearchPlan:
+def plan_search(
+    text: str,
+    vector: Sequence[float] | None,
+    limit: int,
+    mode: SearchMode,
+    clauses: Sequence[Clause] = (),
+) -> SearchPlan:
     terms = query_terms(text)
+    vector_ranking = mode in ("hybrid", "vector") and vector is not None
     return SearchPlan(
         terms=terms,
         keyword=mode in ("hybrid", "keyword") and bool(terms),
-        vector=mode in ("hybrid", "vector") and vector is not None,
+        vector=vector_ranking,
         depth=candidate_depth(limit),
         names=names_in(text),
+        clause_vectors=tuple(c.vector for c in clauses if c.vector is not None) if vector_ranking else (),
     )
 
 
 def _meaning(document: RankedDocument, similarity: float | None, names: Collection[str]) -> float | None:
-    """The similarity that counts as meaning evidence. Full for an entity the query names (its
-    name or an alias, every word of it among the names the query's embedding left out,
-    `core/query_meaning.py`); none for an insight whose content only asks questions, since its
-    vector stands for what it asks, not for anything it tells (`core/statements.py`). The hit
-    still reports its own similarity (near-duplicate checks read it)."""
+    """The similarity (to the query or one of its clauses) that counts as meaning evidence. Full
+    for an entity the query names (its name or an alias, every word of it among the names the
+    query's embedding left out, `core/query_meaning.py`); none for an insight whose content only
+    asks questions, since its vector stands for what it asks, not for anything it tells
+    (`core/statements.py`). The hit still reports its own similarity (near-duplicate checks read
+    it)."""
     if document.kind == "entity" and names and _named(document.payload, names):
         return 1.0
     if document.kind == "knowledge" and asks_only(str(document.payload.get("content", ""))):
@@ -106,18 +121,29 @@ def _named(payload: Mapping[str, Any], names: Collection[str]) -> bool:
     )
 
 
+def _similarities(ranking: Sequence[RankedDocument]) -> dict[str, float]:
+    """Each document's similarity in one k-NN ranking (its first, best, entry)."""
+    found: dict[str, float] = {}
+    for document in ranking:
+        if document.similarity is not None:
+            found.setdefault(document.doc_id, document.similarity)
+    return found
+
+
 def fuse(
     keyword: Sequence[RankedDocument],
     vector: Sequence[RankedDocument],
     limit: int,
     scale: ScoreScale = DEFAULT_SCALE,
     names: Collection[str] = (),
+    clause_rankings: Sequence[Sequence[RankedDocument]] = (),
 ) -> list[IndexHit]:
-    """Score the union of two rankings (best first) on the calibrated scale; at most `limit` hits.
+    """Score the union of the rankings (best first) on the calibrated scale; at most `limit` hits.
 
-    `keyword` scores are BM25 on Lucene's scale; `vector` entries carry their cosine similarity.
-    A doc_id seen twice in one ranking keeps its first (best) entry. Ties break on the vector
-    similarity, then on doc_id, so the order is deterministic.
+    `keyword` scores are BM25 on Lucene's scale; `vector` entries carry their cosine similarity to
+    the query, and each of `clause_rankings` (k-NN too) to one clause of it. A doc_id seen twice in
+    one ranking keeps its first (best) entry. Ties break on the query's similarity, then on doc_id,
+    so the order is deterministic.
     """
     ranks: dict[str, dict[str, int]] = {}
     documents: dict[str, RankedDocument] = {}
@@ -135,9 +161,17 @@ def fuse(
                 bm25[document.doc_id] = document.score
             elif document.similarity is not None:
                 similarities[document.doc_id] = document.similarity
+    by_clause = [_similarities(ranking) for ranking in clause_rankings]
+    for ranking in clause_rankings:
+        for document in ranking:
+            ranks.setdefault(document.doc_id, {})
+            documents.setdefault(document.doc_id, document)
     scores = {
         doc_id: relevance(
-            _meaning(documents[doc_id], similarities.get(doc_id), names), bm25.get(doc_id), scale
+            _meaning(documents[doc_id], similarities.get(doc_id), names),
+            bm25.get(doc_id),
+            scale,
+            [_meaning(documents[doc_id], clause.get(doc_id), names) for clause in by_clause],
         )
         for doc_id in ranks
     }

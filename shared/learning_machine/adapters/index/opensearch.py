@@ -70,6 +70,7 @@ from opensearchpy import (
     helpers,
 )
 
+from ...core.clauses import Clause
 from ...core.scoring import DEFAULT_SCALE, ScoreScale
 from .base import IndexDocument, IndexHit, IndexRequestError, IndexUnavailableError, SearchMode
 from .fusion import RankedDocument, fuse, plan_search
@@ -329,8 +330,9 @@ class OpenSearchIndex:
         limit: int,
         mode: SearchMode = "hybrid",
         scale: ScoreScale = DEFAULT_SCALE,
+        clauses: Sequence[Clause] = (),
     ) -> list[IndexHit]:
-        plan = plan_search(text, vector, limit, mode)
+        plan = plan_search(text, vector, limit, mode, clauses)
         if limit < 1 or not namespaces or not kinds or not (plan.keyword or plan.vector):
             return []
         self._ensured()
@@ -341,10 +343,12 @@ class OpenSearchIndex:
             names.append("keyword")
             lines += [{}, self._keyword_body(" ".join(plan.terms), scope, plan.depth)]
         if plan.vector and vector is not None:
-            if len(vector) != self._dimension:
-                raise ValueError(f"vector has {len(vector)} dimensions, the index has {self._dimension}")
-            names.append("vector")
-            lines += [{}, self._vector_body(vector, scope, plan.depth)]
+            # The query's k-NN search, then one per clause: all in the one _msearch request.
+            for position, query in enumerate((vector, *plan.clause_vectors)):
+                if len(query) != self._dimension:
+                    raise ValueError(f"vector has {len(query)} dimensions, the index has {self._dimension}")
+                names.append("vector" if position == 0 else f"clause {position}")
+                lines += [{}, self._vector_body(query, scope, plan.depth)]
         with _translate_errors():
             reply = self._client.msearch(body=lines, index=self._index)
         responses = reply.get("responses", [])
@@ -352,10 +356,13 @@ class OpenSearchIndex:
         if len(responses) != len(names):
             raise IndexRequestError(f"_msearch answered {len(responses)} searches, {len(names)} were sent")
         rankings = {
-            name: _ranking(r["hits"]["hits"], vector_scores=name == "vector")
+            name: _ranking(r["hits"]["hits"], vector_scores=name != "keyword")
             for name, r in zip(names, responses, strict=True)
         }
-        return fuse(rankings.get("keyword", []), rankings.get("vector", []), limit, scale, plan.names)
+        by_clause = [ranking for name, ranking in rankings.items() if name.startswith("clause")]
+        return fuse(
+            rankings.get("keyword", []), rankings.get("vector", []), limit, scale, plan.names, by_clause
+        )
 
     @staticmethod
     def _keyword_body(query: str, scope: list[dict[str, Any]], depth: int) -> dict[str, Any]:
