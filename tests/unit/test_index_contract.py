@@ -286,3 +286,26 @@ def test_each_clause_of_a_query_runs_its_own_vector_ranking(index: KnowledgeInde
     assert all(hit.score < 0.5 for hit in alone)
     assert sorted(ids(split)) == ["proposal", "ring"]
     assert [hit.score for hit in split] == pytest.approx([CLAUSE_WEIGHT, CLAUSE_WEIGHT], abs=0.01)
+
+
+def _at_cosine(cosine: float) -> list[float]:
+    """A unit vector whose cosine with the first axis (the query below) is `cosine`."""
+    return [cosine, (1.0 - cosine**2) ** 0.5] + [0.0] * (DIMENSION - 2)
+
+
+def test_hybrid_finds_an_item_that_neither_ranking_puts_near_the_top(index: KnowledgeIndex) -> None:
+    """Words and meaning both good, neither the best: 25 items beat it on words alone and 25 on
+    meaning alone, yet it scores above all of them, so each ranking must reach that deep (150
+    unrelated items make its word rare enough to count)."""
+    query = [1.0] + [0.0] * (DIMENSION - 1)
+    words = [document(f"words-{i}", "falcon falcon falcon", vector=_at_cosine(0.0)) for i in range(25)]
+    meaning = [document(f"meaning-{i}", "unrelated", vector=_at_cosine(0.42)) for i in range(25)]
+    others = [document(f"other-{i}", "nothing here", vector=_at_cosine(-0.5)) for i in range(150)]
+    both = document("both", "falcon notes", vector=_at_cosine(0.41))
+    index.upsert([*words, *meaning, *others, both])
+
+    hits = index.search("acme", namespaces=GLOBAL, kinds=KINDS, text="falcon", vector=query, limit=5)
+
+    assert hits[0].doc_id == "both"
+    assert hits[0].keyword_rank is not None and hits[0].keyword_rank > 20
+    assert hits[0].vector_rank is not None and hits[0].vector_rank > 20

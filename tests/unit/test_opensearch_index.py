@@ -512,7 +512,7 @@ def test_search_is_one_msearch_with_a_bm25_and_a_knn_body_both_filtered(node: Fa
     # Multi-search request body (Search APIs > Multi-search): NDJSON, a header line then a body
     # line per search; an empty header searches the index named in the path.
     keyword_header, keyword_body, vector_header, vector_body = request.ndjson()
-    depth = candidate_depth(5)
+    depth = candidate_depth(5, hybrid=True)
     assert keyword_header == vector_header == {}
     # Keyword search: multi_match over title^2 and text (Query DSL > Full-text > Multi-match),
     # with the scope in the bool query's filter context (Query DSL > Compound > Boolean).
