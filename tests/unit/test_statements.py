@@ -22,6 +22,7 @@ from tests.support.recording import recording_indexer
         ('She asked "why not?" and left. We stayed.', "and left. We stayed."),
         ("Deploys happen on Thursdays", "Deploys happen on Thursdays"),
         ("Version 2.5 ships in May.", "Version 2.5 ships in May."),
+        ("You sold the synth?! You loved that synth!", "You loved that synth!"),
     ],
 )
 def test_questions_are_left_out(text: str, told: str) -> None:
@@ -38,6 +39,9 @@ def test_a_text_of_questions_only_is_kept_whole(text: str) -> None:
     [
         ("When do you start at the council?", True),
         ("Any truck news? How is Dani?", True),
+        ("A new dog?!", True),  # an exclamation after the question mark still asks
+        ("Really!?", True),
+        ("We won!", False),
         ("Perfect. What is the book club reading?", False),
         ("The council job starts in May.", False),
         ("", False),

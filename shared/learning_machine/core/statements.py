@@ -21,7 +21,8 @@ _CLOSERS = " \t\n\"')]"
 
 
 def _asks(sentence: str) -> bool:
-    return sentence.rstrip(_CLOSERS).endswith("?")
+    # "A new dog?!" asks too: an exclamation mark after the question mark does not make it tell.
+    return sentence.rstrip(_CLOSERS + "!").endswith("?")
 
 
 def sentences(text: str) -> list[str]:
