@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from learning_machine.models.common import MAX_BODY_BYTES
+from learning_machine.stores.keys import memory_sk, user_pk
 from tests.fakes.openai_server import FakeOpenAIServer, transcript_from_body
 from tests.integration.conftest import Stack, fake_model_env, wait_for
 
@@ -320,6 +321,48 @@ def test_lm_imports_knowledge_searches_and_reviews_proposals(stack: Stack, tmp_p
     assert "Quokka" not in run("search", "quokkas deploy fridays")
     assert "is now active" in run("proposals", "approve", proposal["insight_id"], "--reviewer", "cli")
     assert "Quokka rule" in run("search", "quokkas deploy fridays")
+
+
+def test_lm_curate_gives_a_memory_written_without_a_vector_one(stack: Stack, tmp_path: Path) -> None:
+    """A memory stored before memories were embedded (its `vec` attribute removed in moto) gets its
+    vector back from the curate function, through a conditional transaction update in moto."""
+    tenant = f"vec-{uuid.uuid4().hex[:6]}"
+    key = stack.new_tenant_key(tenant)
+    api = {"Authorization": f"Bearer {key}"}
+    created = httpx.post(
+        f"{stack.api_url}/v1/users/ana/memories",
+        headers=api,
+        json={"layer": "knowledge", "content": "Has two cats named Miso and Tofu"},
+        timeout=60,  # a cold API process loads its embedder on its first write
+    )
+    assert created.status_code == 201, created.text
+    item_key = {"pk": {"S": user_pk(tenant, "ana")}, "sk": {"S": memory_sk(created.json()["memory_id"])}}
+    table = stack.env["LM_DATA_TABLE"]
+
+    def stored() -> dict[str, Any]:
+        return dict(stack.dynamodb.get_item(TableName=table, Key=item_key, ConsistentRead=True)["Item"])
+
+    vector = stored()["vec"]["B"]
+    stack.dynamodb.update_item(TableName=table, Key=item_key, UpdateExpression="REMOVE vec")
+    without = stored()
+    assert "vec" not in without
+
+    env = {"PATH": str(Path(sys.executable).parent), "LM_API_URL": stack.api_url, "LM_API_KEY": key}
+    lm = str(Path(sys.executable).with_name("lm"))
+    done = subprocess.run(
+        [lm, "curate", "--user", "ana", "--operation", "embed_memories"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[embed_memories] made" in done.stdout and "done: embed_memories 1" in done.stdout
+    after = stored()
+    assert after["vec"]["B"] == vector  # the same text, the same embedder: the same bytes
+    assert (after["doc"], after["version"]) == (without["doc"], without["version"])
 
 
 def test_lm_curate_plans_merges_and_undoes_through_the_curate_function(stack: Stack, tmp_path: Path) -> None:

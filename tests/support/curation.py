@@ -16,7 +16,7 @@ from learning_machine.models.curation import CurateRequest, CurationJob
 from learning_machine.models.memories import Memory
 from learning_machine.models.provenance import Provenance
 from learning_machine.settings import get_settings
-from learning_machine.stores.changes import ChangeSet
+from learning_machine.stores.changes import ChangeSet, MemoryVectors
 
 
 def days_ago(days: float) -> datetime:
@@ -33,8 +33,10 @@ def seed_memory(
     confirmations: int = 0,
     transcript_id: str | None = None,
     polarity: str | None = None,
+    embedded: bool = True,
 ) -> Memory:
-    """A memory written at `at` (default now), as extraction would have written it then."""
+    """A memory written at `at` (default now), as extraction would have written it then: with its
+    vector, unless `embedded` is False (a memory written before memories were embedded)."""
     at = at or datetime.now(UTC)
     memory = Memory(
         memory_id=new_memory_id(),
@@ -49,7 +51,8 @@ def seed_memory(
         last_confirmed_at=at if confirmations else None,
         provenance=Provenance(source="extraction", transcript_id=transcript_id, recorded_at=at),
     )
-    changes = ChangeSet(get_settings().data_table, tenant, user)
+    vectors = MemoryVectors(deps.services().indexer.embedder.embed) if embedded else None
+    changes = ChangeSet(get_settings().data_table, tenant, user, vectors)
     changes.add_memory(memory)
     changes.register_user()
     changes.commit()

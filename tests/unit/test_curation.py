@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from learning_machine.adapters import dynamodb
 from learning_machine.adapters.llm.scripted import ScriptedModel
 from learning_machine.api import deps
 from learning_machine.composition import Services
@@ -15,6 +16,7 @@ from learning_machine.curation.unit import Unit
 from learning_machine.extraction.pipeline import ExtractionPipeline
 from learning_machine.models.common import Layer
 from learning_machine.models.config import CurationConfig, LayerRetention, TenantConfig
+from learning_machine.models.memories import pack_vector
 from tests.conftest import Aws
 from tests.support.builders import envelope, op, result
 from tests.support.curation import (
@@ -329,3 +331,118 @@ def test_a_user_learned_from_transcripts_is_found_by_a_whole_tenant_job(aws: Aws
     job = curate("acme", operations=["merge_memories"])
 
     assert job.progress.by_kind == {"merge_memories": 1} and len(memories("acme", "zoe")) == 1
+
+
+# -- vectors for memories written before memories were embedded --------------------------------------
+def history_lengths(tenant: str, user: str) -> dict[str, int]:
+    store = deps.services().user_store
+    return {m: len(store.history(tenant, user, m)) for m in memories(tenant, user)}
+
+
+def test_memories_without_a_vector_get_one_and_keep_their_text_version_and_history(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = [seed_memory("acme", "ada", text, embedded=False) for text in (OTHER, "The user has two cats")]
+    recent = seed_memory("acme", "ada", "The user deploys on Fridays")
+    histories = history_lengths("acme", "ada")
+    embedder = deps.services().indexer.embedder
+    embedded: list[list[str]] = []
+    real_embed = Unit.embed
+
+    def recording(self: Unit, texts: Any) -> list[list[float]]:
+        embedded.append(list(texts))
+        return real_embed(self, texts)
+
+    monkeypatch.setattr(Unit, "embed", recording)
+
+    job = curate("acme", user_id="ada", operations=["embed_memories"])
+
+    assert embedded == [[m.content for m in old]]  # one call, and none for the memory that has a vector
+    after = memories("acme", "ada")
+    for memory in old:
+        stored = after[memory.memory_id]
+        assert (stored.content, stored.version) == (memory.content, memory.version)
+        assert stored.embedding() == pytest.approx(embedder.embed([memory.content])[0], abs=3e-3)
+    assert after[recent.memory_id].embedding() is not None
+    assert history_lengths("acme", "ada") == histories  # no new version: the text did not change
+    assert job.progress.by_kind == {"embed_memories": 1}
+    view = service().view("acme", job.job_id)
+    assert view is not None
+    (change,) = view.changes
+    assert (change.kind, change.user_id, change.removed, change.applied) == (
+        "embed_memories",
+        "ada",
+        [],
+        True,
+    )
+    assert "2 memories without a vector" in change.reason
+
+    again = curate("acme", user_id="ada", operations=["embed_memories"])
+    assert again.progress.changes == 0  # found nothing left to embed
+
+
+def test_a_vector_of_another_dimension_is_replaced(aws: Aws) -> None:
+    memory = seed_memory("acme", "ada", OTHER, embedded=False)
+    item = next(i for i in tenant_items("acme") if i["sk"].endswith(memory.memory_id))
+    dynamodb.table(aws.settings.data_table).update_item(  # as an embedder of 2 dimensions wrote it
+        Key={"pk": item["pk"], "sk": item["sk"]},
+        UpdateExpression="SET vec = :v",
+        ExpressionAttributeValues={":v": pack_vector([0.6, 0.8])},
+    )
+    assert memories("acme", "ada")[memory.memory_id].embedding_dimension == 2
+
+    curate("acme", user_id="ada", operations=["embed_memories"])
+
+    assert memories("acme", "ada")[memory.memory_id].embedding_dimension == aws.settings.embedding_dimension
+
+
+def test_a_dry_run_plans_vectors_and_writes_none(aws: Aws) -> None:
+    memory = seed_memory("acme", "ada", OTHER, embedded=False)
+    before = tenant_items("acme")
+
+    plan = curate("acme", user_id="ada", dry_run=True, operations=["embed_memories"])
+
+    assert tenant_items("acme") == before
+    assert memories("acme", "ada")[memory.memory_id].embedding() is None
+    planned = service().view("acme", plan.job_id)
+    assert planned is not None and [(c.kind, c.applied) for c in planned.changes] == [
+        ("embed_memories", False)
+    ]
+
+
+def test_a_memory_changed_while_it_is_embedded_is_embedded_from_its_new_text(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memory = seed_memory("acme", "ada", "The user lives in Lyon", embedded=False)
+    moved = "The user lives in Berlin"
+    real_commit = Unit.commit
+    raced = {"done": False}
+
+    def an_edit_wins_the_race(self: Unit, items: Any, record: Any) -> None:
+        if not raced["done"]:  # the text changes after curation read it, before its vector lands
+            raced["done"] = True
+            revise_memory("acme", "ada", memory, moved, at=days_ago(0))
+        real_commit(self, items, record)
+
+    monkeypatch.setattr(Unit, "commit", an_edit_wins_the_race)
+
+    job = curate("acme", user_id="ada", operations=["embed_memories"])
+
+    stored = memories("acme", "ada")[memory.memory_id]
+    assert stored.content == moved and job.progress.conflicts_retried == 1
+    embedder = deps.services().indexer.embedder
+    assert stored.embedding() == pytest.approx(embedder.embed([moved])[0], abs=3e-3)
+
+
+def test_undoing_a_job_keeps_the_vectors_it_wrote(aws: Aws) -> None:
+    memory = seed_memory("acme", "ada", OTHER, embedded=False)
+    job = curate("acme", user_id="ada", operations=["embed_memories"])
+
+    accepted = service().undo("acme", job.job_id)
+    assert accepted is not None
+    undo = run_to_end("acme", accepted.job_id)
+
+    assert undo.progress.by_kind == {"kept": 1}
+    assert memories("acme", "ada")[memory.memory_id].embedding() is not None
+    view = service().view("acme", job.job_id)
+    assert view is not None and all(c.undone and "vectors kept" in (c.undo_note or "") for c in view.changes)

@@ -127,6 +127,23 @@ def put_if_version(table_name: str, item_: dict[str, Any], expected_version: int
     return True
 
 
+def guarded_set(
+    table_name: str, key: dict[str, Any], version: int, attribute: str, value: Any
+) -> dict[str, Any]:
+    """A transaction Update of one attribute, which fails if the item moved on from `version` (or is
+    gone) meanwhile; the version stays: the attribute is derived from the document, not part of it."""
+    return {
+        "Update": {
+            "TableName": table_name,
+            "Key": key,
+            "UpdateExpression": "SET #a = :a",
+            "ConditionExpression": "version = :v",
+            "ExpressionAttributeNames": {"#a": attribute},
+            "ExpressionAttributeValues": {":a": value, ":v": version},
+        }
+    }
+
+
 def guarded_delete(table_name: str, key: dict[str, Any], version: int) -> dict[str, Any]:
     """A transaction Delete that fails if the item moved on from `version` meanwhile."""
     return {

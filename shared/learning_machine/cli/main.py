@@ -518,8 +518,8 @@ def parser() -> argparse.ArgumentParser:
     curate.add_argument(
         "--operation",
         action="append",
-        help="repeat to choose: merge_memories, prune_memories, prune_history, merge_entities, "
-        "dedupe_knowledge, drop_sessions (default: all)",
+        help="repeat to choose: merge_memories, prune_memories, embed_memories, prune_history, "
+        "merge_entities, dedupe_knowledge, drop_sessions (default: all)",
     )
     curate.add_argument("--undo", metavar="JOB_ID", help="undo a finished job instead")
     curate.add_argument("--no-wait", action="store_true", help="print the job id and return")

@@ -1,4 +1,5 @@
-"""A user's memories: merge near-duplicates, prune by the layer rules, drop expired history.
+"""A user's memories: merge near-duplicates, prune by the layer rules, give a vector to those
+without one, drop expired history.
 
 Every plan is made from a consistent read and committed with version checks, one merge or one
 group of prunes per transaction. When extraction (or an edit) wins a race, the plan is made
@@ -23,6 +24,7 @@ from .unit import Unit, snapshot
 MAX_MERGE = 40  # memories merged in one transaction (two items each, under DynamoDB's 100)
 PRUNES_PER_COMMIT = 30
 HISTORY_DELETES_PER_COMMIT = 90
+EMBEDS_PER_COMMIT = 50  # vectors stored in one transaction (one embedding call each)
 
 
 @dataclass
@@ -35,6 +37,8 @@ class MemoryCuration:
             unit.retrying(lambda: self.merge(unit, user))
         if unit.wants("prune_memories"):
             unit.retrying(lambda: self.prune(unit, user))
+        if unit.wants("embed_memories"):
+            unit.retrying(lambda: self.embed(unit, user))
         if unit.wants("prune_history"):
             self.prune_history(unit, user)
 
@@ -143,6 +147,27 @@ class MemoryCuration:
                 )
             )
         unit.commit_memory_changes(changes, records)
+
+    # -- vectors -------------------------------------------------------------------------------
+    def embed(self, unit: Unit, user: str) -> None:
+        """Memories written before they were embedded (or by an embedder of another dimension) get
+        a vector of their text, so search finds them by meaning too. Their text, version and history
+        do not change; a memory changed meanwhile fails its condition and the plan is made again."""
+        state = self.users.load(unit.tenant, user, consistent=True)
+        dimension = unit.embedder.dimension
+        missing = [m for m in state.memories if m.embedding_dimension != dimension]
+        for start in range(0, len(missing), EMBEDS_PER_COMMIT):
+            group = missing[start : start + EMBEDS_PER_COMMIT]
+            for memory, vector in zip(group, unit.embed([m.content for m in group]), strict=True):
+                memory.with_packed_embedding(None).vector = vector
+            record = unit.change(
+                "embed_memories",
+                group[0].memory_id,
+                f"{len(group)} memories without a vector of {unit.embedder.name} ({dimension} dimensions)",
+                kept=None,
+                user_id=user,
+            )
+            unit.commit(self.users.vector_sets(unit.tenant, user, group), record)
 
     # -- history retention ---------------------------------------------------------------------
     def prune_history(self, unit: Unit, user: str) -> None:

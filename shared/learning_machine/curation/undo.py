@@ -43,10 +43,14 @@ class Undo:
     indexer: Callable[[], Indexer]
 
     def revert(self, tenant: str, job: CurationJob, change: CurationChange) -> str:
-        """Undo one recorded change; returns 'undone', 'partly_undone' or 'skipped'."""
+        """Undo one recorded change; returns 'undone', 'partly_undone', 'kept' or 'skipped'."""
         assert job.undo_of is not None
         if not change.applied or change.undone:
             return "skipped"
+        if change.kind == "embed_memories":
+            # A vector only mirrors its memory's text, which curation did not change: nothing to undo.
+            self._mark(tenant, job.undo_of, change, "vectors kept: they mirror the memories' unchanged texts")
+            return "kept"
         provenance = Provenance(source="curation", job_id=job.job_id)
         handlers = {
             "merge_memories": self._memories,
@@ -61,10 +65,11 @@ class Undo:
             complete, note = handlers[change.kind](tenant, change, provenance)
         except WriteConflictError:
             complete, note = False, "changed while undoing; run the undo again"
-        self.jobs.put_change(
-            tenant, job.undo_of, change.model_copy(update={"undone": True, "undo_note": note})
-        )
+        self._mark(tenant, job.undo_of, change, note)
         return "undone" if complete else "partly_undone"
+
+    def _mark(self, tenant: str, job_id: str, change: CurationChange, note: str) -> None:
+        self.jobs.put_change(tenant, job_id, change.model_copy(update={"undone": True, "undo_note": note}))
 
     # -- memories ------------------------------------------------------------------------------
     def _memories(self, tenant: str, change: CurationChange, provenance: Provenance) -> tuple[bool, str]:

@@ -11,11 +11,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from .common import Identifier, NamespaceName, utc_now
 
 Operation = Literal[
-    "merge_memories", "prune_memories", "prune_history", "merge_entities", "dedupe_knowledge", "drop_sessions"
+    "merge_memories",
+    "prune_memories",
+    "embed_memories",
+    "prune_history",
+    "merge_entities",
+    "dedupe_knowledge",
+    "drop_sessions",
 ]
 ALL_OPERATIONS: tuple[Operation, ...] = (
     "merge_memories",
     "prune_memories",
+    "embed_memories",
     "prune_history",
     "merge_entities",
     "dedupe_knowledge",
@@ -24,6 +31,7 @@ ALL_OPERATIONS: tuple[Operation, ...] = (
 ChangeKind = Literal[
     "merge_memories",
     "prune_memory",
+    "embed_memories",
     "prune_history",
     "drop_session",
     "merge_entities",

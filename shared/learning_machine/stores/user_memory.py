@@ -162,6 +162,19 @@ class UserMemoryStore:
             for v in versions
         ]
 
+    def vector_sets(self, tenant: str, user: str, memories: list[Memory]) -> list[dict[str, Any]]:
+        """Transaction items that store each memory's vector beside it, if the memory is still at
+        the version it was read at (vectors written by curation for memories that lack one)."""
+        pk = user_pk(tenant, user)
+        sets = []
+        for memory in memories:
+            packed = memory.packed_embedding()
+            assert packed is not None, memory.memory_id
+            key = {"pk": pk, "sk": memory_sk(memory.memory_id)}
+            vector = dynamodb.VECTOR_ATTRIBUTE
+            sets.append(dynamodb.guarded_set(self._table, key, memory.version, vector, packed))
+        return sets
+
     def partition_keys(self, tenant: str, user: str) -> list[dict[str, Any]]:
         """Keys of every item in the user's profile and history partitions (to forget the user)."""
         keys: list[dict[str, Any]] = []
