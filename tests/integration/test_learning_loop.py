@@ -365,6 +365,32 @@ def test_lm_curate_gives_a_memory_written_without_a_vector_one(stack: Stack, tmp
     assert (after["doc"], after["version"]) == (without["doc"], without["version"])
 
 
+def test_lm_curate_reindexes_a_namespace_through_the_curate_function(stack: Stack, tmp_path: Path) -> None:
+    """`reindex` reads the namespace's items from moto and writes them to the index on disk again."""
+    key = stack.new_tenant_key(f"idx-{uuid.uuid4().hex[:6]}")
+    items = [
+        {"item_id": f"tip-{i}", "title": f"Tip {i}", "content": f"Pin dependency {i} in CI."}
+        for i in range(3)
+    ]
+    path = tmp_path / "items.jsonl"
+    path.write_text("\n".join(json.dumps(item) for item in items))
+    env = {"PATH": str(Path(sys.executable).parent), "LM_API_URL": stack.api_url, "LM_API_KEY": key}
+    lm = str(Path(sys.executable).with_name("lm"))
+
+    def run(*argv: str) -> str:
+        done = subprocess.run([lm, *argv], env=env, capture_output=True, text=True, check=False, cwd=tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    assert "imported 3 new" in run("import", str(path))
+
+    made = run("curate", "--namespace", "global", "--operation", "reindex")
+
+    assert "[reindex] made" in made and "done: reindex 1" in made
+    assert "0 entities and 3 insights embedded with" in made
+    assert "[knowledge] Tip 2: Pin dependency 2 in CI." in run("search", "pin dependency 2")
+
+
 def test_lm_curate_plans_merges_and_undoes_through_the_curate_function(stack: Stack, tmp_path: Path) -> None:
     """POST /v1/curate -> curation queue (moto) -> poller -> curate function, driven by `lm curate`."""
     key = stack.new_tenant_key(f"cur-{uuid.uuid4().hex[:6]}")

@@ -13,11 +13,12 @@ from boto3.dynamodb.conditions import Key
 
 from learning_machine.api import deps
 from learning_machine.core.memory_rules import Origin
+from learning_machine.curation import namespace as namespace_curation
 from learning_machine.models.config import CurationConfig, CurationSchedule, TenantConfig
 from learning_machine.models.entities import Entity, EventIn
 from learning_machine.models.knowledge import ImportItem
 from learning_machine.models.sessions import SessionContext
-from learning_machine.services.indexing import ENTITY, KNOWLEDGE
+from learning_machine.services.indexing import ENTITY, KNOWLEDGE, embedded_insight_text, entity_text
 from learning_machine.stores.api_keys import ApiKeyStore
 from learning_machine.stores.changes import ChangeSet
 from learning_machine.stores.keys import curation_pk
@@ -487,3 +488,85 @@ def test_users_are_listed_a_page_at_a_time_and_only_the_tenants_own(aws: Aws, ca
     assert call("GET", "/v1/users", tenant="evil")[1]["users"] == ["mallory"]
     status, body = call("GET", "/v1/users", query={"after": "bad id!"})
     assert status == 422 and locs(body) == [["query", "after"]]
+
+
+# -- the index, embedded again -------------------------------------------------------------------
+def own_similarities(tenant: str, kind: str, texts: dict[str, str], key: str) -> dict[str, float]:
+    """Each indexed item's cosine to the vector of its own embedded text (1.0 once it is current)."""
+    indexer = deps.services().indexer
+    found: dict[str, float] = {}
+    for item_id, text in texts.items():
+        vector = indexer.embedder.embed([text])[0]
+        for hit in indexer.search(tenant, [GLOBAL], [kind], text, 20, mode="vector", vector=vector):
+            if hit.payload[key] == item_id:
+                found[item_id] = round(hit.similarity or 0.0, 3)
+    return found
+
+
+def seed_stale_index(tenant: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Two entities and five insights (one of them rejected) whose index vectors were made by
+    another embedder: every stored item is right, every vector in the index is not."""
+    memory, knowledge = deps.services().entity_memory, deps.services().learned_knowledge
+    entity_ids = [
+        memory.upsert(tenant, GLOBAL, name, entity_type="company").entity_id for name in ("Acme", "Initech")
+    ]
+    items = [
+        ImportItem(item_id=f"tip-{n}", title=f"Tip {n}", content=f"Pin dependency {n} in CI.")
+        for n in range(5)
+    ]
+    insight_ids = knowledge.import_items(tenant, [(GLOBAL, item) for item in items], provenance()).insight_ids
+    knowledge.propose(
+        tenant, GLOBAL, ImportItem(item_id="p", title="Rejected tip", content="Never pin."), provenance()
+    )
+    rejected = knowledge.proposals(tenant, GLOBAL)[0]
+    knowledge.reject(tenant, GLOBAL, rejected.insight_id, "reviewer", "wrong")
+    indexer = deps.services().indexer
+    stored_entities = [memory.get(tenant, GLOBAL, e) for e in entity_ids]
+    stored_insights = [knowledge.store.get(tenant, GLOBAL, i) for i in insight_ids]
+    other = [1.0] + [0.0] * (indexer.embedder.dimension - 1)  # what another model might have made
+    indexer.put_entities(tenant, stored_entities, [other] * len(stored_entities))
+    indexer.put_insights(tenant, stored_insights, [other] * len(stored_insights))
+    entity_texts = {e.entity_id: entity_text(e) for e in stored_entities}
+    insight_texts = {i.insight_id: embedded_insight_text(i) for i in stored_insights if i is not None}
+    return entity_texts, insight_texts
+
+
+def test_reindex_embeds_every_entity_and_insight_again_in_chunks(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entity_texts, insight_texts = seed_stale_index("acme")
+    assert set(own_similarities("acme", KNOWLEDGE, insight_texts, "insight_id").values()) != {1.0}
+    monkeypatch.setattr(namespace_curation, "REINDEX_CHUNK", 3)
+
+    job = curate("acme", namespace=GLOBAL, operations=["reindex"])
+
+    assert job.status == "done"
+    assert own_similarities("acme", ENTITY, entity_texts, "entity_id") == dict.fromkeys(entity_texts, 1.0)
+    assert own_similarities("acme", KNOWLEDGE, insight_texts, "insight_id") == dict.fromkeys(
+        insight_texts, 1.0
+    )
+    view = service().view("acme", job.job_id)
+    assert view is not None
+    # 2 entities and 5 insights, 3 a chunk; the rejected insight stays out of the index
+    assert [c.reason.split(" embedded")[0] for c in view.changes] == [
+        "2 entities and 1 insights",
+        "0 entities and 3 insights",
+        "0 entities and 1 insights",
+    ]
+    assert all(c.kind == "reindex" and c.namespace == GLOBAL for c in view.changes)
+    hits = deps.services().indexer.search("acme", [GLOBAL], [KNOWLEDGE], "Never pin", 20)
+    assert "Rejected tip" not in {h.payload.get("title") for h in hits}
+
+
+def test_reindex_runs_only_when_asked_for_and_a_dry_run_writes_nothing(aws: Aws) -> None:
+    _, insight_texts = seed_stale_index("acme")
+    stale = own_similarities("acme", KNOWLEDGE, insight_texts, "insight_id")
+
+    default = curate("acme", namespace=GLOBAL)
+    plan = curate("acme", namespace=GLOBAL, operations=["reindex"], dry_run=True)
+
+    assert "reindex" not in default.operations and "reindex" not in default.progress.by_kind
+    assert plan.progress.by_kind == {"reindex": 1}
+    planned = service().view("acme", plan.job_id)
+    assert planned is not None and [c.applied for c in planned.changes] == [False]
+    assert own_similarities("acme", KNOWLEDGE, insight_texts, "insight_id") == stale

@@ -519,7 +519,7 @@ def parser() -> argparse.ArgumentParser:
         "--operation",
         action="append",
         help="repeat to choose: merge_memories, prune_memories, embed_memories, prune_history, "
-        "merge_entities, dedupe_knowledge, drop_sessions (default: all)",
+        "merge_entities, dedupe_knowledge, reindex, drop_sessions (default: all but reindex)",
     )
     curate.add_argument("--undo", metavar="JOB_ID", help="undo a finished job instead")
     curate.add_argument("--no-wait", action="store_true", help="print the job id and return")

@@ -1,4 +1,5 @@
-"""A namespace: merge duplicate entities, drop superseded facts past retention, deduplicate knowledge.
+"""A namespace: merge duplicate entities, drop superseded facts past retention, deduplicate knowledge,
+and, when asked, embed and index every entity and insight again.
 
 Entities are duplicates when one of their names is the same once case, punctuation and legal
 suffixes are set aside ("ACME Corp." and "Acme"), and their types agree. Knowledge is checked in
@@ -19,6 +20,7 @@ from ..services.indexing import (
     Indexer,
     embedded_insight_text,
     entity_doc_id,
+    entity_text,
     insight_doc_id,
     insight_text,
 )
@@ -31,6 +33,10 @@ LEGAL_WORDS = frozenset(
     "the inc incorporated corp corporation co company ltd limited llc plc gmbh ag sa bv".split()
 )
 KNOWLEDGE_CHUNK = 100
+REINDEX_CHUNK = 100  # items embedded in one call and written to the index in one request
+# `within` for the reindex phase: "reindex#" then the position of the last item done ("e#<entity
+# id>" or "i#<insight id>"); an insight id, dedupe_knowledge's position, never starts with it.
+REINDEX = "reindex#"
 NEIGHBOURS = 4
 
 
@@ -53,8 +59,15 @@ class NamespaceCuration:
                 unit.retrying(lambda: self.merge_entities(unit, namespace))
             if unit.wants("prune_history"):
                 unit.retrying(lambda: self.prune_facts(unit, namespace))
-        if unit.wants("dedupe_knowledge"):
-            return self.dedupe_knowledge(unit, namespace, within or "")
+        if within is None or not within.startswith(REINDEX):
+            if unit.wants("dedupe_knowledge"):
+                after = self.dedupe_knowledge(unit, namespace, within or "")
+                if after is not None:
+                    return after
+            within = REINDEX
+        if unit.wants("reindex"):
+            done = self.reindex(unit, namespace, within.removeprefix(REINDEX))
+            return REINDEX + done if done is not None else None
         return None
 
     # -- entities -----------------------------------------------------------------------------
@@ -233,6 +246,39 @@ class NamespaceCuration:
             self.indexer.put_insights(unit.tenant, [merged], unit.embed([embedded_insight_text(merged)]))
             self.indexer.remove(unit.tenant, [insight_doc_id(i.insight_id) for i in others])
         return {i.insight_id for i in others}
+
+    # -- the index -------------------------------------------------------------------------------
+    def reindex(self, unit: Unit, namespace: str, after: str) -> str | None:
+        """One chunk of the namespace's indexed items (its entities, then its active and pending
+        insights) after position `after`, embedded again from their stored text with the configured
+        embedder and written to the index: after a change of embedding model (of the same dimension)
+        or of what the vectors are computed from. Returns the last position done, or None at the end."""
+        items: list[tuple[str, Entity | Insight]] = [
+            (f"e#{e.entity_id}", e) for e in self.entities.in_namespace(unit.tenant, namespace)
+        ]
+        items += [
+            (f"i#{i.insight_id}", i)
+            for i in self.knowledge.in_namespace(unit.tenant, namespace)
+            if i.status in ("active", "pending")
+        ]
+        remaining = sorted((entry for entry in items if entry[0] > after), key=lambda entry: entry[0])
+        chunk = remaining[:REINDEX_CHUNK]
+        if not chunk:
+            return None
+        entities = [item for _, item in chunk if isinstance(item, Entity)]
+        insights = [item for _, item in chunk if isinstance(item, Insight)]
+        if not unit.dry_run:
+            vectors = unit.embed(
+                [entity_text(e) for e in entities] + [embedded_insight_text(i) for i in insights]
+            )
+            self.indexer.put_entities(unit.tenant, entities, vectors[: len(entities)])
+            self.indexer.put_insights(unit.tenant, insights, vectors[len(entities) :])
+        reason = (
+            f"{len(entities)} entities and {len(insights)} insights embedded with "
+            f"{unit.embedder.name} and indexed again"
+        )
+        unit.commit([], unit.change("reindex", chunk[0][0], reason, namespace=namespace))
+        return chunk[-1][0] if len(remaining) > len(chunk) else None
 
 
 def edge_key(edge: Relationship) -> tuple[str, str, str]:

@@ -32,7 +32,7 @@ from .unit import Unit
 logger = logging.getLogger(__name__)
 
 USER_OPERATIONS = {"merge_memories", "prune_memories", "embed_memories", "prune_history", "drop_sessions"}
-NAMESPACE_OPERATIONS = {"merge_entities", "dedupe_knowledge", "prune_history"}
+NAMESPACE_OPERATIONS = {"merge_entities", "dedupe_knowledge", "reindex", "prune_history"}
 UNDO_PAGE = 25
 
 

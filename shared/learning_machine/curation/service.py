@@ -14,7 +14,7 @@ from ..core.errors import ConflictError
 from ..core.ids import new_id
 from ..core.namespaces import resolve
 from ..models.api import curation as api_curation
-from ..models.curation import ALL_OPERATIONS, CurateRequest, CurationJob, JobAccepted, JobCursor
+from ..models.curation import DEFAULT_OPERATIONS, CurateRequest, CurationJob, JobAccepted, JobCursor
 from ..services.indexing import Indexer
 from ..stores.api_keys import ApiKeyStore
 from ..stores.config import ConfigStore
@@ -64,7 +64,7 @@ class CurationService:
             job_id=new_id("cj"),
             user_id=request.user_id,
             namespace=namespace,
-            operations=list(dict.fromkeys(request.operations or ALL_OPERATIONS)),
+            operations=list(dict.fromkeys(request.operations or DEFAULT_OPERATIONS)),
             dry_run=request.dry_run,
         )
         return self._launch(tenant, job)

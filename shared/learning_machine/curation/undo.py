@@ -47,9 +47,9 @@ class Undo:
         assert job.undo_of is not None
         if not change.applied or change.undone:
             return "skipped"
-        if change.kind == "embed_memories":
-            # A vector only mirrors its memory's text, which curation did not change: nothing to undo.
-            self._mark(tenant, job.undo_of, change, "vectors kept: they mirror the memories' unchanged texts")
+        if change.kind in ("embed_memories", "reindex"):
+            # A vector only mirrors its item's text, which curation did not change: nothing to undo.
+            self._mark(tenant, job.undo_of, change, "vectors kept: they mirror the items' unchanged texts")
             return "kept"
         provenance = Provenance(source="curation", job_id=job.job_id)
         handlers = {

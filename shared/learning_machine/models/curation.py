@@ -17,9 +17,12 @@ Operation = Literal[
     "prune_history",
     "merge_entities",
     "dedupe_knowledge",
+    "reindex",
     "drop_sessions",
 ]
-ALL_OPERATIONS: tuple[Operation, ...] = (
+# A job's operations when its request names none, the schedule's jobs included: `reindex` embeds
+# every indexed item again, so it runs only when asked for.
+DEFAULT_OPERATIONS: tuple[Operation, ...] = (
     "merge_memories",
     "prune_memories",
     "embed_memories",
@@ -37,6 +40,7 @@ ChangeKind = Literal[
     "merge_entities",
     "prune_facts",
     "merge_insights",
+    "reindex",
 ]
 JobStatus = Literal["queued", "running", "done", "failed"]
 Trigger = Literal["api", "schedule", "undo"]
@@ -52,7 +56,7 @@ class CurateRequest(BaseModel):
     namespace: NamespaceName | None = Field(default=None, description="Curate this namespace")
     dry_run: bool = Field(default=False, description="Plan every change and record the plan; write nothing")
     operations: list[Operation] | None = Field(
-        default=None, min_length=1, description="Default: every operation"
+        default=None, min_length=1, description="Default: every operation but reindex"
     )
 
 
@@ -77,7 +81,7 @@ class CurationJob(BaseModel):
     trigger: Trigger = "api"
     user_id: str | None = None
     namespace: str | None = None
-    operations: list[Operation] = Field(default_factory=lambda: list(ALL_OPERATIONS))
+    operations: list[Operation] = Field(default_factory=lambda: list(DEFAULT_OPERATIONS))
     dry_run: bool = False
     undo_of: str | None = None
     status: JobStatus = "queued"

@@ -33,7 +33,7 @@ class CurationJob(View[stored.CurationJob]):
     trigger: stored.Trigger = "api"
     user_id: str | None = None
     namespace: str | None = None
-    operations: list[stored.Operation] = Field(default_factory=lambda: list(stored.ALL_OPERATIONS))
+    operations: list[stored.Operation] = Field(default_factory=lambda: list(stored.DEFAULT_OPERATIONS))
     dry_run: bool = False
     undo_of: str | None = None
     status: stored.JobStatus = "queued"
