@@ -212,6 +212,19 @@ def test_forget_user_removes_what_was_learned(tenant: Callable[[str], Api]) -> N
     assert api("GET", "/v1/users/zoe/profile").status_code == 404
 
 
+def lm_cli(stack: Stack, key: str, cwd: Path) -> Callable[..., str]:
+    """`lm` as a user runs it against the local API with a tenant's key: its output, or a failure."""
+    env = {"PATH": str(Path(sys.executable).parent), "LM_API_URL": stack.api_url, "LM_API_KEY": key}
+    lm = str(Path(sys.executable).with_name("lm"))
+
+    def run(*argv: str) -> str:
+        done = subprocess.run([lm, *argv], env=env, capture_output=True, text=True, check=False, cwd=cwd)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    return run
+
+
 def test_lm_cli_ingests_a_jsonl_file_and_prints_the_context(stack: Stack, tmp_path: Path) -> None:
     key = stack.new_tenant_key(f"cli-{uuid.uuid4().hex[:6]}")
     lines = [
@@ -293,13 +306,7 @@ def test_entities_are_learned_in_the_same_call_and_a_new_fact_supersedes_the_old
 
 def test_lm_imports_knowledge_searches_and_reviews_proposals(stack: Stack, tmp_path: Path) -> None:
     key = stack.new_tenant_key(f"cli-kn-{uuid.uuid4().hex[:6]}")
-    env = {"PATH": str(Path(sys.executable).parent), "LM_API_URL": stack.api_url, "LM_API_KEY": key}
-    lm = str(Path(sys.executable).with_name("lm"))
-
-    def run(*argv: str) -> str:
-        done = subprocess.run([lm, *argv], env=env, capture_output=True, text=True, check=False, cwd=tmp_path)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+    run = lm_cli(stack, key, tmp_path)
 
     items = [
         {"item_id": f"rb-{i}", "title": f"Runbook {i}", "content": f"Restart worker pool {i} after a deploy."}
@@ -347,19 +354,9 @@ def test_lm_curate_gives_a_memory_written_without_a_vector_one(stack: Stack, tmp
     without = stored()
     assert "vec" not in without
 
-    env = {"PATH": str(Path(sys.executable).parent), "LM_API_URL": stack.api_url, "LM_API_KEY": key}
-    lm = str(Path(sys.executable).with_name("lm"))
-    done = subprocess.run(
-        [lm, "curate", "--user", "ana", "--operation", "embed_memories"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-    )
+    made = lm_cli(stack, key, tmp_path)("curate", "--user", "ana", "--operation", "embed_memories")
 
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "[embed_memories] made" in done.stdout and "done: embed_memories 1" in done.stdout
+    assert "[embed_memories] made" in made and "done: embed_memories 1" in made
     after = stored()
     assert after["vec"]["B"] == vector  # the same text, the same embedder: the same bytes
     assert (after["doc"], after["version"]) == (without["doc"], without["version"])
@@ -374,13 +371,7 @@ def test_lm_curate_reindexes_a_namespace_through_the_curate_function(stack: Stac
     ]
     path = tmp_path / "items.jsonl"
     path.write_text("\n".join(json.dumps(item) for item in items))
-    env = {"PATH": str(Path(sys.executable).parent), "LM_API_URL": stack.api_url, "LM_API_KEY": key}
-    lm = str(Path(sys.executable).with_name("lm"))
-
-    def run(*argv: str) -> str:
-        done = subprocess.run([lm, *argv], env=env, capture_output=True, text=True, check=False, cwd=tmp_path)
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
+    run = lm_cli(stack, key, tmp_path)
 
     assert "imported 3 new" in run("import", str(path))
 
@@ -400,13 +391,7 @@ def test_lm_curate_plans_merges_and_undoes_through_the_curate_function(stack: St
             f"{stack.api_url}/v1/users/ana/memories", headers=api, json={"layer": "policies", "content": text}
         )
         assert created.status_code == 201, created.text
-    env = {"PATH": str(Path(sys.executable).parent), "LM_API_URL": stack.api_url, "LM_API_KEY": key}
-    lm = str(Path(sys.executable).with_name("lm"))
-
-    def run(*argv: str) -> str:
-        done = subprocess.run([lm, *argv], env=env, capture_output=True, text=True, check=False, cwd=tmp_path)
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
+    run = lm_cli(stack, key, tmp_path)
 
     def memories() -> list[str]:
         listed = httpx.get(f"{stack.api_url}/v1/users/ana/memories", headers=api).json()

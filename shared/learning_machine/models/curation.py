@@ -4,7 +4,7 @@ answers about a job is in `models/api/curation.py`)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,15 +22,7 @@ Operation = Literal[
 ]
 # A job's operations when its request names none, the schedule's jobs included: `reindex` embeds
 # every indexed item again, so it runs only when asked for.
-DEFAULT_OPERATIONS: tuple[Operation, ...] = (
-    "merge_memories",
-    "prune_memories",
-    "embed_memories",
-    "prune_history",
-    "merge_entities",
-    "dedupe_knowledge",
-    "drop_sessions",
-)
+DEFAULT_OPERATIONS: tuple[Operation, ...] = tuple(op for op in get_args(Operation) if op != "reindex")
 ChangeKind = Literal[
     "merge_memories",
     "prune_memory",
