@@ -173,6 +173,20 @@ def query_all(table_name: str, **kwargs: Any) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = last
 
 
+def query_page(table_name: str, pk: str, after: str, limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` items of one partition whose sort key follows `after` ("": from the first), in
+    key order: one round trip."""
+    values: dict[str, Any] = {":pk": pk}
+    condition = "pk = :pk"
+    if after:  # DynamoDB refuses an empty string as a key value, even in a comparison
+        condition += " AND sk > :after"
+        values[":after"] = after
+    page = table(table_name).query(
+        KeyConditionExpression=condition, ExpressionAttributeValues=values, Limit=limit
+    )
+    return list(page.get("Items", []))
+
+
 def transact_write(items: list[dict[str, Any]]) -> None:
     """One all-or-nothing write; conditional failures surface as ClientError for the caller to map."""
     if len(items) > MAX_TRANSACTION_ITEMS:

@@ -164,7 +164,6 @@ class MemoryCuration:
                 "embed_memories",
                 group[0].memory_id,
                 f"{len(group)} memories without a vector of {unit.embedder.name} ({dimension} dimensions)",
-                kept=None,
                 user_id=user,
             )
             unit.commit(self.users.vector_sets(unit.tenant, user, group), record)

@@ -249,36 +249,41 @@ class NamespaceCuration:
 
     # -- the index -------------------------------------------------------------------------------
     def reindex(self, unit: Unit, namespace: str, after: str) -> str | None:
-        """One chunk of the namespace's indexed items (its entities, then its active and pending
-        insights) after position `after`, embedded again from their stored text with the configured
-        embedder and written to the index: after a change of embedding model (of the same dimension)
-        or of what the vectors are computed from. Returns the last position done, or None at the end."""
-        items: list[tuple[str, Entity | Insight]] = [
-            (f"e#{e.entity_id}", e) for e in self.entities.in_namespace(unit.tenant, namespace)
-        ]
-        items += [
-            (f"i#{i.insight_id}", i)
-            for i in self.knowledge.in_namespace(unit.tenant, namespace)
-            if i.status in ("active", "pending")
-        ]
-        remaining = sorted((entry for entry in items if entry[0] > after), key=lambda entry: entry[0])
-        chunk = remaining[:REINDEX_CHUNK]
-        if not chunk:
+        """The next chunk of the namespace's entities, then of its insights (active and pending: what
+        the index holds), after position `after`, embedded again from their stored text with the
+        configured embedder and written to the index: after a change of embedding model (of the same
+        dimension) or of what the vectors are computed from. Each chunk is one query, one embedding
+        call and one index write. Returns the position reached, or None past the last insight."""
+        kind, _, last = after.partition("#")
+        if kind in ("", "e"):
+            entities = self.entities.page(unit.tenant, namespace, last, REINDEX_CHUNK)
+            if entities:
+                self._reindex_chunk(unit, namespace, entities, [])
+                return f"e#{entities[-1].entity_id}"
+            last = ""
+        read = self.knowledge.page(unit.tenant, namespace, last, REINDEX_CHUNK)
+        if not read:
             return None
-        entities = [item for _, item in chunk if isinstance(item, Entity)]
-        insights = [item for _, item in chunk if isinstance(item, Insight)]
+        self._reindex_chunk(unit, namespace, [], [i for i in read if i.status in ("active", "pending")])
+        return f"i#{read[-1].insight_id}"
+
+    def _reindex_chunk(
+        self, unit: Unit, namespace: str, entities: list[Entity], insights: list[Insight]
+    ) -> None:
+        if not entities and not insights:
+            return
         if not unit.dry_run:
             vectors = unit.embed(
                 [entity_text(e) for e in entities] + [embedded_insight_text(i) for i in insights]
             )
             self.indexer.put_entities(unit.tenant, entities, vectors[: len(entities)])
             self.indexer.put_insights(unit.tenant, insights, vectors[len(entities) :])
+        first = f"e#{entities[0].entity_id}" if entities else f"i#{insights[0].insight_id}"
         reason = (
             f"{len(entities)} entities and {len(insights)} insights embedded with "
             f"{unit.embedder.name} and indexed again"
         )
-        unit.commit([], unit.change("reindex", chunk[0][0], reason, namespace=namespace))
-        return chunk[-1][0] if len(remaining) > len(chunk) else None
+        unit.commit([], unit.change("reindex", first, reason, namespace=namespace))
 
 
 def edge_key(edge: Relationship) -> tuple[str, str, str]:

@@ -45,6 +45,11 @@ class EntityStore:
         )
         return [dynamodb.load(Entity, raw) for raw in items]
 
+    def page(self, tenant: str, namespace: str, after: str, limit: int) -> list[Entity]:
+        """Up to `limit` entities whose id follows `after` ("": the first), in id order: one query."""
+        items = dynamodb.query_page(self._table, entity_pk(tenant, namespace), after, limit)
+        return [dynamodb.load(Entity, raw) for raw in items]
+
     def get(self, tenant: str, namespace: str, entity_id: str) -> Entity | None:
         raw = dynamodb.table(self._table).get_item(Key={"pk": entity_pk(tenant, namespace), "sk": entity_id})
         return dynamodb.load(Entity, raw["Item"]) if "Item" in raw else None

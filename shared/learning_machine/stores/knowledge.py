@@ -30,6 +30,11 @@ class KnowledgeStore:
         insights = [dynamodb.load(Insight, raw) for raw in items]
         return [i for i in insights if status is None or i.status == status]
 
+    def page(self, tenant: str, namespace: str, after: str, limit: int) -> list[Insight]:
+        """Up to `limit` insights whose id follows `after` ("": the first), in id order: one query."""
+        items = dynamodb.query_page(self._table, insight_pk(tenant, namespace), after, limit)
+        return [dynamodb.load(Insight, raw) for raw in items]
+
     def save(self, tenant: str, insight: Insight, expected_version: int) -> None:
         put = self.insight_put(tenant, insight, expected_version)["Put"]
         if expected_version == 0:
