@@ -232,6 +232,24 @@ def test_identical_insights_are_deduplicated_in_a_namespace(aws: Aws) -> None:
     assert [(c.kind, c.kept, c.removed) for c in view.changes] == [("merge_insights", kept, [gone])]
 
 
+def test_knowledge_is_deduplicated_a_chunk_at_a_time(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(namespace_curation, "KNOWLEDGE_CHUNK", 2)
+    knowledge = deps.services().learned_knowledge
+    others = [
+        ImportItem(item_id=f"o-{n}", title=f"Rule {n}", content=f"Rotate secret number {n} monthly.")
+        for n in range(3)
+    ]
+    twins = [ImportItem(item_id=f"twin-{n}", **TWIN) for n in range(2)]
+    imported = knowledge.import_items("acme", [(GLOBAL, item) for item in [*others, *twins]], provenance())
+    twin_ids = set(imported.insight_ids[3:])
+
+    job = curate("acme", namespace=GLOBAL, operations=["dedupe_knowledge"])
+
+    assert job.status == "done" and job.progress.by_kind == {"merge_insights": 1}
+    active = {i.insight_id for i in knowledge.store.in_namespace("acme", GLOBAL, "active")}
+    assert len(active & twin_ids) == 1 and set(imported.insight_ids[:3]) <= active
+
+
 # -- sessions -----------------------------------------------------------------------------------
 def seed_sessions(tenant: str, user: str) -> None:
     changes = ChangeSet(aws_table(), tenant, user)

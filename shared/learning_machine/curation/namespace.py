@@ -166,18 +166,12 @@ class NamespaceCuration:
 
     # -- knowledge ----------------------------------------------------------------------------
     def dedupe_knowledge(self, unit: Unit, namespace: str, after: str) -> str | None:
-        """One chunk of insights (ids after `after`); returns the last id done, or None at the end."""
-        active = sorted(
-            (
-                i
-                for i in self.knowledge.in_namespace(unit.tenant, namespace, "active")
-                if i.insight_id > after
-            ),
-            key=lambda i: i.insight_id,
-        )
-        chunk = active[:KNOWLEDGE_CHUNK]
+        """One chunk of insights (ids after `after`, one query); returns the last id read, or None
+        at the end."""
+        read = self.knowledge.page(unit.tenant, namespace, after, KNOWLEDGE_CHUNK)
+        chunk = [i for i in read if i.status == "active"]
         if not chunk:
-            return None
+            return read[-1].insight_id if len(read) == KNOWLEDGE_CHUNK else None
         threshold = unit.config.stores.learned_knowledge.duplicate_similarity
         vectors = unit.embed([embedded_insight_text(i) for i in chunk])
         gone: set[str] = set()
@@ -201,7 +195,7 @@ class NamespaceCuration:
             ]
             if twins:
                 gone |= self._merge_insights(unit, namespace, insight.insight_id, twins)
-        return chunk[-1].insight_id if len(active) > len(chunk) else None
+        return read[-1].insight_id if len(read) == KNOWLEDGE_CHUNK else None
 
     def _merge_insights(
         self, unit: Unit, namespace: str, insight_id: str, twins: list[tuple[str, float]]
