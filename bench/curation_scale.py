@@ -6,10 +6,15 @@ curate function does: one slice per queue message, each given the function's 300
 its reserve. Budget: every slice ends inside the timeout, the job needs several slices, and each
 duplicate is merged exactly once (no change made twice). The embedder is the hashing fallback, so
 the figures are curation and DynamoDB time, not embedding time.
+
+`--embed` adds `embed_memories`, as the first scheduled job after an upgrade runs it: the seeded
+memories have no vector, so every memory left after the merges gets one (budget: all of them, in
+transactions of 50, and the slices still inside the timeout); results in curation_scale_embed.json.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import sys
@@ -22,12 +27,13 @@ from learning_machine.adapters import dynamodb
 from learning_machine.cli.target import load_local_env
 from learning_machine.composition import Services
 from learning_machine.core.memory_rules import new_memory_id
+from learning_machine.curation.memories import EMBEDS_PER_COMMIT
 from learning_machine.models.common import Layer
-from learning_machine.models.curation import CurateRequest
+from learning_machine.models.curation import CurateRequest, Operation
 from learning_machine.models.memories import Memory
 from learning_machine.models.provenance import Provenance
 from learning_machine.settings import get_settings
-from learning_machine.stores.keys import memory_sk, user_pk, users_pk
+from learning_machine.stores.keys import MEMORY_PREFIX, memory_sk, user_pk, users_pk
 
 USERS = int(os.environ.get("BENCH_USERS", "1000"))
 MEMORIES_PER_USER = 100
@@ -66,7 +72,19 @@ def seed(tenant: str, rng: random.Random) -> int:
     return written
 
 
+def unembedded(tenant: str, table: str) -> int:
+    """Memories of the tenant's users still without a vector, read back from the table."""
+    count = 0
+    for n in range(USERS):
+        for sk, _, vector in dynamodb.query_docs(table, user_pk(tenant, f"user{n:05d}")):
+            count += vector is None and sk.startswith(MEMORY_PREFIX)
+    return count
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--embed", action="store_true", help="also run embed_memories (see above)")
+    embed = parser.parse_args().embed
     load_local_env()
     if not os.environ.get("AWS_ENDPOINT_URL"):
         print("run `make up` first: this benchmark writes to the local stack's moto server", file=sys.stderr)
@@ -81,7 +99,8 @@ def main() -> int:
     memories = seed(tenant, random.Random(7))
     seed_seconds = time.perf_counter() - started
 
-    job_id = curation.start(tenant, CurateRequest(operations=["merge_memories", "prune_memories"])).job_id
+    operations: list[Operation] = ["merge_memories", "prune_memories"] + (["embed_memories"] if embed else [])
+    job_id = curation.start(tenant, CurateRequest(operations=operations)).job_id
     slice_seconds: list[float] = []
     job = None
     while job is None or job.status == "running":
@@ -95,11 +114,19 @@ def main() -> int:
         slice_seconds.append(time.perf_counter() - begun)
         assert job is not None  # while running, the function would queue the next slice here
     merges = job.progress.by_kind.get("merge_memories", 0)
+    left_per_user = MEMORIES_PER_USER - DUPLICATES_PER_USER
+    expected_embeds = USERS * -(-left_per_user // EMBEDS_PER_COMMIT) if embed else 0
+    embeds = job.progress.by_kind.get("embed_memories", 0)
+    without_vector = unembedded(tenant, settings.data_table) if embed else None
     figures = {
+        "operations": operations,
         "memories": memories,
         "users": USERS,
         "expected_merges": USERS * DUPLICATES_PER_USER,
         "merges": merges,
+        "embed_transactions": embeds,
+        "expected_embed_transactions": expected_embeds,
+        "memories_left_without_vector": without_vector,
         "status": job.status,
         "slices": len(slice_seconds),
         "slice_seconds": summary(slice_seconds),
@@ -113,11 +140,13 @@ def main() -> int:
     ok = (
         job.status == "done"
         and merges == USERS * DUPLICATES_PER_USER
+        and embeds == expected_embeds
+        and not without_vector
         and max(slice_seconds) < LAMBDA_TIMEOUT_SECONDS
         and len(slice_seconds) >= 2
     )
     figures["within_budget"] = ok
-    write_result("curation_scale", figures)
+    write_result("curation_scale_embed" if embed else "curation_scale", figures, "bench.curation_scale")
     return 0 if ok else 1
 
 
