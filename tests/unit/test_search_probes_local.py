@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from learning_machine.adapters import dynamodb
 from learning_machine.adapters.embeddings.factory import local_model_installed
-from tests.conftest import Call, reset_clients
+from tests.conftest import Aws, Call, reset_clients
+from tests.support.curation import curate
 
 pytestmark = pytest.mark.skipif(
     not local_model_installed(), reason="the local sentence model is not installed"
@@ -85,3 +87,21 @@ def test_a_question_naming_an_entity_finds_it_first(local: Call) -> None:
         "POST", "/v1/search", {"query": "who builds payment software at Initech?", "user_id": "ada"}
     )
     assert reply["results"][0]["title"] == "Initech"
+
+
+def test_a_memory_written_before_memories_had_vectors_is_found_by_meaning_once_curated(
+    local: Call, aws: Aws
+) -> None:
+    """An upgrade: the cats memory as it was stored before memories were embedded (no `vec`) is
+    found by words only, and "pets" is not among them; the curation job gives it its vector."""
+    table = dynamodb.table(aws.settings.data_table)
+    items = table.scan()["Items"]
+    cats = next(i for i in items if '"Has two cats named Miso and Tofu."' in str(i.get("doc", "")))
+    table.update_item(Key={"pk": cats["pk"], "sk": cats["sk"]}, UpdateExpression="REMOVE vec")
+    reset_clients()  # a new container: nothing kept from the reads before
+    assert CATS not in contents(local, "what pets does the user have")
+
+    job = curate("acme", user_id="ada", operations=["embed_memories"])
+
+    assert job.progress.by_kind == {"embed_memories": 1}
+    assert contents(local, "what pets does the user have")[0] == CATS
