@@ -17,6 +17,7 @@ from learning_machine.extraction.pipeline import ExtractionPipeline
 from learning_machine.models.common import Layer
 from learning_machine.models.config import CurationConfig, LayerRetention, TenantConfig
 from learning_machine.models.memories import pack_vector
+from learning_machine.stores.keys import MEMORY_PREFIX, memory_sk
 from tests.conftest import Aws
 from tests.support.builders import envelope, op, result
 from tests.support.curation import (
@@ -339,12 +340,18 @@ def history_lengths(tenant: str, user: str) -> dict[str, int]:
     return {m: len(store.history(tenant, user, m)) for m in memories(tenant, user)}
 
 
+def stored_vectors(tenant: str) -> dict[str, Any]:
+    """Each memory item's stored vector bytes, by sort key, as DynamoDB holds them."""
+    return {i["sk"]: i.get("vec") for i in tenant_items(tenant) if str(i["sk"]).startswith(MEMORY_PREFIX)}
+
+
 def test_memories_without_a_vector_get_one_and_keep_their_text_version_and_history(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     old = [seed_memory("acme", "ada", text, embedded=False) for text in (OTHER, "The user has two cats")]
     recent = seed_memory("acme", "ada", "The user deploys on Fridays")
     histories = history_lengths("acme", "ada")
+    recent_vector = stored_vectors("acme")[memory_sk(recent.memory_id)]
     embedder = deps.services().indexer.embedder
     embedded: list[list[str]] = []
     real_embed = Unit.embed
@@ -357,13 +364,13 @@ def test_memories_without_a_vector_get_one_and_keep_their_text_version_and_histo
 
     job = curate("acme", user_id="ada", operations=["embed_memories"])
 
-    assert embedded == [[m.content for m in old]]  # one call, and none for the memory that has a vector
+    assert len(embedded) == 1 and sorted(embedded[0]) == sorted(m.content for m in [*old, recent])
     after = memories("acme", "ada")
     for memory in old:
         stored = after[memory.memory_id]
         assert (stored.content, stored.version) == (memory.content, memory.version)
         assert stored.embedding() == pytest.approx(embedder.embed([memory.content])[0], abs=3e-3)
-    assert after[recent.memory_id].embedding() is not None
+    assert stored_vectors("acme")[memory_sk(recent.memory_id)] == recent_vector  # already its own: kept
     assert history_lengths("acme", "ada") == histories  # no new version: the text did not change
     assert job.progress.by_kind == {"embed_memories": 1}
     view = service().view("acme", job.job_id)
@@ -375,20 +382,38 @@ def test_memories_without_a_vector_get_one_and_keep_their_text_version_and_histo
         [],
         True,
     )
-    assert "2 memories without a vector" in change.reason
+    assert change.reason.startswith("2 memories without the vector")
 
     again = curate("acme", user_id="ada", operations=["embed_memories"])
     assert again.progress.changes == 0  # found nothing left to embed
 
 
-def test_a_vector_of_another_dimension_is_replaced(aws: Aws) -> None:
-    memory = seed_memory("acme", "ada", OTHER, embedded=False)
-    item = next(i for i in tenant_items("acme") if i["sk"].endswith(memory.memory_id))
-    dynamodb.table(aws.settings.data_table).update_item(  # as an embedder of 2 dimensions wrote it
+def store_vector(aws: Aws, memory_id: str, vector: list[float]) -> None:
+    """The memory's vector as another embedder wrote it."""
+    item = next(i for i in tenant_items("acme") if i["sk"] == memory_sk(memory_id))
+    dynamodb.table(aws.settings.data_table).update_item(
         Key={"pk": item["pk"], "sk": item["sk"]},
         UpdateExpression="SET vec = :v",
-        ExpressionAttributeValues={":v": pack_vector([0.6, 0.8])},
+        ExpressionAttributeValues={":v": pack_vector(vector)},
     )
+
+
+def test_a_vector_another_model_made_is_replaced_even_of_the_same_dimension(aws: Aws) -> None:
+    memory = seed_memory("acme", "ada", OTHER, embedded=False)
+    embedder = deps.services().indexer.embedder
+    other_model = embedder.embed(["a text about something else entirely"])[0]  # same length, other meaning
+    store_vector(aws, memory.memory_id, other_model)
+    assert memories("acme", "ada")[memory.memory_id].embedding_dimension == embedder.dimension
+
+    curate("acme", user_id="ada", operations=["embed_memories"])
+
+    stored = memories("acme", "ada")[memory.memory_id].embedding()
+    assert stored == pytest.approx(embedder.embed([OTHER])[0], abs=3e-3)
+
+
+def test_a_vector_of_another_dimension_is_replaced(aws: Aws) -> None:
+    memory = seed_memory("acme", "ada", OTHER, embedded=False)
+    store_vector(aws, memory.memory_id, [0.6, 0.8])  # as an embedder of 2 dimensions wrote it
     assert memories("acme", "ada")[memory.memory_id].embedding_dimension == 2
 
     curate("acme", user_id="ada", operations=["embed_memories"])

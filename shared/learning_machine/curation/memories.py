@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from itertools import groupby, pairwise
 
 from ..models.common import Layer
-from ..models.memories import Memory
+from ..models.memories import Memory, QueryVector
 from ..models.memory_history import MemoryVersion
 from ..models.provenance import MergedItem
 from ..stores.changes import ChangeSet
@@ -24,7 +24,10 @@ from .unit import Unit, snapshot
 MAX_MERGE = 40  # memories merged in one transaction (two items each, under DynamoDB's 100)
 PRUNES_PER_COMMIT = 30
 HISTORY_DELETES_PER_COMMIT = 90
-EMBEDS_PER_COMMIT = 50  # vectors stored in one transaction (one embedding call each)
+EMBEDS_PER_COMMIT = 50  # vectors stored in one transaction
+# A stored vector at least this close to its text's fresh one is that embedder's: storing it in
+# one byte a dimension moves the cosine by about 0.002; another model's vector lands far below.
+SAME_VECTOR = 0.99
 
 
 @dataclass
@@ -150,23 +153,31 @@ class MemoryCuration:
 
     # -- vectors -------------------------------------------------------------------------------
     def embed(self, unit: Unit, user: str) -> None:
-        """Memories written before they were embedded (or by an embedder of another dimension) get
-        a vector of their text, so search finds them by meaning too. Their text, version and history
-        do not change; a memory changed meanwhile fails its condition and the plan is made again."""
+        """Every memory gets the vector the configured embedder gives its text, where the stored one
+        is missing (written before memories were embedded) or is another's: another dimension, or
+        another model of the same dimension (the hashing fallback and MiniLM both make 384), which
+        no length check can tell. The texts' vectors are the ones merge_memories already computed in
+        this unit. Text, version and history do not change; a memory changed meanwhile fails its
+        condition and the plan is made again."""
         state = self.users.load(unit.tenant, user, consistent=True)
-        dimension = unit.embedder.dimension
-        missing = [m for m in state.memories if m.embedding_dimension != dimension]
-        for start in range(0, len(missing), EMBEDS_PER_COMMIT):
-            group = missing[start : start + EMBEDS_PER_COMMIT]
-            for memory, vector in zip(group, unit.embed([m.content for m in group]), strict=True):
+        fresh = unit.embed([m.content for m in state.memories])
+        stale = [
+            (memory, vector)
+            for memory, vector in zip(state.memories, fresh, strict=True)
+            if not _stored_vector_is(memory, vector)
+        ]
+        for start in range(0, len(stale), EMBEDS_PER_COMMIT):
+            group = stale[start : start + EMBEDS_PER_COMMIT]
+            for memory, vector in group:
                 memory.with_packed_embedding(None).vector = vector
+            memories = [memory for memory, _ in group]
             record = unit.change(
                 "embed_memories",
-                group[0].memory_id,
-                f"{len(group)} memories without a vector of {unit.embedder.name} ({dimension} dimensions)",
+                memories[0].memory_id,
+                f"{len(memories)} memories without the vector {unit.embedder.name} gives their text",
                 user_id=user,
             )
-            unit.commit(self.users.vector_sets(unit.tenant, user, group), record)
+            unit.commit(self.users.vector_sets(unit.tenant, user, memories), record)
 
     # -- history retention ---------------------------------------------------------------------
     def prune_history(self, unit: Unit, user: str) -> None:
@@ -196,3 +207,10 @@ class MemoryCuration:
             )
             deletes = self.users.history_deletes(unit.tenant, user, batch)
             unit.commit(deletes, record)
+
+
+def _stored_vector_is(memory: Memory, vector: list[float]) -> bool:
+    if memory.embedding_dimension != len(vector):
+        return False
+    similarity = memory.similarity(QueryVector.of(vector))
+    return similarity is not None and similarity >= SAME_VECTOR
