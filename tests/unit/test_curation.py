@@ -471,3 +471,14 @@ def test_undoing_a_job_keeps_the_vectors_it_wrote(aws: Aws) -> None:
     assert memories("acme", "ada")[memory.memory_id].embedding() is not None
     view = service().view("acme", job.job_id)
     assert view is not None and all(c.undone and "vectors kept" in (c.undo_note or "") for c in view.changes)
+
+
+def test_embedding_one_tenants_memories_never_touches_another_tenants(aws: Aws) -> None:
+    for tenant in ("acme", "globex"):
+        seed_memory(tenant, "ada", OTHER, embedded=False)
+    untouched = tenant_items("globex")
+
+    curate("acme", operations=["embed_memories"])
+
+    assert all(vector is not None for vector in stored_vectors("acme").values())
+    assert tenant_items("globex") == untouched

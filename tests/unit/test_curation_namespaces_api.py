@@ -588,3 +588,14 @@ def test_reindex_runs_only_when_asked_for_and_a_dry_run_writes_nothing(aws: Aws)
     planned = service().view("acme", plan.job_id)
     assert planned is not None and [c.applied for c in planned.changes] == [False] * 2
     assert own_similarities("acme", KNOWLEDGE, insight_texts, "insight_id") == stale
+
+
+def test_reindexing_one_tenant_leaves_another_tenants_index_as_it_was(aws: Aws) -> None:
+    seed_stale_index("acme")
+    _, globex_texts = seed_stale_index("globex")
+    stale = own_similarities("globex", KNOWLEDGE, globex_texts, "insight_id")
+
+    curate("acme", namespace=GLOBAL, operations=["reindex"])
+
+    assert own_similarities("globex", KNOWLEDGE, globex_texts, "insight_id") == stale
+    assert set(stale.values()) != {1.0}
