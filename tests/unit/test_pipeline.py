@@ -420,3 +420,41 @@ def test_a_memory_shaped_as_a_profile_field_is_refused(aws: Aws) -> None:
         "add of a memory that repeats profile field timezone",
         "add of a memory that repeats profile field name",
     ]
+
+
+def test_a_wish_about_answers_filed_under_profile_or_knowledge_is_learned_as_a_policy(aws: Aws) -> None:
+    pipeline, _ = make(
+        aws,
+        result(
+            op("add", "no emojis in your answers please.", layer=Layer.PROFILE),
+            op("add", "The user prefers concise replies.", layer=Layer.KNOWLEDGE),
+            op("add", "The user answers support tickets in Spanish.", layer=Layer.PROFILE),
+            op(
+                "add",
+                "The user found the long explanation unhelpful.",
+                layer=Layer.FEEDBACK,
+                polarity="negative",
+            ),
+        ),
+    )
+
+    pipeline.process(envelope(text="No emojis in your answers please, keep replies concise."))
+
+    layers = {m.content: m.layer for m in pipeline.stores.users.load("acme", "u1").memories}
+    assert layers == {
+        "no emojis in your answers please.": Layer.POLICIES,
+        "The user prefers concise replies.": Layer.POLICIES,
+        "The user answers support tickets in Spanish.": Layer.PROFILE,  # answers, but not the assistant's
+        "The user found the long explanation unhelpful.": Layer.FEEDBACK,  # feedback keeps its layer
+    }
+
+
+def test_a_wish_about_answers_stays_where_the_model_put_it_when_policies_are_off(aws: Aws) -> None:
+    pipeline, _ = make(aws, result(op("add", "no emojis in your answers please.", layer=Layer.PROFILE)))
+    off = {"stores": {"user_profile": {"layers": {"policies": {"enabled": False}}}}}
+    pipeline.stores.config.put("acme", TenantConfig.model_validate(off))
+
+    pipeline.process(envelope(text="No emojis in your answers please."))
+
+    (memory,) = pipeline.stores.users.load("acme", "u1").memories
+    assert memory.layer == Layer.PROFILE

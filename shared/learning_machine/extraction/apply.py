@@ -32,6 +32,15 @@ from ..stores.changes import ChangeSet
 from ..stores.user_memory import UserState
 
 MAX_CONFIRMATIONS = 20
+# A sentence about how the assistant should answer ("no emojis in your answers please", "prefers
+# concise replies"). The local 1.5B model filed that one under profile at every prompt time tried
+# (bench/learning_quality/README.md, step 16): such an add goes to policies, which the context
+# block puts first, when the tenant has that layer.
+_ABOUT_ANSWERS = re.compile(
+    r"\b(?:your|in|the assistant'?s?)\s+(?:answers?|repl(?:y|ies)|responses?)\b"
+    r"|\b(?:concise|short|brief|terse|detailed|long)\s+(?:answers?|repl(?:y|ies)|responses?|explanations?)\b",
+    re.IGNORECASE,
+)
 
 
 def normalized(text: str) -> str:
@@ -45,6 +54,18 @@ def memory_texts(result: ExtractionResult) -> list[str]:
         for op in result.memory_operations
         if op.op in ("add", "update") and op.content is not None
     ]
+
+
+def layer_for(layer: Layer, content: str, enabled: set[Layer]) -> Layer:
+    """The layer a model's new memory goes to: policies for one about how the assistant should
+    answer that the model put under profile or knowledge (where policies are on); else its own."""
+    if (
+        layer in (Layer.PROFILE, Layer.KNOWLEDGE)
+        and Layer.POLICIES in enabled
+        and _ABOUT_ANSWERS.search(content)
+    ):
+        return Layer.POLICIES
+    return layer
 
 
 def profile_schema(config: TenantConfig) -> dict[str, str]:
@@ -119,9 +140,10 @@ def _plan_memories(
             continue
         if op.op == "add":
             assert op.layer is not None and op.content is not None  # guaranteed by the model validator
-            key = (op.layer, normalized(op.content))
-            if op.layer not in layers:
-                plan.skipped.append(f"add to disabled layer {op.layer.value}")
+            layer = layer_for(op.layer, op.content, layers)
+            key = (layer, normalized(op.content))
+            if layer not in layers:
+                plan.skipped.append(f"add to disabled layer {layer.value}")
             elif key in seen:
                 plan.skipped.append("add of a memory that already exists")
                 if key in existing:
@@ -132,10 +154,10 @@ def _plan_memories(
                     Memory(
                         memory_id=new_memory_id(),
                         user_id=plan.changes.user,
-                        layer=op.layer,
+                        layer=layer,
                         category=clean_category(op.category),
                         content=memory_text(op.content),
-                        polarity=op.polarity if op.layer == Layer.FEEDBACK else None,
+                        polarity=op.polarity if layer == Layer.FEEDBACK else None,
                         provenance=origin.provenance(op.turn_index),
                     )
                 )
