@@ -210,7 +210,6 @@ class MemoryCuration:
 
 
 def _stored_vector_is(memory: Memory, vector: list[float]) -> bool:
-    if memory.embedding_dimension != len(vector):
-        return False
+    """Whether the stored vector is this one (a vector of another length scores 0.0)."""
     similarity = memory.similarity(QueryVector.of(vector))
     return similarity is not None and similarity >= SAME_VECTOR

@@ -64,13 +64,6 @@ class Memory(BaseModel):
             return None
         return query.dot_packed(packed_steps(packed))
 
-    @property
-    def embedding_dimension(self) -> int | None:
-        """The length of the stored vector (None without one), without decoding it."""
-        if self.vector is not None:
-            return len(self.vector)
-        return len(self.packed) - _SCALE.size if self.packed else None
-
     def packed_embedding(self) -> bytes | None:
         """As stored: the bytes read, unchanged, or the vector packed."""
         if self.packed:
